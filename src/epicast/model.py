@@ -1,0 +1,230 @@
+"""The compartmental model: from a scenario to trajectories.
+
+For each age group i the model integrates (SEIR; SIR drops E)::
+
+    lambda_i = beta * sum_j m_ij(t) C_ij I_j / N_j      force of infection
+    dS_i/dt = -lambda_i S_i
+    dE_i/dt =  lambda_i S_i - sigma E_i                  sigma = 1 / latent period
+    dI_i/dt =  sigma E_i - gamma I_i                     gamma = 1 / infectious period
+    dR_i/dt =  gamma I_i
+
+where C is the contact matrix and m(t) the product of the active
+interventions' multipliers. Daily incidence counts new infections
+(S -> E), notifications are the reporting fraction of new infectious cases
+(E -> I). The compiled loop is in :mod:`epicast.kernels`; the same equations in
+plain NumPy are in :mod:`epicast.reference`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from epicast.scenario import Scenario
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelArrays:
+    """Everything the integration kernel needs, as plain arrays.
+
+    Attributes
+    ----------
+    y0
+        Initial state, shape (N_STATE, G): S, E, I, R, cumulative infections and onsets.
+    segment_start
+        Start day of each contact segment, shape (K,), sorted, first = t_start.
+    segment_contacts
+        Contact matrix in force during each segment (interventions applied), shape (K, G, G).
+    inv_population
+        1 / people per age group, shape (G,).
+    """
+
+    y0: np.ndarray
+    latent: bool
+    segment_start: np.ndarray
+    segment_contacts: np.ndarray
+    inv_population: np.ndarray
+    t_start: float
+    n_days: int
+    steps_per_day: int
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Daily model outputs.
+
+    Arrays may carry leading batch axes (``simulate_batch``); the last axes are:
+
+    Attributes
+    ----------
+    time
+        Days, shape (T,).
+    prevalence
+        People in each compartment, shape (..., T, C, G).
+    incidence
+        New infections during the day ending at ``time`` (0 on the first day), (..., T, G).
+    notifications
+        Reported new infectious cases during the day ending at ``time``, (..., T, G).
+    """
+
+    time: np.ndarray
+    age_groups: tuple[str, ...]
+    compartments: tuple[str, ...]
+    prevalence: np.ndarray
+    incidence: np.ndarray
+    notifications: np.ndarray
+
+    def compartment(self, name: str) -> np.ndarray:
+        """Return the people in compartment ``name`` ('S', 'E', 'I', 'R'), shape (..., T, G)."""
+        return self.prevalence[..., self.compartments.index(name), :]
+
+
+def next_generation_matrix(
+    contacts: np.ndarray, population: np.ndarray, transmission_rate: float, infectious_period: float
+) -> np.ndarray:
+    """Return K with K_ij = expected infections in group i caused by one case in group j.
+
+    K_ij = beta * D * C_ij * N_i / N_j (Diekmann, Heesterbeek & Roberts 2010), with
+    contacts C (G, G) per day, population N (G,), beta per contact and D in days.
+    """
+    return transmission_rate * infectious_period * contacts * np.outer(population, 1 / population)
+
+
+def basic_reproduction_number(
+    contacts: np.ndarray, population: np.ndarray, transmission_rate: float, infectious_period: float
+) -> float:
+    """Return R0, the dominant eigenvalue of the next-generation matrix."""
+    k = next_generation_matrix(contacts, population, transmission_rate, infectious_period)
+    return float(np.max(np.linalg.eigvals(k).real))
+
+
+def model_arrays(scenario: Scenario) -> ModelArrays:
+    """Translate a scenario into kernel inputs (contact segments, initial state)."""
+    from epicast.kernels import N_STATE, I, S
+
+    n_groups = len(scenario.age_groups)
+    y0 = np.zeros((N_STATE, n_groups))
+    y0[S] = scenario.population - scenario.initial_infections
+    y0[I] = scenario.initial_infections
+    starts, contacts = _contact_segments(scenario)
+    return ModelArrays(
+        y0=y0,
+        latent=scenario.latent_period is not None,
+        segment_start=starts,
+        segment_contacts=contacts,
+        inv_population=1.0 / scenario.population,
+        t_start=float(scenario.t_start),
+        n_days=scenario.t_end - scenario.t_start,
+        steps_per_day=round(1 / scenario.step),
+    )
+
+
+def _contact_segments(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """Split the time span where interventions start or end; return starts and matrices."""
+    edges = {float(scenario.t_start)}
+    for item in scenario.interventions:
+        edges.update(t for t in (item.start, item.end) if scenario.t_start < t < scenario.t_end)
+    starts = np.array(sorted(edges))
+    matrices = np.empty((starts.size, *scenario.contacts.shape))
+    for k, t in enumerate(starts):
+        matrices[k] = scenario.contacts
+        for item in scenario.interventions:
+            if item.start <= t < item.end:
+                matrices[k] *= item.scale
+    return starts, matrices
+
+
+def simulate(scenario: Scenario) -> Trajectory:
+    """Run the scenario once with the compiled kernel.
+
+    Parameters
+    ----------
+    scenario
+        A resolved scenario (see :func:`epicast.load_scenario`).
+
+    Returns
+    -------
+    Trajectory
+        Daily outputs from ``t_start`` to ``t_end``.
+    """
+    batch = simulate_batch(scenario)
+    return Trajectory(
+        time=batch.time,
+        age_groups=batch.age_groups,
+        compartments=batch.compartments,
+        prevalence=batch.prevalence[0],
+        incidence=batch.incidence[0],
+        notifications=batch.notifications[0],
+    )
+
+
+def simulate_batch(
+    scenario: Scenario,
+    transmission_rate: np.ndarray | None = None,
+    infectious_period: np.ndarray | None = None,
+    latent_period: np.ndarray | None = None,
+) -> Trajectory:
+    """Run many parameter sets of one scenario in a single compiled call.
+
+    Parameters
+    ----------
+    scenario
+        The scenario; its values are used for any parameter not given.
+    transmission_rate, infectious_period, latent_period
+        Per-set values, shape (B,) (per contact-day; days; days). Arrays given
+        must have the same length; a scalar scenario value is broadcast.
+
+    Returns
+    -------
+    Trajectory
+        Outputs with a leading batch axis: prevalence (B, T, C, G), incidence and
+        notifications (B, T, G).
+    """
+    from epicast.kernels import CUM_INFECTIONS, CUM_ONSETS, E, I, R, S, integrate_batch
+
+    arrays = model_arrays(scenario)
+    beta, period, latent_days = np.broadcast_arrays(
+        _per_set(transmission_rate, scenario.transmission_rate),
+        _per_set(infectious_period, scenario.infectious_period),
+        _per_set(latent_period, scenario.latent_period or np.inf),
+    )
+    out = np.empty((beta.size, arrays.n_days + 1, *arrays.y0.shape))
+    integrate_batch(
+        arrays.y0,
+        np.ascontiguousarray(beta),
+        1.0 / latent_days,
+        1.0 / period,
+        arrays.latent,
+        arrays.segment_start,
+        arrays.segment_contacts,
+        arrays.inv_population,
+        arrays.t_start,
+        arrays.n_days,
+        arrays.steps_per_day,
+        out,
+    )
+    compartments = [S, E, I, R] if arrays.latent else [S, I, R]
+    return Trajectory(
+        time=scenario.t_start + np.arange(arrays.n_days + 1, dtype=float),
+        age_groups=scenario.age_groups,
+        compartments=scenario.compartments,
+        prevalence=out[:, :, compartments],
+        incidence=_daily(out[:, :, CUM_INFECTIONS]),
+        notifications=scenario.reporting_fraction * _daily(out[:, :, CUM_ONSETS]),
+    )
+
+
+def _per_set(values: np.ndarray | None, default: float) -> np.ndarray:
+    """Return per-set parameter values as a float array of shape (B,)."""
+    return np.atleast_1d(np.asarray(default if values is None else values, dtype=float))
+
+
+def _daily(cumulative: np.ndarray) -> np.ndarray:
+    """Difference a cumulative count (..., T, G) into counts per day (0 on the first day)."""
+    return np.diff(cumulative, axis=-2, prepend=cumulative[..., :1, :])
