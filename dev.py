@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Set up the development environment and run the project's two main commands.
+
+Needs only python3 (3.10 or newer) and git::
+
+    python3 dev.py pipeline   # the main job
+    python3 dev.py test       # every test suite, as CI runs it
+
+The first call creates ``.venv`` with the pinned tools of requirements/dev.txt;
+later calls reuse it until that file changes. Extra arguments after ``test``
+go to tox (e.g. ``python3 dev.py test -e py311-unit``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements" / "dev.txt"
+STAMP = VENV / "requirements.sha256"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+OUT = ROOT / "out"
+
+
+def ensure_venv() -> None:
+    """Create or refresh .venv when requirements/dev.txt changed since the last setup."""
+    wanted = hashlib.sha256(LOCK.read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    print(f"dev.py: setting up {VENV.relative_to(ROOT)} from {LOCK.relative_to(ROOT)}", flush=True)
+    venv.create(VENV, with_pip=True, clear=True)
+    run([BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    run([BIN / "python", "-m", "pip", "install", "--quiet", "-r", LOCK])
+    STAMP.write_text(wanted)
+
+
+def run(command: list, **kwargs) -> None:
+    """Run a command from the repository root; exit with its status if it fails."""
+    result = subprocess.run([str(part) for part in command], cwd=ROOT, check=False, **kwargs)
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def pipeline() -> None:
+    """Build the wheel, install it in a clean environment and run a scenario (main job)."""
+    dist = ROOT / "dist"
+    run([BIN / "python", "-m", "build", "--wheel", "--outdir", dist])
+    wheel = max(dist.glob("epicast-*.whl"), key=lambda path: path.stat().st_mtime)
+    demo = ROOT / ".state" / "demo-venv"
+    venv.create(demo, with_pip=True, clear=True)
+    run([demo / "bin" / "python", "-m", "pip", "install", "--quiet", wheel])
+    OUT.mkdir(exist_ok=True)
+    run([demo / "bin" / "epicast", "--version"])
+    run(
+        [
+            demo / "bin" / "epicast",
+            "run",
+            "seir-gbr-16age",
+            "--force",
+            "-o",
+            OUT / "seir-gbr-16age.h5",
+            "--plot",
+            OUT / "seir-gbr-16age.png",
+        ]
+    )
+
+
+def test(tox_args: list[str]) -> None:
+    """Run lint and the smoke and unit suites on every Python 3.10-3.13 found."""
+    run([BIN / "tox", "run", *tox_args])
+
+
+def main() -> None:
+    """Dispatch ``pipeline`` or ``test``."""
+    if sys.version_info < (3, 10):  # noqa: UP036 - the point is to say so on old Pythons
+        sys.exit(f"dev.py: Python 3.10 or newer is needed, this is {sys.version.split()[0]}")
+    if len(sys.argv) < 2 or sys.argv[1] not in ("pipeline", "test"):
+        sys.exit("usage: python3 dev.py pipeline | test [tox arguments]")
+    ensure_venv()
+    if sys.argv[1] == "pipeline":
+        pipeline()
+    else:
+        test(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

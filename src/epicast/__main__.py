@@ -1,0 +1,7 @@
+"""Allow ``python -m epicast``."""
+
+import sys
+
+from epicast.cli import main
+
+sys.exit(main())

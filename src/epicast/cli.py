@@ -1,0 +1,157 @@
+"""The ``epicast`` command line: parse, call the library, map errors to exit codes.
+
+Exit status: 0 success, 2 a user error (printed as one line per problem,
+without traceback). Heavy modules (numba kernels, h5py, matplotlib) are
+imported only by the subcommands that need them, so ``epicast validate`` and
+``epicast --version`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from epicast.errors import EpicastError
+
+logger = logging.getLogger(__name__)
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``epicast`` command (also used by the docs)."""
+    from epicast import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="epicast", description="Age-structured SEIR epidemic model."
+    )
+    parser.add_argument("--version", action="version", version=f"epicast {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what is being done")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    run = _command(commands, "run", _run, "run a scenario and write its outputs")
+    run.add_argument(
+        "scenario", help="a bundled scenario name (see `epicast scenarios`) or a YAML file"
+    )
+    run.add_argument("-o", "--output", type=Path, help="write the run to this HDF5 file")
+    run.add_argument("--plot", type=Path, help="save a figure of the run (.png, .svg or .pdf)")
+    run.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+    _command(commands, "scenarios", _scenarios, "list the bundled scenarios")
+
+    validate = _command(
+        commands, "validate", _validate, "check scenario files without running them"
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="scenario names or YAML files")
+
+    _command(commands, "schema", _schema, "print the JSON Schema of scenario files")
+    return parser
+
+
+def _command(
+    commands: argparse._SubParsersAction, name: str, handler: Callable, help_text: str
+) -> argparse.ArgumentParser:
+    """Register a subcommand whose handler takes the parsed arguments and returns an exit code."""
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``epicast`` command; return its exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except EpicastError as exc:
+        _report(exc)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("epicast: interrupted", file=sys.stderr)
+        return 130
+
+
+def _report(exc: EpicastError) -> None:
+    """Print a user error as one line per problem on standard error."""
+    for line in exc.lines():
+        print(f"epicast: error: {line}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run one scenario; print a summary; write the HDF5 file and the figure if asked."""
+    from epicast._files import check_writable
+    from epicast.model import simulate
+    from epicast.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    for path in (args.output, args.plot):
+        if path is not None:
+            check_writable(path, force=args.force)
+    trajectory = simulate(scenario)
+    print(_summary(scenario, trajectory))
+    if args.output is not None:
+        from epicast.store import write_run
+
+        print(f"wrote {write_run(args.output, scenario, trajectory, force=args.force)}")
+    if args.plot is not None:
+        from epicast.plots import plot_run
+
+        print(f"wrote {plot_run(scenario, trajectory, args.plot, force=args.force)}")
+    return 0
+
+
+def _summary(scenario, trajectory) -> str:
+    """One line a person reads: R0, the epidemic peak and the attack rate."""
+    infectious = trajectory.compartment("I").sum(axis=1)
+    peak_day = int(trajectory.time[infectious.argmax()])
+    infected = trajectory.incidence.sum() + scenario.initial_infections.sum()
+    share = infected / scenario.population.sum()
+    return (
+        f"{scenario.name}: R0 {scenario.R0:.2f}, peak of {infectious.max():,.0f} infectious "
+        f"on day {peak_day}, {share:.1%} infected by day {scenario.t_end}"
+    )
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    """Print each bundled scenario's name and description."""
+    from epicast.scenario import bundled_scenarios, load_scenario
+
+    for name in bundled_scenarios():
+        description = " ".join(load_scenario(name).description.split())
+        print(f"{name:32} {description}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """Validate every file; report all problems of all files, then fail if any."""
+    from epicast.scenario import load_scenario
+
+    failed = False
+    for name in args.files:
+        try:
+            scenario = load_scenario(name)
+        except EpicastError as exc:
+            failed = True
+            _report(exc)
+        else:
+            print(f"{name}: valid ({len(scenario.age_groups)} age groups, R0 {scenario.R0:.2f})")
+    return EXIT_USER_ERROR if failed else 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    """Print the scenario JSON Schema."""
+    from epicast.scenario import schema
+
+    print(json.dumps(schema(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
