@@ -1,0 +1,7 @@
+"""Allow ``python -m ci``."""
+
+import sys
+
+from ci.cli import main
+
+sys.exit(main())

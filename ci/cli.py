@@ -1,0 +1,44 @@
+"""Entry point of ``python -m ci``: registers the stage commands and dispatches.
+
+Each command lives in its own module with ``register(subparsers)``, which adds
+its parser and sets ``handler`` to a function ``(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ci.errors import CIError
+
+COMMAND_MODULES = ["ci.devpi"]
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser with every command registered (also used by the pipeline tests)."""
+    parser = argparse.ArgumentParser(prog="python -m ci", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ci command; return its exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except CIError as exc:
+        print(f"ci: error: {exc.message}", file=sys.stderr)
+        if exc.tip:
+            print(f"ci: tip: {exc.tip}", file=sys.stderr)
+        return EXIT_USER_ERROR
