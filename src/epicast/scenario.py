@@ -1,12 +1,12 @@
 """Scenario files: the YAML format, its validation, and the resolved scenario.
 
 A scenario file describes one epidemic to simulate. It is validated by the
-pydantic model :class:`ScenarioFile` (the JSON Schema of ``epicast schema``),
-then resolved into a :class:`Scenario`: plain NumPy arrays with CSV files read
-and the transmission rate derived from R0. Every problem is reported as one
-line naming the file, the line, the field path and what was expected.
-
-Only this module knows YAML and pydantic.
+pydantic model :class:`ScenarioFile` (its JSON Schema is :func:`schema`), then
+resolved into a :class:`Scenario`: plain NumPy arrays with CSV files read and
+the transmission rate derived from R0. Every problem is reported as one line
+``line N: field.path: expected X, got Y`` (the line is left out when there is
+none to point at), and all problems found are reported together: the YAML and
+pydantic side of that is :mod:`epicast._yamlfile`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from epicast._yamlfile import (
+    Expected,
+    Fraction,
+    NonNegativeFloat,
+    PositiveFloat,
+    Problems,
+    StrictModel,
+    exactly_one,
+    load_yaml_model,
+    not_bool,
+    os_reason,
+    problem,
+    read_text,
+)
 from epicast.errors import ScenarioError
 from epicast.model import basic_reproduction_number
 
@@ -32,24 +45,17 @@ logger = logging.getLogger(__name__)
 
 BUNDLED_PACKAGE = "epicast.data"
 BUNDLED_DIR = "scenarios"
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+_TOP_LEVEL = "a mapping of scenario fields (population, disease, initial_infections, time, ...)"
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-
-
-class _Strict(BaseModel):
-    """Base of the file models: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+Day = Annotated[int, Field(ge=0), BeforeValidator(not_bool)]
 
 
-class CsvTable(_Strict):
-    """A table read from a CSV file, with an optional row filter."""
+class CsvTable(StrictModel):
+    """A long table read from a CSV file: one row per age group after filtering."""
 
     csv: str = Field(description="Path of the CSV file, relative to the scenario file.")
-    column: str | None = Field(
-        None, description="Column holding the values (population tables only)."
-    )
+    column: str = Field(description="Column holding the values; the age_group column labels rows.")
     where: dict[str, str] = Field(
         default_factory=dict,
         description="Keep only rows whose columns equal these values, e.g. {iso3: GBR}.",
@@ -57,13 +63,13 @@ class CsvTable(_Strict):
     scale: PositiveFloat = Field(1.0, description="Multiply every value by this factor.")
 
 
-class PopulationSpec(_Strict):
+class PopulationSpec(StrictModel):
     """Population size: exactly one of ``total``, ``by_age`` or ``table``."""
 
     total: PositiveFloat | None = Field(
         None, description="Total population; only with a single age group."
     )
-    by_age: list[NonNegativeFloat] | None = Field(
+    by_age: list[PositiveFloat] | None = Field(
         None, description="People in each age group, in the order of age_groups."
     )
     table: CsvTable | None = Field(
@@ -71,14 +77,12 @@ class PopulationSpec(_Strict):
     )
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> PopulationSpec:
-        given = [name for name in ("total", "by_age", "table") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one of total, by_age, table (got {given or 'none'})")
+    def _one_source(self) -> PopulationSpec:
+        exactly_one(self, ("total", "by_age", "table"))
         return self
 
 
-class ContactsSpec(_Strict):
+class ContactsSpec(StrictModel):
     """Contact matrix: exactly one of ``matrix`` or ``csv``.
 
     Entry (i, j) is the mean number of daily contacts that a person in age
@@ -86,22 +90,21 @@ class ContactsSpec(_Strict):
     """
 
     matrix: list[list[NonNegativeFloat]] | None = Field(
-        None, description="The matrix inline, one list per row."
+        None, min_length=1, description="The matrix inline, one list per row."
     )
     csv: str | None = Field(
         None,
         description="CSV file relative to the scenario: header 'age_group,<groups...>', "
-        "then one row per age group.",
+        "then one row per age group in the same order.",
     )
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> ContactsSpec:
-        if (self.matrix is None) == (self.csv is None):
-            raise ValueError("give exactly one of matrix, csv")
+    def _one_source(self) -> ContactsSpec:
+        exactly_one(self, ("matrix", "csv"))
         return self
 
 
-class DiseaseSpec(_Strict):
+class DiseaseSpec(StrictModel):
     """Natural history and transmissibility of the disease."""
 
     model: Literal["SEIR", "SIR"] = Field("SEIR", description="Compartment structure.")
@@ -120,16 +123,19 @@ class DiseaseSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> DiseaseSpec:
-        if (self.R0 is None) == (self.transmission_rate is None):
-            raise ValueError("give exactly one of R0, transmission_rate")
+        exactly_one(self, ("R0", "transmission_rate"))
         if self.model == "SEIR" and self.latent_period is None:
-            raise ValueError("an SEIR model needs latent_period")
+            raise problem(
+                "latent_period",
+                "required field is missing for model SEIR (the default): the mean latent "
+                "period in days; give it, or set model: SIR",
+            )
         if self.model == "SIR" and self.latent_period is not None:
-            raise ValueError("an SIR model has no latent_period; remove it or use model: SEIR")
+            raise problem("latent_period", "not used by model SIR; remove it, or set model: SEIR")
         return self
 
 
-class InterventionSpec(_Strict):
+class InterventionSpec(StrictModel):
     """A time window during which contacts among some age groups are scaled."""
 
     name: str = Field(description="What the intervention is, e.g. 'school closure'.")
@@ -139,40 +145,45 @@ class InterventionSpec(_Strict):
         description="Factor applied to contacts between the targeted age groups "
         "(0 removes them, 1 changes nothing)."
     )
-    age_groups: list[str] | Literal["all"] = Field(
-        "all", description="Age groups whose contacts with each other are scaled."
-    )
+    age_groups: Annotated[
+        Annotated[list[str], Field(min_length=1)] | Literal["all"],
+        Expected("'all' or a list of age group labels"),
+    ] = Field("all", description="Age groups whose contacts with each other are scaled, or 'all'.")
 
     @model_validator(mode="after")
     def _ordered(self) -> InterventionSpec:
         if self.end <= self.start:
-            raise ValueError(f"end ({self.end:g}) must be after start ({self.start:g})")
+            raise problem("end", f"expected a day after start ({self.start:g}), got {self.end:g}")
         return self
 
 
-class TimeSpec(_Strict):
+class TimeSpec(StrictModel):
     """Simulated period and integration step, in days; outputs are daily."""
 
-    start: int = Field(0, ge=0, description="First day.")
-    end: int = Field(gt=0, description="Last day (outputs are given for start..end).")
-    step: PositiveFloat = Field(
-        0.25, le=1, description="Integration step in days; 1/step must be a whole number."
+    start: Day = Field(0, description="First day.")
+    end: Day = Field(description="Last day (outputs are given for start..end).")
+    step: Fraction = Field(
+        0.25, description="Integration step in days; 1/step must be a whole number."
     )
 
+    @field_validator("step")
+    @classmethod
+    def _divides_a_day(cls, step: float) -> float:
+        if abs(round(1 / step) * step - 1) > 1e-9:
+            raise problem(None, f"expected 1/n of a day (e.g. 1, 0.5, 0.25, 0.1), got {step:g}")
+        return step
+
     @model_validator(mode="after")
-    def _consistent(self) -> TimeSpec:
+    def _ordered(self) -> TimeSpec:
         if self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
-        steps = round(1 / self.step)
-        if abs(steps * self.step - 1) > 1e-9:
-            raise ValueError(f"step {self.step:g} does not divide one day; use e.g. 1, 0.5, 0.25")
+            raise problem("end", f"expected a day after start ({self.start}), got {self.end}")
         return self
 
 
 Output = Literal["prevalence", "incidence", "notifications"]
 
 
-class ScenarioFile(_Strict):
+class ScenarioFile(StrictModel):
     """A scenario file: one epidemic to simulate."""
 
     name: str | None = Field(None, description="Short name; defaults to the file name.")
@@ -182,24 +193,41 @@ class ScenarioFile(_Strict):
         min_length=1,
         description="Age group labels; default: the contact CSV header, else one group 'all'.",
     )
-    population: PopulationSpec
+    population: Annotated[
+        PositiveFloat | PopulationSpec,
+        Expected("a number > 0 (the total) or a mapping with one of total, by_age, table"),
+    ] = Field(
+        description="People: a bare number is the total (the same as {total: N}); or a "
+        "mapping with one of total, by_age, table."
+    )
     contacts: ContactsSpec | None = Field(
         None, description="Contact matrix; default 1 contact per day for a single group."
     )
-    disease: DiseaseSpec
-    initial_infections: PositiveFloat | list[NonNegativeFloat] = Field(
+    disease: DiseaseSpec = Field(description="Disease parameters.")
+    initial_infections: Annotated[
+        PositiveFloat | list[NonNegativeFloat],
+        Expected("a number > 0 (a total) or a list of numbers >= 0 (one per age group)"),
+    ] = Field(
         description="Infectious people at the start: a total (spread in proportion to the "
         "population) or one number per age group."
     )
-    interventions: list[InterventionSpec] = Field(default_factory=list)
-    time: TimeSpec
-    reporting_fraction: float = Field(
-        1.0, gt=0, le=1, description="Share of new infectious cases that are notified."
+    interventions: list[InterventionSpec] = Field(
+        default_factory=list, description="Time windows that scale contacts."
+    )
+    time: TimeSpec = Field(description="Simulated period and integration step.")
+    reporting_fraction: Fraction = Field(
+        1.0, description="Share of new infectious cases that are notified."
     )
     outputs: list[Output] = Field(
         default_factory=lambda: ["prevalence", "incidence", "notifications"],
+        min_length=1,
         description="Which time series the output file holds.",
     )
+
+    @field_validator("population", mode="after")
+    @classmethod
+    def _bare_total(cls, value: float | PopulationSpec) -> PopulationSpec:
+        return value if isinstance(value, PopulationSpec) else PopulationSpec(total=value)
 
 
 @dataclass(frozen=True)
@@ -267,7 +295,13 @@ class Scenario:
 
 
 def bundled_scenarios() -> list[str]:
-    """Return the names of the scenarios shipped with epicast, sorted."""
+    """Return the names of the scenarios shipped with epicast.
+
+    Returns
+    -------
+    list of str
+        The names, sorted, as accepted by :func:`load_scenario`.
+    """
     folder = resources.files(BUNDLED_PACKAGE) / BUNDLED_DIR
     return sorted(
         p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
@@ -275,8 +309,14 @@ def bundled_scenarios() -> list[str]:
 
 
 def schema() -> dict[str, Any]:
-    """Return the JSON Schema of scenario files (for editors and documentation)."""
-    return ScenarioFile.model_json_schema()
+    """Return the JSON Schema of scenario files, for editors and documentation.
+
+    Returns
+    -------
+    dict
+        A JSON Schema (draft 2020-12) document, ready for ``json.dumps``.
+    """
+    return {"$schema": JSON_SCHEMA_DIALECT, **ScenarioFile.model_json_schema()}
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -287,144 +327,104 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     name_or_path
         A bundled scenario name (see :func:`bundled_scenarios`) or a YAML file path.
 
+    Returns
+    -------
+    Scenario
+        The scenario with CSV files read and the transmission rate resolved.
+
     Raises
     ------
     ScenarioError
         With one message per problem, each naming the field and what was expected.
     """
     with _scenario_file(name_or_path) as path:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScenarioError(str(name_or_path), [f"cannot read the file: {exc}"]) from exc
+        text = read_text(path, ScenarioError)
+        logger.debug("loading scenario %s", path)
         return parse_scenario(text, path)
 
 
 def parse_scenario(text: str, path: Path) -> Scenario:
-    """Validate scenario ``text`` read from ``path`` (relative CSV paths start there)."""
-    source = str(path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ScenarioError(
-            source, [f"{where}invalid YAML: {getattr(exc, 'problem', exc)}"]
-        ) from exc
-    if not isinstance(raw, dict):
-        raise ScenarioError(source, ["expected a mapping of scenario fields at the top level"])
-    try:
-        spec = ScenarioFile.model_validate(raw)
-    except ValidationError as exc:
-        raise ScenarioError(source, _describe(exc, text)) from exc
-    return _resolve(spec, text, path)
+    """Validate and resolve the text of a scenario file.
+
+    Parameters
+    ----------
+    text
+        The YAML text.
+    path
+        The file it was read from: it names the scenario in messages, and
+        relative CSV paths start from its folder.
+
+    Returns
+    -------
+    Scenario
+        The resolved scenario.
+
+    Raises
+    ------
+    ScenarioError
+        With one message per problem found.
+    """
+    spec, problems = load_yaml_model(
+        text, str(path), ScenarioFile, top_level=_TOP_LEVEL, error=ScenarioError
+    )
+    return _resolve(spec, text, path, problems)  # also raises for duplicate keys
 
 
 @contextmanager
 def _scenario_file(name_or_path: str | Path) -> Iterator[Path]:
     """Yield a file system path for a bundled name or a given path."""
     path = Path(name_or_path)
+    if path.is_dir():
+        raise ScenarioError(str(path), ["expected a scenario YAML file, got a directory"])
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ScenarioError(str(path), ["no such file"])
         yield path
         return
-    if str(name_or_path) not in bundled_scenarios():
-        known = ", ".join(bundled_scenarios())
+    known = bundled_scenarios()
+    if str(name_or_path) not in known:
         raise ScenarioError(
-            str(name_or_path), [f"neither a file nor a bundled scenario (bundled: {known})"]
+            str(name_or_path),
+            [
+                "neither a file nor a bundled scenario; "
+                f"expected a .yaml path or one of: {', '.join(known)}"
+            ],
         )
     resource = resources.files(BUNDLED_PACKAGE) / BUNDLED_DIR / f"{name_or_path}.yaml"
     with resources.as_file(resource.parent) as folder:
         yield folder / resource.name
 
 
-def _describe(exc: ValidationError, text: str) -> list[str]:
-    """Turn pydantic errors into 'line N: field.path: expected ...' messages."""
-    problems = []
-    for error in exc.errors(include_url=False):
-        loc = [part for part in error["loc"] if not _is_union_tag(part)]
-        field = _format_loc(loc) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling; see `epicast schema`)"
-        elif error["type"] not in ("missing",) and not isinstance(error["input"], dict | list):
-            message += f" (got {error['input']!r})"
-        line = _line_of(text, loc)
-        problems.append(f"{f'line {line}: ' if line else ''}{field}: {message}")
-    return problems
+# --- resolution: CSV files and checks across fields --------------------------------------
 
 
-def _is_union_tag(part: object) -> bool:
-    """Pydantic adds the union member ('float', 'list[...]') to error locations."""
-    return isinstance(part, str) and (part in ("float", "int", "str") or "[" in part)
-
-
-def _format_loc(loc: list[object]) -> str:
-    """Format a location like ('contacts', 'matrix', 2) as 'contacts.matrix[2]'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
-    return out
-
-
-def _line_of(text: str, loc: list[object]) -> int | None:
-    """Return the 1-based line of the YAML node at ``loc`` (or its nearest parent)."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-            if child is None:  # an unknown key: point at the key itself
-                child = next((k for k, _ in node.value if k.value == part), None)
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            child = node.value[part]
-        if child is None:
-            break
-        node = child
-    return node.start_mark.line + 1 if node is not None else None
-
-
-class _Problems:
-    """Collects resolution problems so that all of them are reported at once."""
-
-    def __init__(self, source: str, text: str) -> None:
-        self.source, self.text, self.items = source, text, []
-
-    def add(self, loc: list[object], message: str) -> None:
-        line = _line_of(self.text, loc)
-        self.items.append(f"{f'line {line}: ' if line else ''}{_format_loc(loc)}: {message}")
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise ScenarioError(self.source, self.items)
-
-
-def _resolve(spec: ScenarioFile, text: str, path: Path) -> Scenario:
+def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> Scenario:
     """Read CSV files and check the parts against each other."""
-    problems = _Problems(str(path), text)
     base = path.parent
     contacts, contact_groups = _read_contacts(spec.contacts, base, problems)
     age_groups = spec.age_groups or contact_groups or ["all"]
     n = len(age_groups)
-    if len(set(age_groups)) != n:
-        problems.add(["age_groups"], "age group labels must be unique")
+    for index, label in enumerate(age_groups):
+        if label in age_groups[:index]:
+            problems.add(["age_groups", index], f"expected unique labels, got {label!r} again")
+    if spec.age_groups and contact_groups and spec.age_groups != contact_groups:
+        problems.add(
+            ["contacts", "csv"],
+            f"expected the header of {spec.contacts.csv} to list age_groups {spec.age_groups}, "
+            f"got {contact_groups}",
+        )
     if contacts is None:
         contacts = np.ones((1, 1))
         if n != 1 and spec.contacts is None:
-            problems.add(["contacts"], f"required with {n} age groups")
-    elif contacts.shape != (n, n):
+            problems.add(["contacts"], f"required with {n} age groups (a {n}x{n} matrix)")
+    elif contacts.shape != (n, n) and spec.contacts.matrix is not None:
         problems.add(
-            ["contacts"],
-            f"expected a {n}x{n} matrix for {n} age groups, got {contacts.shape[0]}x{contacts.shape[1]}",
+            ["contacts", "matrix"],
+            f"expected a {n}x{n} matrix (one row and column per age group{_groups_note(spec)}),"
+            f" got {contacts.shape[0]}x{contacts.shape[1]}",
         )
-    population = _read_population(spec.population, age_groups, base, problems)
-    initial = _initial_infections(spec.initial_infections, population, n, problems)
+    population = _read_population(spec, age_groups, base, problems)
+    initial = _initial_infections(spec, age_groups, population, problems)
     interventions = tuple(
         _resolve_intervention(i, item, age_groups, problems)
         for i, item in enumerate(spec.interventions)
@@ -435,7 +435,9 @@ def _resolve(spec: ScenarioFile, text: str, path: Path) -> Scenario:
     if disease.R0 is not None:
         unit_r0 = basic_reproduction_number(contacts, population, 1.0, disease.infectious_period)
         if unit_r0 <= 0:
-            problems.add(["contacts"], "the contact matrix has no positive eigenvalue")
+            problems.add(
+                ["contacts"], "expected a contact matrix with a positive eigenvalue, got none"
+            )
             problems.raise_if_any()
         beta = disease.R0 / unit_r0
     else:
@@ -461,143 +463,209 @@ def _resolve(spec: ScenarioFile, text: str, path: Path) -> Scenario:
     )
 
 
-def _read_csv(base: Path, name: str, loc: list[object], problems: _Problems) -> list[dict] | None:
-    """Read a CSV file relative to ``base`` into a list of rows, or record a problem."""
+def _groups_note(spec: ScenarioFile) -> str:
+    """Explain where the age groups come from when the file does not list them."""
+    return "" if spec.age_groups else "; without age_groups there is one group 'all'"
+
+
+def _read_csv(
+    base: Path, name: str, loc: list[object], problems: Problems
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]] | None:
+    """Read a CSV file relative to ``base``: its header and (line, row) pairs."""
     path = base / name
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            lines = [(n, row) for n, row in enumerate(csv.reader(handle), start=1) if row]
     except OSError as exc:
-        problems.add(loc, f"cannot read CSV file {path}: {exc.strerror or exc}")
+        where = path.resolve()
+        problems.add(loc, f"cannot read {name} (looked for {where}): {os_reason(exc)}")
         return None
-    if not rows:
-        problems.add(loc, f"CSV file {path} has no data rows")
+    except (UnicodeDecodeError, csv.Error) as exc:
+        problems.add(loc, f"cannot read {name}: expected UTF-8 CSV text ({exc})")
         return None
-    return rows
+    if len(lines) < 2:
+        problems.add(loc, f"{name}: expected a header and data rows, got {len(lines)} line(s)")
+        return None
+    header = [column.strip() for column in lines[0][1]]
+    rows, ok = [], True
+    for number, values in lines[1:]:
+        if len(values) != len(header):
+            problems.add(
+                loc,
+                f"{name} line {number}: expected {len(header)} values as in the header, "
+                f"got {len(values)}",
+            )
+            ok = False
+        rows.append((number, dict(zip(header, (v.strip() for v in values), strict=False))))
+    return (header, rows) if ok else None
+
+
+def _number(
+    text: str, name: str, number: int, column: str, loc: list[object], problems: Problems
+) -> float | None:
+    """Return ``text`` as a finite number >= 0, or None after recording a problem."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not np.isfinite(value) or value < 0:
+        problems.add(
+            loc, f"{name} line {number}, column {column}: expected a number >= 0, got {text!r}"
+        )
+        return None
+    return value
 
 
 def _read_contacts(
-    spec: ContactsSpec | None, base: Path, problems: _Problems
+    spec: ContactsSpec | None, base: Path, problems: Problems
 ) -> tuple[np.ndarray | None, list[str] | None]:
     """Return the contact matrix and, for a CSV, the age groups of its header."""
     if spec is None:
         return None, None
     if spec.matrix is not None:
-        widths = {len(row) for row in spec.matrix}
-        if len(widths) != 1:
-            problems.add(["contacts", "matrix"], "rows must all have the same length")
-            return None, None
-        return np.array(spec.matrix, dtype=float), None
-    rows = _read_csv(base, spec.csv, ["contacts", "csv"], problems)
-    if rows is None:
+        size, ok = len(spec.matrix), True
+        for index, row in enumerate(spec.matrix):
+            if len(row) != size:
+                problems.add(
+                    ["contacts", "matrix", index],
+                    f"expected {size} values (a square matrix of {size} rows), got {len(row)}",
+                )
+                ok = False
+        return (np.array(spec.matrix, dtype=float), None) if ok else (None, None)
+    loc = ["contacts", "csv"]
+    table = _read_csv(base, spec.csv, loc, problems)
+    if table is None:
         return None, None
-    groups = [row.get("age_group") for row in rows]
-    header = [key for key in rows[0] if key != "age_group"]
-    if None in groups or groups != header:
+    header, rows = table
+    groups = header[1:]
+    labels = [row[header[0]] for _, row in rows]
+    if header[0] != "age_group":
+        problems.add(loc, f"{spec.csv}: expected first column age_group, got {header[0]!r}")
+        return None, None
+    if labels != groups:
         problems.add(
-            ["contacts", "csv"],
-            f"{spec.csv}: expected a header 'age_group,<groups>' and one row per group in the same order",
+            loc,
+            f"{spec.csv}: expected one row per header column in the same order {groups}, "
+            f"got rows {labels}",
         )
         return None, None
-    try:
-        matrix = np.array([[float(row[g]) for g in header] for row in rows])
-    except (TypeError, ValueError):
-        problems.add(["contacts", "csv"], f"{spec.csv}: every entry must be a number")
+    matrix = [[_number(row[g], spec.csv, n, g, loc, problems) for g in groups] for n, row in rows]
+    if any(value is None for row in matrix for value in row):
         return None, None
-    if not np.all(np.isfinite(matrix)) or np.any(matrix < 0):
-        problems.add(["contacts", "csv"], f"{spec.csv}: entries must be finite and >= 0")
-        return None, None
-    return matrix, groups
+    return np.array(matrix, dtype=float), groups
 
 
 def _read_population(
-    spec: PopulationSpec, age_groups: list[str], base: Path, problems: _Problems
-) -> np.ndarray:
-    """Return people per age group, shape (G,)."""
-    n = len(age_groups)
+    scenario: ScenarioFile, age_groups: list[str], base: Path, problems: Problems
+) -> np.ndarray | None:
+    """Return people per age group, shape (G,), or None if that failed."""
+    spec, n = scenario.population, len(age_groups)
     if spec.total is not None:
         if n != 1:
             problems.add(
-                ["population", "total"],
-                f"a total needs a single age group; give by_age or table for {n} groups",
+                ["population"],
+                f"expected by_age or table for {n} age groups, got a total "
+                "(a total is only for a single age group)",
             )
-        return np.full(n, spec.total / n)
+            return None
+        return np.array([spec.total])
     if spec.by_age is not None:
-        values = np.array(spec.by_age, dtype=float)
-    else:
-        values = _population_table(spec.table, age_groups, base, problems)
-    if values.shape != (n,):
-        problems.add(["population"], f"expected {n} values (one per age group), got {values.size}")
-        return np.ones(n)
-    if np.any(values <= 0):
-        problems.add(["population"], "every age group needs a positive population")
-    return values
+        if len(spec.by_age) != n:
+            problems.add(
+                ["population", "by_age"],
+                f"expected {n} values (one per age group{_groups_note(scenario)}), "
+                f"got {len(spec.by_age)}",
+            )
+            return None
+        return np.array(spec.by_age, dtype=float)
+    return _population_table(spec.table, age_groups, base, problems)
 
 
 def _population_table(
-    table: CsvTable, age_groups: list[str], base: Path, problems: _Problems
-) -> np.ndarray:
+    table: CsvTable, age_groups: list[str], base: Path, problems: Problems
+) -> np.ndarray | None:
     """Read people per age group from a long CSV table (column ``age_group``)."""
     loc = ["population", "table"]
-    rows = _read_csv(base, table.csv, [*loc, "csv"], problems)
-    if rows is None:
-        return np.array([])
-    if table.column is None or table.column not in rows[0]:
-        problems.add([*loc, "column"], f"name the value column, one of {sorted(rows[0])}")
-        return np.array([])
-    unknown = sorted(set(table.where) - set(rows[0]))
-    if unknown:
-        problems.add([*loc, "where"], f"no such column {unknown} in {table.csv}")
-        return np.array([])
-    kept = {
-        r["age_group"]: r[table.column]
-        for r in rows
-        if all(r[k] == v for k, v in table.where.items())
-    }
+    read = _read_csv(base, table.csv, [*loc, "csv"], problems)
+    if read is None:
+        return None
+    header, rows = read
+    columns = f"columns of {table.csv} ({', '.join(header)})"
+    checks = [("csv", ["age_group"]), ("column", [table.column]), ("where", list(table.where))]
+    for field, names in checks:
+        unknown = ", ".join(name for name in names if name not in header)
+        if unknown:
+            problems.add([*loc, field], f"expected {columns}, got {unknown}")
+            return None
+    kept: dict[str, list[tuple[int, str]]] = {}
+    for number, row in rows:
+        if all(row[k] == v for k, v in table.where.items()):
+            kept.setdefault(row["age_group"], []).append((number, row[table.column]))
     missing = [g for g in age_groups if g not in kept]
-    if missing:
-        problems.add([*loc, "where"], f"no rows for age groups {missing} in {table.csv}")
-        return np.array([])
-    try:
-        return np.array([float(kept[g]) for g in age_groups]) * table.scale
-    except ValueError:
-        problems.add([*loc, "column"], f"{table.column}: every value must be a number")
-        return np.array([])
+    doubled = [g for g in age_groups if len(kept.get(g, ())) > 1]
+    if missing or doubled:
+        got = f"no row for {missing}" if missing else f"several rows for {doubled}"
+        problems.add([*loc, "where"], f"expected one row per age group in {table.csv}, got {got}")
+        return None
+    values = [
+        _number(kept[g][0][1], table.csv, kept[g][0][0], table.column, [*loc, "column"], problems)
+        for g in age_groups
+    ]
+    if any(value is None for value in values):
+        return None
+    if 0 in values:
+        empty = [g for g, value in zip(age_groups, values, strict=True) if value == 0]
+        problems.add([*loc, "column"], f"expected people in every age group, got 0 for {empty}")
+        return None
+    return np.array(values) * table.scale
 
 
 def _initial_infections(
-    spec: float | list[float], population: np.ndarray, n: int, problems: _Problems
+    spec: ScenarioFile, age_groups: list[str], population: np.ndarray | None, problems: Problems
 ) -> np.ndarray:
     """Spread a total over the age groups, or check a per-group list."""
-    if isinstance(spec, list):
-        values = np.array(spec, dtype=float)
+    n, loc = len(age_groups), ["initial_infections"]
+    if isinstance(spec.initial_infections, list):
+        values = np.array(spec.initial_infections, dtype=float)
         if values.shape != (n,):
             problems.add(
-                ["initial_infections"],
-                f"expected {n} values (one per age group), got {values.size}",
+                loc,
+                f"expected {n} values (one per age group{_groups_note(spec)}), got {values.size}",
             )
             return np.zeros(n)
-    else:
-        values = spec * population / population.sum()
-    if population.shape == values.shape and np.any(values > population):
-        problems.add(["initial_infections"], "cannot exceed the population of an age group")
-    if values.sum() <= 0:
-        problems.add(["initial_infections"], "at least one infection is needed")
-    return values
+        if values.sum() <= 0:
+            problems.add(loc, "expected at least one infection, got 0 in every age group")
+        if population is not None:
+            for index in np.flatnonzero(values > population):
+                problems.add(
+                    [*loc, int(index)],
+                    f"expected at most the population of age group {age_groups[index]!r} "
+                    f"({population[index]:g}), got {values[index]:g}",
+                )
+        return values
+    if population is None:
+        return np.zeros(n)
+    if spec.initial_infections > population.sum():
+        problems.add(
+            loc,
+            f"expected at most the population ({population.sum():g}), "
+            f"got {spec.initial_infections:g}",
+        )
+    return spec.initial_infections * population / population.sum()
 
 
 def _resolve_intervention(
-    index: int, spec: InterventionSpec, age_groups: list[str], problems: _Problems
+    index: int, spec: InterventionSpec, age_groups: list[str], problems: Problems
 ) -> Intervention:
     """Build the contact multiplier of one intervention."""
     n = len(age_groups)
     targets = age_groups if spec.age_groups == "all" else spec.age_groups
-    unknown = [g for g in targets if g not in age_groups]
-    if unknown:
-        problems.add(
-            ["interventions", index, "age_groups"],
-            f"unknown age groups {unknown}; known: {age_groups}",
-        )
+    for position, label in enumerate(targets):
+        if label not in age_groups:
+            problems.add(
+                ["interventions", index, "age_groups", position],
+                f"expected one of the age groups {age_groups}, got {label!r}",
+            )
     mask = np.array([g in targets for g in age_groups])
     scale = np.ones((n, n))
     scale[np.ix_(mask, mask)] = spec.contact_scale

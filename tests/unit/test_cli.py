@@ -26,8 +26,9 @@ def test_invalid_file_reports_every_problem(epicast_cli, tmp_path):
     assert len(lines) == 2
     assert lines[0].startswith("epicast: error: bad.yaml: line 1: population.total: ")
     assert lines[1] == (
-        "epicast: error: bad.yaml: line 5: unknown_key: unknown field "
-        "(check the spelling; see `epicast schema`)"
+        "epicast: error: bad.yaml: line 5: unknown_key: unknown field; expected one of: "
+        "name, description, age_groups, population, contacts, disease, initial_infections, "
+        "interventions, time, reporting_fraction, outputs"
     )
 
 
