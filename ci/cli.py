@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ci.errors import CIError
 
-COMMAND_MODULES = ["ci.devpi"]
+COMMAND_MODULES = ["ci.devpi", "ci.build"]
 EXIT_USER_ERROR = 2
 
 

@@ -1,0 +1,173 @@
+"""``ci build``: build the sdist and wheel once, first, reproducibly, and check them.
+
+The wheel is built from the sdist (``python -m build``), which proves the sdist
+is complete. ``SOURCE_DATE_EPOCH`` is the commit time, and the build backend is
+pinned by the ci tool's lock, so the same commit builds byte-identical files:
+the wheel is reproducible by itself; the sdist is normalised afterwards (file
+times clamped to the commit time, owners zeroed, members sorted, no gzip
+timestamp), since tar archives otherwise record the checkout's file times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import logging
+import shutil
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+from ci import git, shell
+from ci.distribution import DistFile, read_dist_file
+from ci.errors import CIError
+from ci.jsonfile import read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+REPORT_NAME = "build-report.json"
+CONSTRAINTS = Path(__file__).resolve().parents[1] / "requirements" / "dev.txt"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``build`` command."""
+    parser = commands.add_parser("build", help="build sdist and wheel once and check them")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="git checkout to build")
+    parser.add_argument("--dist", type=Path, default=Path("dist"), help="output folder")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    report = build(args.root, args.dist)
+    files = ", ".join(f"{f['filename']} ({f['sha256'][:12]})" for f in report["files"])
+    print(f"built {report['project']} {report['version']} at {report['commit'][:12]}: {files}")
+    return 0
+
+
+def build(root: Path, dist: Path) -> dict:
+    """Build, check and describe the distribution of the checkout at ``root``.
+
+    Parameters
+    ----------
+    root
+        A git checkout of a setuptools-scm project.
+    dist
+        Output folder; replaced by the new sdist, wheel and build report.
+
+    Returns
+    -------
+    dict
+        The build report (also written to ``dist/build-report.json``).
+    """
+    checkout = git.checkout(root)
+    with tempfile.TemporaryDirectory(prefix="ci-build-") as tmp:
+        out = Path(tmp)
+        shell.run(
+            [sys.executable, "-m", "build", "--installer", "uv", "--outdir", out, checkout.root],
+            env={
+                "SOURCE_DATE_EPOCH": str(checkout.commit_time),
+                "UV_CONSTRAINT": str(CONSTRAINTS),
+                "PIP_CONSTRAINT": str(CONSTRAINTS),
+            },
+        )
+        files = [read_dist_file(path) for path in sorted(out.iterdir())]
+        sdist = _one(files, "sdist")
+        wheel = _one(files, "wheel")
+        _normalise_sdist(sdist.path, checkout.commit_time)
+        shell.run([sys.executable, "-m", "twine", "check", "--strict", sdist.path, wheel.path])
+        _check_package_data(sdist.path, wheel.path)
+        if dist.exists():
+            shutil.rmtree(dist)
+        dist.mkdir(parents=True)
+        files = [read_dist_file(shutil.move(f.path, dist / f.filename)) for f in (wheel, sdist)]
+    report = {
+        "project": wheel.project,
+        "version": str(wheel.version),
+        "commit": checkout.commit,
+        "tags": list(checkout.tags),
+        "source_date_epoch": checkout.commit_time,
+        "files": [
+            {
+                "filename": f.filename,
+                "kind": f.kind,
+                "sha256": f.sha256,
+                "size": f.path.stat().st_size,
+            }
+            for f in files
+        ],
+    }
+    write_json(dist / REPORT_NAME, report)
+    return report
+
+
+def built_files(dist: Path) -> tuple[dict, list[DistFile]]:
+    """Return the build report in ``dist`` and its files, checking their hashes.
+
+    Later stages (publish) use this instead of globbing, so they release exactly
+    what was built and checked.
+    """
+    report = read_json(dist / REPORT_NAME)
+    files = []
+    for entry in report["files"]:
+        path = dist / entry["filename"]
+        if not path.exists():
+            raise CIError(f"{path} is listed in the build report but missing", tip="run `ci build`")
+        found = read_dist_file(path)
+        if found.sha256 != entry["sha256"]:
+            raise CIError(f"{path} changed since it was built", tip="run `ci build` again")
+        files.append(found)
+    return report, files
+
+
+def _one(files: list[DistFile], kind: str) -> DistFile:
+    matches = [f for f in files if f.kind == kind]
+    if len(matches) != 1:
+        raise CIError(f"expected one {kind}, the build produced {len(matches)}")
+    return matches[0]
+
+
+def _normalise_sdist(path: Path, epoch: int) -> None:
+    """Rewrite an sdist so that its bytes depend only on its content and ``epoch``."""
+    with tarfile.open(path, "r:gz") as source:
+        members = sorted(source.getmembers(), key=lambda m: m.name)
+        contents = {m.name: source.extractfile(m).read() for m in members if m.isfile()}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as target:
+        for member in members:
+            member.mtime = min(member.mtime, epoch)
+            member.uid = member.gid = 0
+            member.uname = member.gname = ""
+            member.pax_headers = {}
+            data = contents.get(member.name)
+            target.addfile(member, io.BytesIO(data) if data is not None else None)
+    with (
+        path.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=epoch, filename="") as out,
+    ):
+        out.write(buffer.getvalue())
+
+
+def _check_package_data(sdist: Path, wheel: Path) -> None:
+    """Fail if a file of an importable package in the sdist is missing from the wheel."""
+    with zipfile.ZipFile(wheel) as archive:
+        in_wheel = set(archive.namelist())
+    packages = {name.split("/")[0] for name in in_wheel if "/" in name}
+    packages = {p for p in packages if not p.endswith((".dist-info", ".data"))}
+    with tarfile.open(sdist, "r:gz") as archive:
+        names = [m.name for m in archive.getmembers() if m.isfile()]
+    missing = []
+    for name in names:
+        parts = name.split("/")[1:]  # drop "<project>-<version>/"
+        if parts and parts[0] == "src":
+            parts = parts[1:]
+        inside_package = len(parts) > 1 and parts[0] in packages and "__pycache__" not in parts
+        if inside_package and "/".join(parts) not in in_wheel:
+            missing.append("/".join(parts))
+    if missing:
+        raise CIError(
+            f"the wheel lacks package files that are in the sdist: {', '.join(sorted(missing))}",
+            tip="declare them as package data (setup.cfg [options.package_data])",
+        )

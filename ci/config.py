@@ -1,0 +1,100 @@
+"""The pipeline configuration file (``pipeline.toml`` at the repository root).
+
+Validated with pydantic; every problem is one line naming the file and field.
+``CI_CONFIG`` names another file (the tests use it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ci.errors import CIError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CONFIG_NAME = "pipeline.toml"
+CONFIG_ENV = "CI_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Indexes(_Section):
+    """devpi indexes of the three stages, as ``user/index``."""
+
+    unstable: str = "ci/unstable"
+    testing: str = "ci/testing"
+    stable: str = "qa/stable"
+
+    @field_validator("unstable", "testing", "stable")
+    @classmethod
+    def _user_slash_index(cls, value: str) -> str:
+        if value.count("/") != 1 or not all(value.split("/")):
+            raise ValueError(f"expected 'user/index', got {value!r}")
+        return value
+
+
+class Verify(_Section):
+    """Which test suites run on which Pythons before promotion to testing."""
+
+    suites: list[str] = Field(default_factory=lambda: ["smoke", "unit"], min_length=1)
+    pythons: list[str] = Field(default_factory=lambda: ["3.11"], min_length=1)
+
+    @field_validator("pythons")
+    @classmethod
+    def _versions(cls, values: list[str]) -> list[str]:
+        for value in values:
+            major, _, minor = value.partition(".")
+            if not (major.isdigit() and minor.isdigit()):
+                raise ValueError(f"expected versions like '3.12', got {value!r}")
+        return values
+
+
+class Archive(_Section):
+    """Where the archive lives: a folder (relative to the repository) or an fsspec URL."""
+
+    url: str = ".state/archive"
+
+
+class Approval(_Section):
+    """How QA approval of a final release is established."""
+
+    require_signed_tags: bool = False
+
+
+class PipelineConfig(_Section):
+    """The whole configuration file."""
+
+    indexes: Indexes = Indexes()
+    verify: Verify = Verify()
+    archive: Archive = Archive()
+    approval: Approval = Approval()
+
+
+def load_config(root: Path) -> PipelineConfig:
+    """Read ``$CI_CONFIG`` or ``<root>/pipeline.toml``; defaults if the file is absent."""
+    path = Path(os.environ.get(CONFIG_ENV) or root / CONFIG_NAME)
+    if not path.exists():
+        if CONFIG_ENV in os.environ:
+            raise CIError(f"{path}: no such file (named by {CONFIG_ENV})")
+        return PipelineConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CIError(f"{path}: invalid TOML: {exc}") from exc
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        )
+        raise CIError(f"{path}: {problems}", tip=f"see the comments in {CONFIG_NAME}") from exc

@@ -1,0 +1,3 @@
+"""A release that is uploaded once."""
+
+VALUE = "first"

@@ -1,0 +1,3 @@
+"""A release that travels unstable -> testing -> stable."""
+
+VALUE = "release"

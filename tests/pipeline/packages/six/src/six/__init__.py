@@ -1,0 +1,3 @@
+"""A private package named like a PyPI project (dependency confusion)."""
+
+VALUE = "private"

@@ -1,0 +1,116 @@
+"""``ci build``: reproducible files, the build report, and the package-data check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ci.build import build, built_files
+from ci.errors import CIError
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = Path(__file__).parent / "packages"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def clone_of_this_repository(target: Path) -> Path:
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
+    return target
+
+
+def git_project(source: Path, target: Path, tag: str | None = None) -> Path:
+    shutil.copytree(source, target)
+    git(target, "init", "-q")
+    git(target, "add", ".")
+    git(target, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "init")
+    if tag:
+        git(target, "tag", tag)
+    return target
+
+
+def test_same_commit_builds_identical_files(tmp_path):
+    first = clone_of_this_repository(tmp_path / "a")
+    time.sleep(1.1)  # the second checkout gets other file times
+    second = clone_of_this_repository(tmp_path / "b")
+    report_a = build(first, tmp_path / "dist-a")
+    report_b = build(second, tmp_path / "dist-b")
+    assert report_a["files"] == report_b["files"]
+    assert {f["kind"] for f in report_a["files"]} == {"wheel", "sdist"}
+    assert report_a["commit"] == git(first, "rev-parse", "HEAD")
+    assert report_a["source_date_epoch"] == int(git(first, "log", "-1", "--format=%ct"))
+
+
+def test_report_names_project_version_and_tag(tmp_path):
+    source = tmp_path / "tiny"
+    shutil.copytree(PACKAGES / "missing-data", source)
+    (source / "src" / "tinypkg" / "table.csv").unlink()
+    repo = git_project(source, tmp_path / "repo", tag="1.2.3rc1")
+    dist = tmp_path / "dist"
+    report = build(repo, dist)
+    assert (report["project"], report["version"], report["tags"]) == (
+        "tinypkg",
+        "1.2.3rc1",
+        ["1.2.3rc1"],
+    )
+    assert json.loads((dist / "build-report.json").read_text())["schema_version"] == 1
+    assert sorted(path.name for path in dist.iterdir()) == [
+        "build-report.json",
+        "tinypkg-1.2.3rc1-py3-none-any.whl",
+        "tinypkg-1.2.3rc1.tar.gz",
+    ]
+    _, files = built_files(dist)
+    assert [f.filename for f in files] == [f["filename"] for f in report["files"]]
+
+
+def test_undeclared_package_data_is_refused(tmp_path):
+    repo = git_project(PACKAGES / "missing-data", tmp_path / "repo", tag="0.1.0")
+    with pytest.raises(CIError, match=r"wheel lacks package files .*tinypkg/table\.csv"):
+        build(repo, tmp_path / "dist")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_changed_file_after_build_is_detected(tmp_path):
+    source = tmp_path / "tiny"
+    shutil.copytree(PACKAGES / "missing-data", source)
+    (source / "src" / "tinypkg" / "table.csv").unlink()
+    dist = tmp_path / "dist"
+    build(git_project(source, tmp_path / "repo"), dist)
+    wheel = next(dist.glob("*.whl"))
+    wheel.write_bytes(wheel.read_bytes() + b"x")
+    with pytest.raises(CIError, match="changed since it was built"):
+        built_files(dist)
+
+
+def test_not_a_checkout_is_one_line(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ci",
+            "build",
+            "--root",
+            str(tmp_path),
+            "--dist",
+            str(tmp_path / "d"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"ci: error: {tmp_path} is not a git checkout",
+        "ci: tip: run the ci tool inside a clone",
+    ]
