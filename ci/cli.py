@@ -14,13 +14,23 @@ from collections.abc import Sequence
 
 from ci.errors import CIError
 
-COMMAND_MODULES = ["ci.devpi", "ci.build"]
+COMMAND_MODULES = [
+    "ci.devpi",
+    "ci.build",
+    "ci.publish",
+    "ci.verify",
+    "ci.promote",
+    "ci.status",
+    "ci.pipeline",
+]
 EXIT_USER_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser with every command registered (also used by the pipeline tests)."""
-    parser = argparse.ArgumentParser(prog="python -m ci", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m ci", description="The release pipeline: build, publish, verify and promote."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:

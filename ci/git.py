@@ -37,12 +37,24 @@ def checkout(root: Path) -> Checkout:
         raise CIError(
             f"{root} is not a git checkout", tip="run the ci tool inside a clone"
         ) from exc
+    changed = _git(top, "status", "--porcelain", "--untracked-files=no")
+    if changed:
+        raise CIError(
+            f"{top} has uncommitted changes ({len(changed.splitlines())} files); "
+            "a release is built from a commit",
+            tip="commit or stash them (git stash), then run the stage again",
+        )
     return Checkout(
         root=top,
         commit=_git(top, "rev-parse", "HEAD"),
-        tags=tuple(sorted(_git(top, "tag", "--points-at", "HEAD").split())),
+        tags=tuple(tags_of(top, "HEAD")),
         commit_time=int(_git(top, "log", "-1", "--format=%ct")),
     )
+
+
+def tags_of(root: Path, commit: str) -> list[str]:
+    """Return the tags pointing at ``commit``, sorted."""
+    return sorted(_git(root, "tag", "--points-at", commit).split())
 
 
 def tag_is_signed_by(root: Path, tag: str, keyring_home: Path) -> bool:

@@ -1,0 +1,115 @@
+"""The archive store: evidence, release records, benchmarks and calibrations by version.
+
+Layout (see DESIGN.md)::
+
+    <archive>/<project>/<version>/release.json
+    <archive>/<project>/<version>/tests/<suite>-py<python>.json
+    <archive>/<project>/<version>/bench/<run>.json
+    <archive>/<project>/<version>/calibrations/<name>/<timestamp>-<commit>/
+
+The archive is a local folder by default or any fsspec URL (an object store at
+scale). JSON artefacts are written under a temporary name and then moved into
+place, so readers see whole files only. Read-modify-write of a record happens
+under :meth:`Archive.lock`, so two promotions racing give exactly one effect.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from ci.errors import CIError
+from ci.jsonfile import SCHEMA_VERSION
+
+logger = logging.getLogger(__name__)
+
+
+class Archive:
+    """An archive rooted at a folder or fsspec URL.
+
+    Parameters
+    ----------
+    url
+        ``s3://bucket/prefix``, ``file:///abs/path`` or a plain path; a relative
+        path is taken relative to ``base``.
+    base
+        Folder that relative paths start from (the repository root).
+    """
+
+    def __init__(self, url: str, base: Path) -> None:
+        if "://" not in url:
+            url = str((base / url).resolve())
+        self.fs, self.root = fsspec.core.url_to_fs(url)
+        self.url = url
+
+    def path(self, *parts: str) -> str:
+        """Return the store path of ``parts`` below the archive root."""
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def exists(self, *parts: str) -> bool:
+        """Return whether the file or folder exists."""
+        return self.fs.exists(self.path(*parts))
+
+    def listdir(self, *parts: str) -> list[str]:
+        """Return the names in a folder, sorted; empty if it does not exist."""
+        if not self.fs.isdir(self.path(*parts)):
+            return []
+        return sorted(Path(entry).name for entry in self.fs.ls(self.path(*parts), detail=False))
+
+    def read_json(self, *parts: str) -> dict[str, Any] | None:
+        """Return a JSON artefact, or ``None`` if it does not exist."""
+        path = self.path(*parts)
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise CIError(f"{self.url}/{'/'.join(parts)}: unknown schema_version")
+        return data
+
+    def write_json(self, data: dict[str, Any], *parts: str) -> str:
+        """Write a JSON artefact (with ``schema_version``) atomically; return its path."""
+        path = self.path(*parts)
+        folder = path.rsplit("/", 1)[0]
+        self.fs.makedirs(folder, exist_ok=True)
+        tmp = f"{folder}/.{uuid.uuid4().hex}.tmp"
+        text = json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, sort_keys=True)
+        with self.fs.open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        self.fs.mv(tmp, path)
+        return path
+
+    @contextmanager
+    def lock(self, *parts: str) -> Iterator[None]:
+        """Hold an exclusive lock on a record while reading and rewriting it.
+
+        Local archives use ``flock`` on a lock file beside the record; object
+        stores have no locks, so there the CI system's concurrency group must
+        keep promotions of one version from running at the same time.
+        """
+        if "file" not in self.fs.protocol:
+            yield
+            return
+        path = Path(self.path(*parts) + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def configured_archive(root: Path) -> Archive:
+    """Return the archive named by the configuration of the checkout at ``root``."""
+    from ci.config import load_config
+
+    return Archive(load_config(root).archive.url, root)

@@ -1,0 +1,84 @@
+"""``ci pipeline``: the whole release, locally, exactly as the CI systems run it.
+
+The stages are the same ``python -m ci`` commands the Buildkite and GitHub
+Actions pipelines call, run in order in this process: devpi (the embedded
+server unless ``DEVPI_URL`` is set), build, publish, verify, promote to
+testing, and, for a final version that QA approved (or with ``--approve`` for a
+local demonstration), promote to stable. It ends with the line a user types to
+install what was released.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from packaging.version import Version
+
+from ci import credentials
+from ci.build import REPORT_NAME
+from ci.config import load_config
+from ci.devpi import locate
+from ci.distribution import is_final
+from ci.jsonfile import read_json
+from ci.state import repo_root
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("devpi", "build", "publish", "verify", "promote-testing", "approve", "promote-stable")
+"""The stage order; the CI pipeline files are tested to run the same order."""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``pipeline`` command."""
+    parser = commands.add_parser("pipeline", help="run the whole release locally")
+    parser.add_argument(
+        "--approve",
+        action="store_true",
+        help="record a local QA approval so a final version reaches stable (demonstration)",
+    )
+    parser.add_argument("--suite", action="append", help="only this suite (repeatable)")
+    parser.add_argument("--python", action="append", help="only this Python (repeatable)")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from ci.cli import main
+
+    def stage(*argv: str) -> None:
+        status = main(list(argv))
+        if status:
+            raise SystemExit(status)
+
+    if not os.environ.get(credentials.URL_ENV):
+        stage("devpi", "start")
+    stage("build")
+    stage("publish")
+    selection = [f"--suite={s}" for s in args.suite or []]
+    selection += [f"--python={p}" for p in args.python or []]
+    stage("verify", *selection)
+    report = read_json(repo_root() / "dist" / REPORT_NAME)
+    version = report["version"]
+    stage("promote", version, "--to", "testing")
+    reached = "testing"
+    if is_final(Version(version)):
+        if args.approve:
+            stage("approve", version, "--notes", "local demonstration: ci pipeline --approve")
+        if main(["promote", version, "--to", "stable"]) == 0:
+            reached = "stable"
+        else:
+            print(f"pipeline: {version} stays on testing until QA approves it")
+    _summary(report["project"], version, reached)
+    return 0
+
+
+def _summary(project: str, version: str, reached: str) -> None:
+    """Print where the release is and how a user installs it."""
+    server = locate()
+    indexes = load_config(repo_root()).indexes.model_dump()
+    url = f"{server.display_url}/{indexes[reached]}/+simple/"
+    print(f"pipeline: {project} {version} is on {reached} ({url})")
+    print(f"pipeline: install it with: pip install --index-url {url} {project}=={version}")
+    if reached != "stable":
+        print("pipeline: versions that are not final stop at testing (see docs/qa.md)")

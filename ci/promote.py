@@ -1,0 +1,242 @@
+"""``ci promote`` and ``ci approve``: move a release between indexes by policy.
+
+devpi enforces who may upload where; this module enforces when:
+
+- unstable -> testing: every configured suite passed, on at least one Python and
+  failed on none, for the exact wheel (same sha256) on the index;
+- testing -> stable: the version is final (no dev, pre, post or local part), it
+  is on testing, and QA approved it, either with ``ci approve`` or by tagging the
+  commit of a release candidate that reached testing with the final version
+  (a signed tag when ``[approval] require_signed_tags`` is set).
+
+Every promotion is recorded in ``release.json`` (who, when, from, to, evidence).
+Promotions are idempotent: the index push accepts identical files already
+there, and the record gains a promotion only once, under the archive lock, so
+two promotions racing give exactly one effect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from ci import git
+from ci.archive import Archive, configured_archive
+from ci.config import PipelineConfig, load_config
+from ci.devpi import connect
+from ci.distribution import is_final
+from ci.errors import CIError
+from ci.release import actor, now, read_record, stage, update_record
+from ci.state import repo_root
+from ci.verify import evidence_for
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("unstable", "testing", "stable")
+QA_KEYRING_ENV = "QA_KEYRING"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``promote`` and ``approve`` commands."""
+    promote_parser = commands.add_parser("promote", help="promote a version to testing or stable")
+    promote_parser.add_argument("version")
+    promote_parser.add_argument("--to", required=True, choices=STAGES[1:])
+    promote_parser.add_argument("--project", help="project name (default: the built one)")
+    promote_parser.set_defaults(handler=_handle_promote)
+
+    approve_parser = commands.add_parser("approve", help="record QA's approval of a version")
+    approve_parser.add_argument("version")
+    approve_parser.add_argument("--notes", default="", help="why, what was checked")
+    approve_parser.add_argument("--by", help="approver (default: the CI actor or login name)")
+    approve_parser.add_argument("--project", help="project name (default: the built one)")
+    approve_parser.set_defaults(handler=_handle_approve)
+
+
+def _handle_promote(args: argparse.Namespace) -> int:
+    root = repo_root()
+    project = args.project or _built_project(root)
+    outcome = promote(root, project, args.version, args.to)
+    print(f"{project} {args.version} {outcome} {args.to}")
+    return 0
+
+
+def _handle_approve(args: argparse.Namespace) -> int:
+    root = repo_root()
+    project = args.project or _built_project(root)
+    who = approve(root, project, args.version, args.by or actor(), args.notes)
+    print(f"{project} {args.version} approved by {who}")
+    return 0
+
+
+def _built_project(root: Path) -> str:
+    from ci.build import REPORT_NAME
+    from ci.jsonfile import read_json
+
+    report_path = root / "dist" / REPORT_NAME
+    if not report_path.exists():
+        raise CIError("no build report in dist/ to name the project", tip="pass --project NAME")
+    return read_json(report_path)["project"]
+
+
+def promote(root: Path, project: str, version: str, target: str) -> str:
+    """Promote ``version`` to ``target`` if the policy allows; return what happened.
+
+    Raises
+    ------
+    CIError
+        With one line saying why the promotion is refused and what to do.
+    """
+    config = load_config(root)
+    archive = configured_archive(root)
+    record = _published(archive, project, version)
+    source = STAGES[STAGES.index(target) - 1]
+    evidence = _passing_evidence(archive, config, record)
+    if target == "stable":
+        _check_stable(root, config, archive, record)
+    reached = stage(record)
+    if STAGES.index(reached) < STAGES.index(source):
+        raise CIError(
+            f"{project} {version} is on {reached}, not {source}",
+            tip=f"promote it to {source} first",
+        )
+    role = "qa" if target == "stable" else "ci"
+    indexes = config.indexes.model_dump()
+    with connect(role) as client:
+        pushed = client.push(indexes[source], project, version, indexes[target])
+    promotion = {
+        "from": source,
+        "to": target,
+        "who": actor(),
+        "when": now(),
+        "sha256": _wheel(record)["sha256"],
+        "evidence": evidence,
+    }
+
+    def add_promotion(current: dict) -> bool:
+        if any(p["to"] == target for p in current["promotions"]):
+            return False
+        current["promotions"].append(promotion)
+        return True
+
+    update_record(archive, project, version, add_promotion)
+    return "promoted to" if pushed == "pushed" else "already on"
+
+
+def approve(root: Path, project: str, version: str, who: str, notes: str) -> str:
+    """Record QA's approval; the QA credentials must log in, which proves the role."""
+    archive = configured_archive(root)
+    _published(archive, project, version)
+    with connect("qa") as client:
+        logger.info("approval by %s checked against %s", client.user, client.display_url)
+    approval = {"who": who, "when": now(), "notes": notes, "how": "ci approve"}
+
+    def add_approval(record: dict) -> bool:
+        record["approvals"].append(approval)
+        return True
+
+    update_record(archive, project, version, add_approval)
+    return who
+
+
+def _published(archive: Archive, project: str, version: str) -> dict:
+    try:
+        Version(version)
+    except InvalidVersion as exc:
+        raise CIError(
+            f"{version!r} is not a PEP 440 version", tip="e.g. 1.2.0rc1 or 1.2.0"
+        ) from exc
+    record = read_record(archive, project, version)
+    if record is None:
+        raise CIError(f"{project} {version} was never published", tip="run `python -m ci publish`")
+    return record
+
+
+def _wheel(record: dict) -> dict:
+    return next(f for f in record["files"] if f["kind"] == "wheel")
+
+
+def _passing_evidence(archive: Archive, config: PipelineConfig, record: dict) -> list[dict]:
+    """Return the evidence that every configured suite passed for this wheel, or refuse."""
+    sha = _wheel(record)["sha256"]
+    found = [
+        e
+        for e in evidence_for(archive, record["project"], record["version"])
+        if e["file"]["sha256"] == sha
+    ]
+    for suite in config.verify.suites:
+        results = [e for e in found if e["suite"] == suite]
+        failed = [f"py{e['python']}" for e in results if e["status"] == "failed"]
+        if failed:
+            raise CIError(
+                f"{record['project']} {record['version']}: suite {suite} failed on "
+                f"{', '.join(failed)}",
+                tip="fix the failure and release a new version",
+            )
+        if not any(e["status"] == "passed" for e in results):
+            raise CIError(
+                f"{record['project']} {record['version']}: no passing {suite} suite for wheel "
+                f"{sha[:12]}",
+                tip="run `python -m ci verify` first",
+            )
+    return [
+        {k: e[k] for k in ("suite", "python", "status", "passed", "failed")}
+        for e in found
+        if e["status"] != "skipped"
+    ]
+
+
+def _check_stable(root: Path, config: PipelineConfig, archive: Archive, record: dict) -> None:
+    """Refuse stable for non-final versions and versions QA did not approve."""
+    name, version = record["project"], record["version"]
+    if not is_final(Version(version)):
+        raise CIError(
+            f"{name} {version} is not a final version; only final versions go to stable",
+            tip="tag the approved candidate's commit with the final version (e.g. 1.2.0)",
+        )
+    if record["approvals"] or _approved_by_tag(root, config, archive, record):
+        return
+    raise CIError(
+        f"{name} {version} has no QA approval",
+        tip=f"QA runs `python -m ci approve {version}`, or tags an approved candidate's commit",
+    )
+
+
+def _approved_by_tag(root: Path, config: PipelineConfig, archive: Archive, record: dict) -> bool:
+    """Whether the final tag sits on the commit of a candidate that reached testing."""
+    version = record["version"]
+    tags = git.tags_of(root, record["commit"])
+    if version not in tags:
+        return False
+    candidates = [
+        t
+        for t in tags
+        if _is_candidate_of(t, version)
+        and stage(read_record(archive, record["project"], t)) in ("testing", "stable")
+    ]
+    if not candidates:
+        return False
+    if config.approval.require_signed_tags:
+        keyring = os.environ.get(QA_KEYRING_ENV)
+        if not keyring:
+            raise CIError(
+                f"signed tags are required but {QA_KEYRING_ENV} is not set",
+                tip=f"point {QA_KEYRING_ENV} at the GnuPG home holding the QA public keys",
+            )
+        if not git.tag_is_signed_by(root, version, Path(keyring)):
+            raise CIError(
+                f"tag {version} is not signed by a key on the QA keyring",
+                tip="QA signs the final tag: git tag -s VERSION COMMIT",
+            )
+    return True
+
+
+def _is_candidate_of(tag: str, version: str) -> bool:
+    try:
+        candidate = Version(tag)
+    except InvalidVersion:
+        return False
+    return candidate.is_prerelease and candidate.base_version == Version(version).base_version

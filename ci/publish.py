@@ -1,0 +1,56 @@
+"""``ci publish``: upload the built files to the unstable index and record the release.
+
+Safe to re-run: an identical file already on the index counts as success, and
+the release record only changes when something new was published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ci.archive import configured_archive
+from ci.build import built_files
+from ci.config import load_config
+from ci.devpi import connect
+from ci.release import now, update_record
+from ci.state import repo_root
+
+logger = logging.getLogger(__name__)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``publish`` command."""
+    parser = commands.add_parser("publish", help="upload the built files to the unstable index")
+    parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    report, outcomes = publish(args.dist)
+    done = ", ".join(f"{name} {outcome}" for name, outcome in outcomes.items())
+    print(f"published {report['project']} {report['version']} to {report['index']}: {done}")
+    return 0
+
+
+def publish(dist: Path) -> tuple[dict, dict[str, str]]:
+    """Upload the files of ``dist/build-report.json``; return the report and each file's outcome.
+
+    The release record in the archive gets the commit, tags and file hashes.
+    """
+    report, files = built_files(dist)
+    root = repo_root()
+    index = load_config(root).indexes.unstable
+    with connect("ci") as client:
+        outcomes = {f.filename: client.upload(index, f.path) for f in files}
+    published = {"commit": report["commit"], "tags": report["tags"], "files": report["files"]}
+
+    def record_files(record: dict) -> bool:
+        if all(record.get(key) == value for key, value in published.items()):
+            return False
+        record.update(published, published_at=now())
+        return True
+
+    update_record(configured_archive(root), report["project"], report["version"], record_files)
+    return {**report, "index": index}, outcomes

@@ -1,0 +1,67 @@
+"""The release record of one version (``release.json`` in the archive).
+
+It holds what was built (commit, tags, files and their sha256), QA approvals,
+and every promotion (who, when, from, to, evidence). It is the history; the
+package index is the state. A version's stage is the last promotion's target,
+or ``unstable`` once published.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from ci.archive import Archive
+
+RECORD = "release.json"
+ACTOR_VARIABLES = ("CI_ACTOR", "GITHUB_ACTOR", "BUILDKITE_UNBLOCKER", "BUILDKITE_BUILD_CREATOR")
+
+
+def actor() -> str:
+    """Return who is acting: the CI system's user variable, else the login name."""
+    for name in ACTOR_VARIABLES:
+        if os.environ.get(name):
+            return os.environ[name]
+    return getpass.getuser()
+
+
+def now() -> str:
+    """Return the current UTC time in ISO 8601, to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_record(archive: Archive, project: str, version: str) -> dict[str, Any] | None:
+    """Return the release record, or ``None`` if the version was never published."""
+    return archive.read_json(project, version, RECORD)
+
+
+def update_record(
+    archive: Archive, project: str, version: str, change: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Apply ``change`` to the record under the archive lock; write it if ``change`` says so.
+
+    ``change`` receives the current record (an empty skeleton for a new version)
+    and returns whether it modified it, so a re-run that changes nothing writes
+    nothing.
+    """
+    with archive.lock(project, version, RECORD):
+        record = read_record(archive, project, version) or {
+            "project": project,
+            "version": version,
+            "files": [],
+            "promotions": [],
+            "approvals": [],
+        }
+        if change(record):
+            archive.write_json(record, project, version, RECORD)
+        return record
+
+
+def stage(record: dict[str, Any] | None) -> str:
+    """Return the stage a record says the version has reached."""
+    if not record:
+        return "unknown"
+    return record["promotions"][-1]["to"] if record["promotions"] else "unstable"

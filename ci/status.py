@@ -1,0 +1,56 @@
+"""``ci status``: versions with their stage, evidence and approvals, as a table."""
+
+from __future__ import annotations
+
+import argparse
+
+from ci.archive import configured_archive
+from ci.index import version_key
+from ci.release import read_record, stage
+from ci.state import repo_root
+from ci.verify import evidence_for
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``status`` command."""
+    parser = commands.add_parser("status", help="versions, their stage, evidence and approvals")
+    parser.add_argument("version", nargs="?", help="only this version")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    rows = status_rows(args.version)
+    header = ("project", "version", "stage", "evidence", "approved by", "commit")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+    if not rows:
+        print("(nothing published yet)")
+    return 0
+
+
+def status_rows(only: str | None = None) -> list[tuple[str, ...]]:
+    """Return one row per archived version (newest first), or just ``only``."""
+    archive = configured_archive(repo_root())
+    rows = []
+    for project in archive.listdir():
+        versions = [v for v in archive.listdir(project) if only in (None, v)]
+        for version in sorted(versions, key=version_key, reverse=True):
+            record = read_record(archive, project, version)
+            if record is None:
+                continue
+            evidence = evidence_for(archive, project, version)
+            passed = sum(e["status"] == "passed" for e in evidence)
+            failed = sum(e["status"] == "failed" for e in evidence)
+            approvals = ", ".join(a["who"] for a in record["approvals"]) or "-"
+            rows.append(
+                (
+                    project,
+                    version,
+                    stage(record),
+                    f"{passed} passed, {failed} failed",
+                    approvals,
+                    record.get("commit", "")[:12],
+                )
+            )
+    return rows
