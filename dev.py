@@ -3,12 +3,13 @@
 
 Needs only python3 (3.10 or newer) and git::
 
-    python3 dev.py pipeline   # the main job
+    python3 dev.py pipeline   # the main job: the whole release, locally
     python3 dev.py test       # every test suite, as CI runs it
 
 The first call creates ``.venv`` with the pinned tools of requirements/dev.txt;
-later calls reuse it until that file changes. Extra arguments after ``test``
-go to tox (e.g. ``python3 dev.py test -e py311-unit``).
+later calls reuse it until that file changes. Extra arguments go to
+``python -m ci pipeline`` (e.g. ``--python 3.12``) or to tox (e.g.
+``python3 dev.py test -e py311-unit``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements" / "dev.txt"
 STAMP = VENV / "requirements.sha256"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-OUT = ROOT / "out"
 
 
 def ensure_venv() -> None:
@@ -47,28 +47,9 @@ def run(command: list, **kwargs) -> None:
         sys.exit(result.returncode)
 
 
-def pipeline() -> None:
-    """Build the wheel, install it in a clean environment and run a scenario (main job)."""
-    dist = ROOT / "dist"
-    run([BIN / "python", "-m", "build", "--wheel", "--outdir", dist])
-    wheel = max(dist.glob("epicast-*.whl"), key=lambda path: path.stat().st_mtime)
-    demo = ROOT / ".state" / "demo-venv"
-    venv.create(demo, with_pip=True, clear=True)
-    run([demo / "bin" / "python", "-m", "pip", "install", "--quiet", wheel])
-    OUT.mkdir(exist_ok=True)
-    run([demo / "bin" / "epicast", "--version"])
-    run(
-        [
-            demo / "bin" / "epicast",
-            "run",
-            "seir-gbr-16age",
-            "--force",
-            "-o",
-            OUT / "seir-gbr-16age.h5",
-            "--plot",
-            OUT / "seir-gbr-16age.png",
-        ]
-    )
+def pipeline(args: list[str]) -> None:
+    """Run the whole release locally: ``python -m ci pipeline`` on the embedded devpi-server."""
+    run([BIN / "python", "-m", "ci", "pipeline", *args])
 
 
 def test(tox_args: list[str]) -> None:
@@ -81,10 +62,10 @@ def main() -> None:
     if sys.version_info < (3, 10):  # noqa: UP036 - the point is to say so on old Pythons
         sys.exit(f"dev.py: Python 3.10 or newer is needed, this is {sys.version.split()[0]}")
     if len(sys.argv) < 2 or sys.argv[1] not in ("pipeline", "test"):
-        sys.exit("usage: python3 dev.py pipeline | test [tox arguments]")
+        sys.exit("usage: python3 dev.py pipeline [ci pipeline options] | test [tox arguments]")
     ensure_venv()
     if sys.argv[1] == "pipeline":
-        pipeline()
+        pipeline(sys.argv[2:])
     else:
         test(sys.argv[2:])
 
