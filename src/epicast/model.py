@@ -186,7 +186,7 @@ def simulate_batch(
         Outputs with a leading batch axis: prevalence (B, T, C, G), incidence and
         notifications (B, T, G).
     """
-    from epicast.kernels import CUM_INFECTIONS, CUM_ONSETS, E, I, R, S, integrate_batch
+    from epicast.kernels import CUM_INFECTIONS, CUM_ONSETS, I, R, S, integrate, integrate_batch
 
     arrays = model_arrays(scenario)
     beta, period, latent_days = np.broadcast_arrays(
@@ -195,28 +195,34 @@ def simulate_batch(
         _per_set(latent_period, scenario.latent_period or np.inf),
     )
     out = np.empty((beta.size, arrays.n_days + 1, *arrays.y0.shape))
-    integrate_batch(
-        arrays.y0,
-        np.ascontiguousarray(beta),
-        1.0 / latent_days,
-        1.0 / period,
+    common = (
         arrays.latent,
         arrays.segment_start,
         arrays.segment_contacts,
         arrays.inv_population,
         arrays.t_start,
         arrays.n_days,
-        arrays.steps_per_day,
-        out,
+        1.0 / arrays.steps_per_day,  # the first trial step; the kernel adapts it
     )
-    compartments = [S, E, I, R] if arrays.latent else [S, I, R]
+    if beta.size == 1:  # no threads to start (or to wait for, on a busy machine)
+        integrate(arrays.y0, beta[0], 1.0 / latent_days[0], 1.0 / period[0], *common, out[0])
+    else:
+        import numba
+
+        sigma, gamma = 1.0 / latent_days, 1.0 / period
+        with numba.parallel_chunksize(1):  # one set at a time to whichever thread is free
+            integrate_batch(arrays.y0, np.ascontiguousarray(beta), sigma, gamma, *common, out)
+    # S, E, I, R are the first rows of the state: a view, not a copy, for SEIR
+    prevalence = out[:, :, S : R + 1] if arrays.latent else out[:, :, [S, I, R]]
+    notifications = _daily(out[:, :, CUM_ONSETS])
+    notifications *= scenario.reporting_fraction
     return Trajectory(
         time=scenario.t_start + np.arange(arrays.n_days + 1, dtype=float),
         age_groups=scenario.age_groups,
         compartments=scenario.compartments,
-        prevalence=out[:, :, compartments],
+        prevalence=prevalence,
         incidence=_daily(out[:, :, CUM_INFECTIONS]),
-        notifications=scenario.reporting_fraction * _daily(out[:, :, CUM_ONSETS]),
+        notifications=notifications,
     )
 
 
@@ -227,4 +233,7 @@ def _per_set(values: np.ndarray | None, default: float) -> np.ndarray:
 
 def _daily(cumulative: np.ndarray) -> np.ndarray:
     """Difference a cumulative count (..., T, G) into counts per day (0 on the first day)."""
-    return np.diff(cumulative, axis=-2, prepend=cumulative[..., :1, :])
+    daily = np.empty_like(cumulative)
+    daily[..., 0, :] = 0.0
+    np.subtract(cumulative[..., 1:, :], cumulative[..., :-1, :], out=daily[..., 1:, :])
+    return daily

@@ -1,31 +1,55 @@
-"""The model equations in plain NumPy: the readable oracle of the compiled kernel.
+"""The model in plain NumPy: the readable oracle of the compiled kernel.
 
 Slow and simple on purpose. The tests check that :mod:`epicast.kernels` gives
-the same numbers (to 1e-10), and that both agree with
-``scipy.integrate.solve_ivp`` using :func:`derivatives` as right-hand side.
+the same numbers (to 1e-10 of each compartment's peak), and that both agree
+with ``scipy.integrate.solve_ivp`` using :func:`derivatives` as right-hand side.
+
+:func:`integrate` is the kernel's scheme written with whole arrays: the
+Dormand–Prince 5(4) pair with the same step size control, the same steps cut
+at the ends of contact segments, and the same dense output (the tableau and
+tolerances are imported from :mod:`epicast.kernels`, so both use one copy;
+the comparison with ``solve_ivp`` checks the coefficients themselves).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from epicast.kernels import (
+    ATOL,
+    CUM_INFECTIONS,
+    CUM_ONSETS,
+    DP_A,
+    DP_DENSE,
+    DP_ERROR,
+    FAC_MAX,
+    FAC_MIN,
+    N_STAGES,
+    RTOL,
+    SAFETY,
+    E,
+    I,
+    R,
+    S,
+)
 from epicast.model import ModelArrays
 
-S, E, I, R, CUM_INFECTIONS, CUM_ONSETS = range(6)
 
-
-def derivatives(
-    t: float, y: np.ndarray, arrays: ModelArrays, beta: float, sigma: float, gamma: float
+def rates(
+    y: np.ndarray,
+    contacts: np.ndarray,
+    inv_population: np.ndarray,
+    beta: float,
+    sigma: float,
+    gamma: float,
+    latent: bool,
 ) -> np.ndarray:
-    """Return dy/dt for a state ``y`` of shape (6 * G,) (flat, as solve_ivp passes it).
+    """Return dy/dt for a state ``y`` of shape (6, G) under contacts C (G, G), per day.
 
     ``beta`` is per contact-day, ``sigma`` and ``gamma`` per day.
     """
-    y = y.reshape(6, -1)
-    segment = np.searchsorted(arrays.segment_start, t, side="right") - 1
-    contacts = arrays.segment_contacts[max(segment, 0)]
-    infections = beta * (contacts @ (y[I] * arrays.inv_population)) * y[S]
-    onsets = sigma * y[E] if arrays.latent else infections
+    infections = beta * (contacts @ (y[I] * inv_population)) * y[S]
+    onsets = sigma * y[E] if latent else infections
     recoveries = gamma * y[I]
     dy = np.empty_like(y)
     dy[S] = -infections
@@ -34,21 +58,69 @@ def derivatives(
     dy[R] = recoveries
     dy[CUM_INFECTIONS] = infections
     dy[CUM_ONSETS] = onsets
-    return dy.reshape(-1)
+    return dy
+
+
+def derivatives(
+    t: float, y: np.ndarray, arrays: ModelArrays, beta: float, sigma: float, gamma: float
+) -> np.ndarray:
+    """Return dy/dt at time ``t`` for a flat state ``y`` of shape (6 * G,)."""
+    segment = max(np.searchsorted(arrays.segment_start, t, side="right") - 1, 0)
+    y = y.reshape(6, -1)
+    contacts = arrays.segment_contacts[segment]
+    return rates(y, contacts, arrays.inv_population, beta, sigma, gamma, arrays.latent).reshape(-1)
 
 
 def integrate(arrays: ModelArrays, beta: float, sigma: float, gamma: float) -> np.ndarray:
-    """Integrate with classical RK4 on the kernel's step grid; return daily states (T, 6, G)."""
-    h = 1.0 / arrays.steps_per_day
-    y = arrays.y0.reshape(-1).copy()
-    out = [y.copy()]
-    for day in range(arrays.n_days):
-        for step in range(arrays.steps_per_day):
-            t = arrays.t_start + day + step * h
-            k1 = derivatives(t, y, arrays, beta, sigma, gamma)
-            k2 = derivatives(t + h / 2, y + h / 2 * k1, arrays, beta, sigma, gamma)
-            k3 = derivatives(t + h / 2, y + h / 2 * k2, arrays, beta, sigma, gamma)
-            k4 = derivatives(t + h, y + h * k3, arrays, beta, sigma, gamma)
-            y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        out.append(y.copy())
-    return np.array(out).reshape(len(out), 6, -1)
+    """Integrate as :func:`epicast.kernels.integrate` does; return daily states (T, 6, G)."""
+    t_end = arrays.t_start + arrays.n_days
+    stops = [*arrays.segment_start[1:], t_end]
+    out_times = arrays.t_start + np.arange(arrays.n_days + 1)
+    out = np.empty((out_times.size, arrays.y0.size))
+    out[0] = arrays.y0.reshape(-1)
+    y, t, h = arrays.y0.reshape(-1).copy(), float(arrays.t_start), 1.0 / arrays.steps_per_day
+    k = np.empty((N_STAGES, y.size))
+    for segment, stop in enumerate(stops):
+        constants = (arrays.segment_contacts[segment], arrays.inv_population, beta, sigma, gamma)
+
+        def f(state, constants=constants):
+            return rates(state.reshape(6, -1), *constants, arrays.latent).reshape(-1)
+
+        k[0] = f(y)
+        rejected = False
+        while t < stop:
+            to_stop = t + h >= stop
+            if to_stop:
+                h = stop - t
+            for s in range(1, N_STAGES - 1):
+                k[s] = f(y + h * (DP_A[s, :s] @ k[:s]))
+            y_new = y + h * (DP_A[N_STAGES - 1] @ k[: N_STAGES - 1])  # order 5
+            k[N_STAGES - 1] = f(y_new)
+            scale = ATOL + RTOL * np.maximum(np.abs(y), np.abs(y_new))
+            error = np.sqrt(np.mean((h * (DP_ERROR @ k) / scale) ** 2))
+            if not np.isfinite(error):
+                raise FloatingPointError(f"non-finite error estimate at t = {t}")
+            if error > 1.0:
+                h *= max(FAC_MIN, SAFETY * error**-0.2)
+                rejected = True
+                continue
+            t_new = stop if to_stop else t + h
+            for day in np.flatnonzero((out_times > t) & (out_times <= t_new)):
+                out[day] = _dense_output(y, y_new, h, k, (out_times[day] - t) / h)
+            growth = FAC_MAX if error == 0.0 else min(FAC_MAX, max(FAC_MIN, SAFETY * error**-0.2))
+            h *= min(growth, 1.0) if rejected else growth
+            rejected = False
+            t, y = t_new, y_new
+            k[0] = k[N_STAGES - 1]
+    return out.reshape(out_times.size, 6, -1)
+
+
+def _dense_output(
+    y: np.ndarray, y_new: np.ndarray, h: float, k: np.ndarray, theta: float
+) -> np.ndarray:
+    """Continuous extension of the step from y to y_new at t + theta * h (HNW 1993, DOPRI5)."""
+    change = y_new - y
+    spline = h * k[0] - change
+    quartic = change - h * k[N_STAGES - 1] - spline
+    quintic = h * (DP_DENSE @ k)
+    return y + theta * (change + (1 - theta) * (spline + theta * (quartic + (1 - theta) * quintic)))

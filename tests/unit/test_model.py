@@ -1,0 +1,267 @@
+"""Numerical tests of the model, each against a known answer.
+
+Oracles, from most to least independent: the final-size relation of the SIR
+and SEIR models, ``scipy.integrate.solve_ivp`` (DOP853, tight tolerances) on
+the NumPy right-hand side, conservation laws, and the NumPy reference runner
+(:mod:`epicast.reference`, the same scheme as the compiled kernel).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+import yaml
+from scipy.integrate import solve_ivp
+from scipy.optimize import brentq
+
+import epicast
+from epicast import reference
+from epicast.kernels import CUM_INFECTIONS, CUM_ONSETS, E, I, R, S
+from epicast.model import model_arrays
+from epicast.scenario import parse_scenario
+
+BUNDLED = [
+    "seir-basic",
+    "seir-gbr-16age",
+    "seir-mys-16age-school-closure",
+    "sir-boarding-school",
+]
+SCHOOL_AGES = ("5-9", "10-14", "15-19")
+
+
+def bundled_yaml(name: str) -> dict:
+    """The raw YAML of a bundled scenario."""
+    resource = resources.files("epicast.data") / "scenarios" / f"{name}.yaml"
+    return yaml.safe_load(resource.read_text(encoding="utf-8"))
+
+
+def parameters(scenario: epicast.Scenario) -> tuple[float, float, float]:
+    """Return (beta, sigma, gamma) of a scenario (sigma = 0 for SIR)."""
+    sigma = 0.0 if scenario.latent_period is None else 1 / scenario.latent_period
+    return scenario.transmission_rate, sigma, 1 / scenario.infectious_period
+
+
+def state_rows(scenario: epicast.Scenario) -> list[int]:
+    """Rows of the state holding the scenario's compartments, in Trajectory order."""
+    return [S, I, R] if scenario.latent_period is None else [S, E, I, R]
+
+
+def max_error_of_peak(result: np.ndarray, expected: np.ndarray) -> float:
+    """Largest |result - expected| relative to each series' peak |expected| over time (axis 0)."""
+    peak = np.abs(expected).max(axis=0)
+    nonzero = peak > 0
+    assert np.all(np.abs(result)[:, ~nonzero] == 0)
+    return float((np.abs(result - expected)[:, nonzero] / peak[nonzero]).max())
+
+
+def daily(cumulative: np.ndarray) -> np.ndarray:
+    """Counts per day of a cumulative series (T, ...), 0 on the first day."""
+    return np.concatenate([np.zeros_like(cumulative[:1]), np.diff(cumulative, axis=0)])
+
+
+@pytest.fixture(scope="module", params=BUNDLED)
+def bundled(request) -> epicast.Scenario:
+    return epicast.load_scenario(request.param)
+
+
+_DOP853: dict[str, np.ndarray] = {}
+
+
+def dop853(scenario: epicast.Scenario) -> np.ndarray:
+    """Daily states (T, 6, G) from solve_ivp DOP853, rtol = atol = 1e-10, restarted at each
+    intervention start or end (the right-hand side jumps there)."""
+    if scenario.name not in _DOP853:
+        arrays = model_arrays(scenario)
+        t_end = arrays.t_start + arrays.n_days
+        days = arrays.t_start + np.arange(arrays.n_days + 1.0)
+        out = np.empty((days.size, arrays.y0.size))
+        y = arrays.y0.reshape(-1)
+        out[0] = y
+        for lo, hi in zip(arrays.segment_start, [*arrays.segment_start[1:], t_end], strict=True):
+            solution = solve_ivp(
+                reference.derivatives,
+                (lo, hi),
+                y,
+                method="DOP853",
+                rtol=1e-10,
+                atol=1e-10,
+                args=(arrays, *parameters(scenario)),
+                dense_output=True,
+            )
+            assert solution.success
+            inside = (days > lo) & (days <= hi)
+            out[inside] = solution.sol(days[inside]).T
+            y = solution.y[:, -1]
+        _DOP853[scenario.name] = out.reshape(days.size, 6, -1)
+    return _DOP853[scenario.name]
+
+
+def homogeneous(model: str, R0: float, days: int) -> epicast.Scenario:
+    """One well-mixed group of a million people with a tiny seed."""
+    latent = "  latent_period: 3\n" if model == "SEIR" else ""
+    text = (
+        f"population: 1000000\n"
+        f"disease:\n  model: {model}\n  R0: {R0}\n{latent}  infectious_period: 5\n"
+        f"initial_infections: 0.001\n"
+        f"time: {{start: 0, end: {days}}}\n"
+    )
+    return parse_scenario(text, Path(f"{model.lower()}-homogeneous.yaml"))
+
+
+@pytest.mark.parametrize("model", ["SIR", "SEIR"])
+def test_final_size_solves_the_final_size_relation(model):
+    # z = 1 - exp(-R0 z): the share ever infected in a closed, well-mixed population
+    # (Kermack & McKendrick 1927); it does not depend on the latent period.
+    R0 = 2.5
+    z = brentq(lambda z: z - 1 + np.exp(-R0 * z), 0.5, 1.0)
+    assert z == pytest.approx(0.8926, abs=1e-4)
+    run = epicast.simulate(homogeneous(model, R0, days=1000))
+    susceptible = run.compartment("S")[:, 0]
+    infectious = run.compartment("I")[:, 0]
+    assert infectious[-1] < 1e-3  # over
+    assert 1 - susceptible[-1] / 1e6 == pytest.approx(z, abs=1e-6)
+    assert run.incidence[:, 0].sum() / 1e6 == pytest.approx(z, abs=1e-6)
+
+
+def test_population_is_conserved_at_every_output_time(bundled):
+    run = epicast.simulate(bundled)
+    total = run.prevalence.sum(axis=-2)  # (T, G)
+    np.testing.assert_allclose(total, np.broadcast_to(bundled.population, total.shape), rtol=1e-9)
+
+
+def test_compiled_kernel_agrees_with_the_numpy_reference(bundled):
+    arrays = model_arrays(bundled)
+    expected = reference.integrate(arrays, *parameters(bundled))
+    run = epicast.simulate(bundled)
+    assert max_error_of_peak(run.prevalence, expected[:, state_rows(bundled)]) < 1e-10
+    assert max_error_of_peak(run.incidence, daily(expected[:, CUM_INFECTIONS])) < 1e-10
+
+
+def test_trajectories_match_a_tight_dop853_solution(bundled):
+    expected = dop853(bundled)
+    run = epicast.simulate(bundled)
+    assert max_error_of_peak(run.prevalence, expected[:, state_rows(bundled)]) < 1e-6
+    assert max_error_of_peak(run.incidence, daily(expected[:, CUM_INFECTIONS])) < 1e-6
+    notified = bundled.reporting_fraction * daily(expected[:, CUM_ONSETS])
+    assert max_error_of_peak(run.notifications, notified) < 1e-6
+
+
+def test_reproduction_number_is_the_requested_one(bundled):
+    disease = bundled_yaml(bundled.name)["disease"]
+    if "R0" in disease:
+        expected = disease["R0"]
+    else:  # one group making one contact per day: R0 = beta * D * 1
+        assert bundled.contacts.tolist() == [[1.0]]
+        expected = disease["transmission_rate"] * disease["infectious_period"]
+    np.testing.assert_allclose(bundled.R0, expected, rtol=1e-12)
+
+
+def test_epidemic_threshold_is_at_a_reproduction_number_of_one():
+    # The disease-free state of the linearised SEIR equations,
+    #   dE/dt = beta diag(N) C diag(1/N) I - sigma E,  dI/dt = sigma E - gamma I,
+    # is neutrally stable exactly when R0 = 1 (an independent check of the
+    # next-generation matrix of epicast.basic_reproduction_number).
+    scenario = epicast.load_scenario("seir-gbr-16age")
+    beta = scenario.transmission_rate / scenario.R0  # R0 = 1
+    sigma, gamma = 1 / scenario.latent_period, 1 / scenario.infectious_period
+    n = scenario.population
+    infection = beta * n[:, None] * scenario.contacts / n[None, :]
+    g = n.size
+    jacobian = np.block([[-sigma * np.eye(g), infection], [sigma * np.eye(g), -gamma * np.eye(g)]])
+    assert np.linalg.eigvals(jacobian).real.max() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_incidence_adds_up_to_the_people_infected(bundled):
+    run = epicast.simulate(bundled)
+    susceptible = run.compartment("S")
+    np.testing.assert_allclose(
+        run.incidence.sum(axis=0), susceptible[0] - susceptible[-1], rtol=1e-9, atol=1e-9
+    )
+    assert np.all(run.incidence[0] == 0)
+    # not negative, up to the integration error on days with almost no infections
+    assert run.incidence.min() >= -1e-9 * run.incidence.max()
+
+
+def test_notifications_are_the_reported_share_of_onsets(bundled):
+    run = epicast.simulate(bundled)
+    # onsets of infectiousness leave S + E (SIR: S)
+    not_yet_infectious = run.compartment("S")
+    if bundled.latent_period is not None:
+        not_yet_infectious = not_yet_infectious + run.compartment("E")
+    onsets = -daily(not_yet_infectious)
+    np.testing.assert_allclose(
+        run.notifications, bundled.reporting_fraction * onsets, rtol=1e-6, atol=1e-6
+    )
+    if bundled.latent_period is None:
+        np.testing.assert_array_equal(run.notifications, bundled.reporting_fraction * run.incidence)
+
+
+def parameter_sets() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(20240601)
+    scenario = epicast.load_scenario("seir-mys-16age-school-closure")
+    beta = scenario.transmission_rate * rng.uniform(0.7, 1.4, 7)
+    return beta, rng.uniform(3.0, 7.0, 7), rng.uniform(1.5, 4.0, 7)
+
+
+def test_batch_equals_single_runs_bit_for_bit():
+    scenario = epicast.load_scenario("seir-mys-16age-school-closure")
+    beta, period, latent = parameter_sets()
+    batch = epicast.simulate_batch(scenario, beta, period, latent)
+    for b in range(beta.size):
+        single = epicast.simulate_batch(
+            scenario, beta[b : b + 1], period[b : b + 1], latent[b : b + 1]
+        )
+        np.testing.assert_array_equal(batch.prevalence[b], single.prevalence[0])
+        np.testing.assert_array_equal(batch.incidence[b], single.incidence[0])
+        np.testing.assert_array_equal(batch.notifications[b], single.notifications[0])
+    # and the scenario's own parameters give what simulate gives
+    own = dataclasses.replace(
+        scenario,
+        transmission_rate=float(beta[2]),
+        infectious_period=float(period[2]),
+        latent_period=float(latent[2]),
+    )
+    np.testing.assert_array_equal(epicast.simulate(own).prevalence, batch.prevalence[2])
+
+
+def test_batch_results_do_not_depend_on_order_or_threads():
+    scenario = epicast.load_scenario("seir-gbr-16age")
+    beta, period, latent = parameter_sets()
+    batch = epicast.simulate_batch(scenario, beta, period, latent)
+    order = np.arange(beta.size)[::-1]
+    reversed_ = epicast.simulate_batch(scenario, beta[order], period[order], latent[order])
+    np.testing.assert_array_equal(reversed_.prevalence[order], batch.prevalence)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = epicast.simulate_batch(scenario, beta, period, latent)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(serial.prevalence, batch.prevalence)
+    np.testing.assert_array_equal(serial.notifications, batch.notifications)
+
+
+def test_school_closure_lowers_the_force_of_infection_among_school_ages():
+    closed = epicast.load_scenario("seir-mys-16age-school-closure")
+    (closure,) = closed.interventions
+    assert (closure.start, closure.end) == (30, 90)
+    open_ = dataclasses.replace(closed, interventions=())
+    with_closure, without = epicast.simulate(closed), epicast.simulate(open_)
+    school = np.isin(closed.age_groups, SCHOOL_AGES)
+
+    def force(run):  # new infections per susceptible, days 0 -> 1, ..., 119 -> 120; (120, G)
+        return run.incidence[1:121] / run.compartment("S")[:120]
+
+    ratio = force(with_closure) / force(without)
+    np.testing.assert_allclose(ratio[:30], 1.0, rtol=1e-6)  # the same epidemic before day 30
+    # The day after schools close, contacts among 5-19 are at 30%: their force of
+    # infection drops to about half, while the other groups' contacts are unchanged.
+    assert np.all(ratio[30, school] < 0.65)
+    assert np.all(np.abs(ratio[30, ~school] - 1) < 0.01)
+    # While schools are closed the school ages gain more than any other group.
+    assert np.all(ratio[30:90, school].max(axis=1) < ratio[30:90, ~school].min(axis=1))
