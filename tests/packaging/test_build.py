@@ -15,18 +15,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = [
-    "seir-basic",
-    "seir-gbr-16age",
-    "seir-mys-16age-school-closure",
-    "sir-boarding-school",
-]
-DATA_FILES = [
-    "SOURCES.md",
-    "boarding_school_influenza_1978.csv",
-    "contact_matrix_all_GBR.csv",
-    "contact_matrix_all_MYS.csv",
-    "population_by_age_2020.csv",
+PACKAGE_DATA = [
+    line
+    for line in (Path(__file__).parents[1] / "package-data.txt").read_text().splitlines()
+    if line and not line.startswith("#")
 ]
 
 
@@ -92,7 +84,5 @@ def test_version_comes_from_the_tag(clone, tmp_path, tags, extra_commits, versio
 
 def test_wheel_contains_every_data_file_and_scenario(clone, tmp_path):
     names = set(zipfile.ZipFile(build_wheel(clone, tmp_path)).namelist())
-    expected = {f"epicast/data/{name}" for name in DATA_FILES}
-    expected |= {f"epicast/data/scenarios/{name}.yaml" for name in SCENARIOS}
-    assert expected - names == set()
+    assert set(PACKAGE_DATA) - names == set()
     assert not any(name.startswith(("tests/", "benchmarks/")) for name in names)

@@ -11,19 +11,14 @@ import pytest
 import epicast
 from epicast.store import read_run
 
-SCENARIOS = [
-    "seir-basic",
-    "seir-gbr-16age",
-    "seir-mys-16age-school-closure",
-    "sir-boarding-school",
+PACKAGE_DATA = [
+    line
+    for line in (Path(__file__).parents[1] / "package-data.txt").read_text().splitlines()
+    if line and not line.startswith("#")
 ]
-DATA_FILES = [
-    "SOURCES.md",
-    "boarding_school_influenza_1978.csv",
-    "contact_matrix_all_GBR.csv",
-    "contact_matrix_all_MYS.csv",
-    "population_by_age_2020.csv",
-]
+SCENARIOS = sorted(
+    Path(name).stem for name in PACKAGE_DATA if name.startswith("epicast/data/scenarios/")
+)
 
 
 def test_package_comes_from_the_installed_wheel():
@@ -33,9 +28,7 @@ def test_package_comes_from_the_installed_wheel():
 
 def test_wheel_carries_every_data_file_and_scenario():
     installed = {str(path) for path in metadata.files("epicast")}
-    expected = [f"epicast/data/{name}" for name in DATA_FILES]
-    expected += [f"epicast/data/scenarios/{name}.yaml" for name in SCENARIOS]
-    assert sorted(set(expected) - installed) == []
+    assert sorted(set(PACKAGE_DATA) - installed) == []
 
 
 def test_bundled_scenarios_are_listed(epicast_cli):
