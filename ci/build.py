@@ -21,6 +21,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 from ci import git, shell
 from ci.distribution import DistFile, read_dist_file
 from ci.errors import CIError
@@ -63,6 +65,7 @@ def build(root: Path, dist: Path) -> dict:
         The build report (also written to ``dist/build-report.json``).
     """
     checkout = git.checkout(root)
+    _check_tags(checkout)
     with tempfile.TemporaryDirectory(prefix="ci-build-") as tmp:
         out = Path(tmp)
         shell.run(
@@ -120,6 +123,28 @@ def built_files(dist: Path) -> tuple[dict, list[DistFile]]:
             raise CIError(f"{path} changed since it was built", tip="run `ci build` again")
         files.append(found)
     return report, files
+
+
+def _check_tags(checkout: git.Checkout) -> None:
+    """Refuse to build a commit carrying a tag that is not a PEP 440 version.
+
+    setuptools-scm would ignore such a tag (a dev version where a release was
+    meant) or fail with a traceback, depending on its shape.
+    """
+    malformed = []
+    for tag in checkout.tags:
+        try:
+            Version(tag)
+        except InvalidVersion:
+            malformed.append(tag)
+    if malformed:
+        raise CIError(
+            f"{'tags' if len(malformed) > 1 else 'tag'} "
+            f"{', '.join(repr(t) for t in malformed)} on {checkout.commit[:12]} "
+            f"{'are not PEP 440 versions' if len(malformed) > 1 else 'is not a PEP 440 version'}",
+            tip="release tags look like 1.2.0rc1 or 1.2.0: delete it (git tag -d TAG) "
+            "and tag again",
+        )
 
 
 def _one(files: list[DistFile], kind: str) -> DistFile:

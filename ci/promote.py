@@ -9,10 +9,14 @@ devpi enforces who may upload where; this module enforces when:
   commit of a release candidate that reached testing with the final version
   (a signed tag when ``[approval] require_signed_tags`` is set).
 
-Every promotion is recorded in ``release.json`` (who, when, from, to, evidence).
-Promotions are idempotent: the index push accepts identical files already
-there, and the record gains a promotion only once, under the archive lock, so
-two promotions racing give exactly one effect.
+Every promotion is recorded in ``release.json`` (who, when, from, to, evidence,
+and for stable how QA approved). Only the files that were published and
+verified (by sha256) are pushed. Promotions are idempotent: the index push
+accepts identical files already there, and the record gains a promotion only
+once. Push and record happen under one archive lock per version, so two
+promotions racing give exactly one effect (one push, one promotion record); a
+push that still loses a race (an object-store archive has no lock) finds the
+files there and counts as done.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ci.config import PipelineConfig, load_config
 from ci.devpi import connect
 from ci.distribution import is_final
 from ci.errors import CIError
+from ci.index import DevpiRefusedError
 from ci.release import actor, now, read_record, stage, update_record
 from ci.state import repo_root
 from ci.verify import evidence_for
@@ -94,9 +99,10 @@ def promote(root: Path, project: str, version: str, target: str) -> str:
     archive = configured_archive(root)
     record = _published(archive, project, version)
     source = STAGES[STAGES.index(target) - 1]
-    evidence = _passing_evidence(archive, config, record)
     if target == "stable":
-        _check_stable(root, config, archive, record)
+        _check_final(record)
+    evidence = _passing_evidence(archive, config, record)
+    approval = _check_stable(root, config, archive, record) if target == "stable" else None
     reached = stage(record)
     if STAGES.index(reached) < STAGES.index(source):
         raise CIError(
@@ -105,8 +111,6 @@ def promote(root: Path, project: str, version: str, target: str) -> str:
         )
     role = "qa" if target == "stable" else "ci"
     indexes = config.indexes.model_dump()
-    with connect(role) as client:
-        pushed = client.push(indexes[source], project, version, indexes[target])
     promotion = {
         "from": source,
         "to": target,
@@ -115,19 +119,56 @@ def promote(root: Path, project: str, version: str, target: str) -> str:
         "sha256": _wheel(record)["sha256"],
         "evidence": evidence,
     }
+    if approval is not None:
+        promotion["approval"] = approval
+    recorded = False
 
     def add_promotion(current: dict) -> bool:
+        nonlocal recorded
         if any(p["to"] == target for p in current["promotions"]):
             return False
         current["promotions"].append(promotion)
+        recorded = True
         return True
 
-    update_record(archive, project, version, add_promotion)
-    return "promoted to" if pushed == "pushed" else "already on"
+    with archive.lock(project, version, "promotion"), connect(role) as client:
+        _check_source_files(client, indexes[source], record)
+        pushed = _push(client, indexes[source], project, version, indexes[target])
+        update_record(archive, project, version, add_promotion)
+    return "promoted to" if pushed == "pushed" or recorded else "already on"
+
+
+def _check_source_files(client, index: str, record: dict) -> None:
+    """Refuse to push files other than the ones published and verified (by sha256)."""
+    published = {f["filename"]: f["sha256"] for f in record["files"]}
+    on_index = {
+        f.filename: f.sha256
+        for f in client.release_files(index, record["project"], record["version"])
+    }
+    changed = sorted(name for name, sha in on_index.items() if published.get(name) != sha)
+    if changed:
+        raise CIError(
+            f"{record['project']} {record['version']}: {index} holds other files than the "
+            f"ones published and verified ({', '.join(changed)})",
+            tip="publish and verify this version again, or release a new version",
+        )
+
+
+def _push(client, source: str, project: str, version: str, target: str) -> str:
+    """Push a release; a push that lost a race to an identical one counts as done."""
+    try:
+        return client.push(source, project, version, target)
+    except DevpiRefusedError as exc:
+        if exc.status != 409:  # 409: a file of that name arrived on the target meanwhile
+            raise
+        return client.push(source, project, version, target)  # "already there" or a conflict
 
 
 def approve(root: Path, project: str, version: str, who: str, notes: str) -> str:
-    """Record QA's approval; the QA credentials must log in, which proves the role."""
+    """Record QA's approval; the QA credentials must log in, which proves the role.
+
+    Safe to re-run: the same approver with the same notes is recorded once.
+    """
     archive = configured_archive(root)
     _published(archive, project, version)
     with connect("qa") as client:
@@ -135,6 +176,8 @@ def approve(root: Path, project: str, version: str, who: str, notes: str) -> str
     approval = {"who": who, "when": now(), "notes": notes, "how": "ci approve"}
 
     def add_approval(record: dict) -> bool:
+        if any((a["who"], a["notes"]) == (who, notes) for a in record["approvals"]):
+            return False
         record["approvals"].append(approval)
         return True
 
@@ -189,36 +232,53 @@ def _passing_evidence(archive: Archive, config: PipelineConfig, record: dict) ->
     ]
 
 
-def _check_stable(root: Path, config: PipelineConfig, archive: Archive, record: dict) -> None:
-    """Refuse stable for non-final versions and versions QA did not approve."""
+def _check_final(record: dict) -> None:
+    """Refuse stable for versions with a dev, pre, post or local part."""
     name, version = record["project"], record["version"]
     if not is_final(Version(version)):
         raise CIError(
             f"{name} {version} is not a final version; only final versions go to stable",
             tip="tag the approved candidate's commit with the final version (e.g. 1.2.0)",
         )
-    if record["approvals"] or _approved_by_tag(root, config, archive, record):
-        return
+
+
+def _check_stable(root: Path, config: PipelineConfig, archive: Archive, record: dict) -> dict:
+    """Refuse stable for versions QA did not approve; return how QA approved it."""
+    name, version = record["project"], record["version"]
+    if record["approvals"]:
+        return {"how": "ci approve", "who": [a["who"] for a in record["approvals"]]}
+    by_tag = _approved_by_tag(root, config, archive, record)
+    if by_tag is not None:
+        return by_tag
     raise CIError(
         f"{name} {version} has no QA approval",
         tip=f"QA runs `python -m ci approve {version}`, or tags an approved candidate's commit",
     )
 
 
-def _approved_by_tag(root: Path, config: PipelineConfig, archive: Archive, record: dict) -> bool:
-    """Whether the final tag sits on the commit of a candidate that reached testing."""
+def _approved_by_tag(
+    root: Path, config: PipelineConfig, archive: Archive, record: dict
+) -> dict | None:
+    """How the final tag approves the version, if it sits on a tested candidate's commit.
+
+    Tags count by the version they name, so ``v1.2.0`` approves 1.2.0 and
+    ``v1.2.0rc1`` is the candidate 1.2.0rc1.
+    """
     version = record["version"]
     tags = git.tags_of(root, record["commit"])
-    if version not in tags:
-        return False
+    finals = [t for t in tags if _version_of(t) == Version(version)]
+    if not finals:
+        return None
+    tested = ("testing", "stable")
     candidates = [
         t
         for t in tags
         if _is_candidate_of(t, version)
-        and stage(read_record(archive, record["project"], t)) in ("testing", "stable")
+        and stage(read_record(archive, record["project"], str(Version(t)))) in tested
     ]
     if not candidates:
-        return False
+        return None
+    approval = {"how": "tag", "tag": finals[0], "candidates": candidates, "signed": False}
     if config.approval.require_signed_tags:
         keyring = os.environ.get(QA_KEYRING_ENV)
         if not keyring:
@@ -226,17 +286,27 @@ def _approved_by_tag(root: Path, config: PipelineConfig, archive: Archive, recor
                 f"signed tags are required but {QA_KEYRING_ENV} is not set",
                 tip=f"point {QA_KEYRING_ENV} at the GnuPG home holding the QA public keys",
             )
-        if not git.tag_is_signed_by(root, version, Path(keyring)):
+        signed = [t for t in finals if git.tag_is_signed_by(root, t, Path(keyring))]
+        if not signed:
             raise CIError(
-                f"tag {version} is not signed by a key on the QA keyring",
+                f"tag {finals[0]} is not signed by a key on the QA keyring",
                 tip="QA signs the final tag: git tag -s VERSION COMMIT",
             )
-    return True
+        approval.update(tag=signed[0], signed=True)
+    return approval
+
+
+def _version_of(tag: str) -> Version | None:
+    try:
+        return Version(tag)
+    except InvalidVersion:
+        return None
 
 
 def _is_candidate_of(tag: str, version: str) -> bool:
-    try:
-        candidate = Version(tag)
-    except InvalidVersion:
-        return False
-    return candidate.is_prerelease and candidate.base_version == Version(version).base_version
+    candidate = _version_of(tag)
+    return (
+        candidate is not None
+        and candidate.is_prerelease
+        and candidate.base_version == Version(version).base_version
+    )

@@ -42,7 +42,7 @@ def status_rows(only: str | None = None) -> list[tuple[str, ...]]:
             evidence = evidence_for(archive, project, version)
             passed = sum(e["status"] == "passed" for e in evidence)
             failed = sum(e["status"] == "failed" for e in evidence)
-            approvals = ", ".join(a["who"] for a in record["approvals"]) or "-"
+            approvals = ", ".join(a["who"] for a in record["approvals"]) or _tag_approval(record)
             rows.append(
                 (
                     project,
@@ -54,3 +54,12 @@ def status_rows(only: str | None = None) -> list[tuple[str, ...]]:
                 )
             )
     return rows
+
+
+def _tag_approval(record: dict) -> str:
+    """``tag X`` (``signed tag X``) if a final tag approved the stable promotion, else ``-``."""
+    for promotion in record["promotions"]:
+        approval = promotion.get("approval") or {}
+        if approval.get("how") == "tag":
+            return f"{'signed ' if approval.get('signed') else ''}tag {approval['tag']}"
+    return "-"

@@ -194,3 +194,8 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         assert process.returncode == 0, output.decode(errors="replace")
         (built[name],) = out.glob("*.whl")
     return built
+
+
+# The tiny projects under packages/ carry their own tests (release-demo's suites
+# run inside `ci verify`, against the installed wheel); never collect them here.
+collect_ignore = ["packages"]

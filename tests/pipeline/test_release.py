@@ -1,0 +1,918 @@
+"""The whole release, end to end: ``python -m ci`` on a tiny project, a real devpi-server.
+
+The project is ``packages/release-demo`` (a setuptools-scm package with a
+console script, a tox.ini with ``py3XX-{smoke,unit,bench}`` environments and a
+pipeline.toml), copied into a temporary git repository, renamed per scenario
+(so scenarios sharing the session's devpi-server never collide, and so nothing
+in ci/ can know the name), committed and tagged. Every stage runs as
+``python -m ci ...`` in a subprocess whose working directory is that
+repository; tox, pip, twine and devpi are all real. Outcomes are checked on
+the index through devpi's JSON API and in the archive's ``release.json``.
+
+Scenarios that only test promotion policy verify the smoke suite alone
+(``CI_CONFIG`` names a copy of pipeline.toml with ``suites = ["smoke"]``);
+the others run all three suites on the Python running the tests.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import requests
+
+if TYPE_CHECKING:
+    from conftest import DevpiServer
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = Path(__file__).parent / "packages" / "release-demo"
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+PY = f"py{PYTHON}"
+ACTOR = "release-tester"
+QA_PERSON = "qa-person"
+UNSTABLE, TESTING, STABLE = "ci/unstable", "ci/testing", "qa/stable"
+ALL_PASSED = (
+    f"smoke {PY} passed (2 passed, 0 failed), "
+    f"unit {PY} passed (1 passed, 0 failed), "
+    f"bench {PY} passed (1 passed, 0 failed)"
+)
+SMOKE_PASSED = f"smoke {PY} passed (2 passed, 0 failed)"
+
+OUTPUTS: list[str] = []
+"""Everything any ci command of this module printed (for the password check)."""
+REPOS: dict[Path, list[Path]] = {}
+"""The repositories released to each server (by state directory), for the password check."""
+TIMINGS: dict[str, float] = {}
+# Variables that would steer ci, devpi, pip or git signing from outside the test.
+STEERING = ("DEVPI_", "CI_", "PIP_", "QA_KEYRING", "GNUPGHOME", "GIT_", "GITHUB_", "BUILDKITE_")
+
+
+def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """os.environ without variables that steer ci, devpi, pip or git, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(STEERING)}
+    env.update(extra or {})
+    return env
+
+
+# -- a release repository ----------------------------------------------------------------
+
+
+@dataclass
+class Repo:
+    """A temporary git repository of the demo project, released with ``python -m ci``."""
+
+    path: Path
+    project: str
+    env: dict[str, str]
+    server_url: str
+    durations: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def archive(self) -> Path:
+        return self.path / ".state" / "archive" / self.project
+
+    @property
+    def dist(self) -> Path:
+        return self.path / "dist"
+
+    def git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        result = subprocess.run(
+            ["git", "-C", str(self.path), *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def ci(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
+        """Run ``python -m ci ARGS`` in the repository; record output and wall time."""
+        began = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "ci", *args],
+            cwd=self.path,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        self.durations[" ".join(args)] = time.monotonic() - began
+        OUTPUTS.extend((result.stdout, result.stderr))
+        return result
+
+    def ok(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        """Run a ci command that must succeed; return its output."""
+        result = self.ci(*args, env=env)
+        assert result.returncode == 0, f"ci {' '.join(args)}:\n{result.stdout}{result.stderr}"
+        return result.stdout
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """Start ``python -m ci ARGS`` without waiting (for races and kills)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "ci", *args],
+            cwd=self.path,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def finish(self, process: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+        stdout, stderr = process.communicate(timeout=timeout)
+        OUTPUTS.extend((stdout, stderr))
+        return process.returncode, stdout, stderr
+
+    def tag(self, name: str) -> None:
+        self.git("tag", name)
+
+    def report(self) -> dict:
+        return json.loads((self.dist / "build-report.json").read_text())
+
+    def built(self) -> dict[str, str]:
+        """``{filename: sha256}`` of the last ``ci build``."""
+        return {f["filename"]: f["sha256"] for f in self.report()["files"]}
+
+    def record(self, version: str) -> dict | None:
+        path = self.archive / version / "release.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def evidence(self, version: str) -> dict[str, dict]:
+        folder = self.archive / version / "tests"
+        return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+    def on_index(self, index: str) -> dict[str, dict[str, str]]:
+        return index_files(self.server_url, index, self.project)
+
+    def release(self, version: str, *, promote: bool = True) -> str:
+        """Build, publish, verify and (unless told not to) promote to testing."""
+        built = self.ok("build")
+        assert f" {version} " in built, built
+        self.ok("publish")
+        self.ok("verify")
+        if promote:
+            assert self.ok("promote", version, "--to", "testing") == (
+                f"{self.project} {version} promoted to testing\n"
+            )
+        return built
+
+
+def make_repo(
+    target: Path,
+    project: str,
+    server: DevpiServer,
+    *,
+    config: dict | None = None,
+    change: Mapping[str, str] | None = None,
+) -> Repo:
+    """Copy the demo to ``target`` as distribution ``project``, commit it; return the repo.
+
+    ``config`` (``suites``, ``require_signed_tags``) writes a variant of pipeline.toml
+    outside the repository and points ``CI_CONFIG`` at it; ``change`` maps file paths
+    to new contents before the first commit.
+    """
+    shutil.copytree(DEMO, target)
+    pyproject = target / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('name = "ci-release-demo"', f'name = "{project}"')
+    )
+    settings = target / "pipeline.toml"
+    settings.write_text(
+        re.sub(r"(?m)^pythons = .*$", f'pythons = ["{PYTHON}"]', settings.read_text())
+    )
+    for name, text in (change or {}).items():
+        (target / name).write_text(text)
+    env = clean_environment(
+        {
+            "PYTHONPATH": str(ROOT),
+            "CI_STATE_DIR": str(server.state_dir),
+            "CI_ACTOR": ACTOR,
+            "GIT_AUTHOR_NAME": "Release Tester",
+            "GIT_AUTHOR_EMAIL": "tester@example.org",
+            "GIT_COMMITTER_NAME": "Release Tester",
+            "GIT_COMMITTER_EMAIL": "tester@example.org",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
+    )
+    if config:
+        variant = settings.read_text()
+        if "suites" in config:
+            suites = ", ".join(f'"{s}"' for s in config["suites"])
+            variant = re.sub(r"(?m)^suites = .*$", f"suites = [{suites}]", variant)
+        if config.get("require_signed_tags"):
+            variant = variant.replace("require_signed_tags = false", "require_signed_tags = true")
+        config_file = target.parent / f"{target.name}-pipeline.toml"
+        config_file.write_text(variant)
+        env["CI_CONFIG"] = str(config_file)
+    repo = Repo(target, project, env, server.url)
+    repo.git("init", "-q", "-b", "main")
+    repo.git("add", ".")
+    repo.git("commit", "-qm", "the demo project")
+    REPOS.setdefault(server.state_dir, []).append(target)
+    return repo
+
+
+SMOKE_ONLY = {"suites": ["smoke"]}
+
+
+def wheel(project: str, version: str) -> str:
+    return f"{project.replace('-', '_')}-{version}-py3-none-any.whl"
+
+
+def sdist(project: str, version: str) -> str:
+    return f"{project.replace('-', '_')}-{version}.tar.gz"
+
+
+def index_files(url: str, index: str, project: str) -> dict[str, dict[str, str]]:
+    """``{version: {filename: sha256}}`` of ``project`` on ``index`` itself (devpi JSON API).
+
+    Fails if a version lists a file twice.
+    """
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.get(
+            f"{url}/{index}/{project}?ignore_bases=",
+            headers={"Accept": "application/json"},
+            timeout=30,
+        )
+    if response.status_code == 404:
+        return {}
+    response.raise_for_status()
+    found = {}
+    for version, data in response.json()["result"].items():
+        links = [link for link in data.get("+links", []) if link.get("rel") == "releasefile"]
+        names = [link["href"].split("#")[0].rsplit("/", 1)[-1] for link in links]
+        assert len(names) == len(set(names)), f"{index} lists a file twice: {names}"
+        found[version] = {
+            name: link["hashes"]["sha256"] for name, link in zip(names, links, strict=True)
+        }
+    return found
+
+
+def toxresult_count(url: str, index: str, project: str, version: str) -> int:
+    with requests.Session() as session:
+        session.trust_env = False
+        data = session.get(
+            f"{url}/{index}/{project}/{version}?ignore_bases=",
+            headers={"Accept": "application/json"},
+            timeout=30,
+        ).json()["result"]
+    return sum(link.get("rel") == "toxresult" for link in data["+links"])
+
+
+def error_lines(result: subprocess.CompletedProcess | tuple[int, str, str]) -> list[str]:
+    """The stderr lines of a handled error (exit 2, no traceback)."""
+    if isinstance(result, subprocess.CompletedProcess):
+        code, stderr = result.returncode, result.stderr
+    else:
+        code, _, stderr = result
+    assert code == 2, (code, stderr)
+    assert "Traceback" not in stderr
+    return stderr.splitlines()
+
+
+def promotions(record: dict) -> list[tuple[str, str]]:
+    return [(p["from"], p["to"]) for p in record["promotions"]]
+
+
+# -- 1. a dev version stops at testing -----------------------------------------------------
+
+
+def test_an_untagged_commit_passes_and_stops_at_testing(devpi: DevpiServer, tmp_path: Path):
+    repo = make_repo(tmp_path / "repo", "ci-demo-dev", devpi)
+    began = time.monotonic()
+    result = repo.ci("pipeline")
+    TIMINGS["ci pipeline, untagged commit -> testing (3 suites)"] = time.monotonic() - began
+    assert result.returncode == 0, result.stdout + result.stderr
+    version = "0.1.dev1"
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"devpi: already running at {devpi.url} ")
+    assert lines[1].startswith(f"built ci-demo-dev {version} at ")
+    assert lines[2:] == [
+        f"published ci-demo-dev {version} to ci/unstable: {wheel('ci-demo-dev', version)} "
+        f"uploaded, {sdist('ci-demo-dev', version)} uploaded",
+        f"verified ci-demo-dev {version}: {ALL_PASSED}",
+        f"ci-demo-dev {version} promoted to testing",
+        f"pipeline: ci-demo-dev {version} is on testing ({devpi.url}/ci/testing/+simple/)",
+        f"pipeline: install it with: pip install --index-url {devpi.url}/ci/testing/+simple/ "
+        f"ci-demo-dev=={version}",
+        "pipeline: versions that are not final stop at testing (see docs/qa.md)",
+    ]
+    built = repo.built()
+    assert repo.on_index(UNSTABLE) == {version: built}
+    assert repo.on_index(TESTING) == {version: built}
+    assert repo.on_index(STABLE) == {}
+    record = repo.record(version)
+    assert promotions(record) == [("unstable", "testing")]
+    assert record["promotions"][0]["who"] == ACTOR
+    assert record["promotions"][0]["sha256"] == built[wheel("ci-demo-dev", version)]
+    assert sorted(e["suite"] for e in record["promotions"][0]["evidence"]) == [
+        "bench",
+        "smoke",
+        "unit",
+    ]
+    assert (record["commit"], record["tags"]) == (repo.git("rev-parse", "HEAD"), [])
+    # Dependencies (pytest) came through the devpi server, from the unstable index.
+    server_log = (devpi.server_dir / "server.log").read_text()
+    assert "GET /ci/unstable/+simple/pytest/" in server_log
+
+    refused = repo.ci("promote", version, "--to", "stable")
+    assert error_lines(refused) == [
+        f"ci: error: ci-demo-dev {version} is not a final version; "
+        "only final versions go to stable",
+        "ci: tip: tag the approved candidate's commit with the final version (e.g. 1.2.0)",
+    ]
+    assert repo.on_index(STABLE) == {}
+    assert repo.record(version) == record
+
+
+# -- 2, 8, 10: a candidate, then the final version approved, installed from stable ---------------
+
+
+@dataclass
+class Released:
+    """The outcome of the shared release scenario (see the ``released`` fixture)."""
+
+    repo: Repo
+    race: list[tuple[int, str, str]]
+    installed: subprocess.CompletedProcess
+    built: dict[str, dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def released(devpi: DevpiServer, tmp_path_factory: pytest.TempPathFactory) -> Released:
+    """``0.1.0rc1`` to testing (two promotions racing), then ``0.1.0`` approved to stable."""
+    work = tmp_path_factory.mktemp("released")
+    repo = make_repo(work / "repo", "ci-demo-final", devpi)
+    repo.tag("0.1.0rc1")
+    built = {}
+    began = time.monotonic()
+    repo.ok("build")
+    repo.ok("publish")
+    repo.ok("verify")
+    racing_began = time.monotonic()
+    racers = [repo.start("promote", "0.1.0rc1", "--to", "testing") for _ in range(2)]
+    race = [repo.finish(process) for process in racers]
+    ended = time.monotonic()
+    TIMINGS["commit -> testing (build, publish, verify 3 suites, promote)"] = ended - began
+    for stage in ("build", "publish", "verify"):
+        TIMINGS[f"  {stage}"] = repo.durations[stage]
+    TIMINGS["  promote to testing (two racing)"] = ended - racing_began
+    built["0.1.0rc1"] = repo.built()
+
+    repo.tag("0.1.0")
+    repo.release("0.1.0")
+    built["0.1.0"] = repo.built()
+    for _ in range(2):  # a re-run records nothing new
+        approved = repo.ok("approve", "0.1.0", "--by", QA_PERSON, "--notes", "checked the demo")
+        assert approved == f"ci-demo-final 0.1.0 approved by {QA_PERSON}\n"
+    assert repo.ok("promote", "0.1.0", "--to", "stable") == (
+        "ci-demo-final 0.1.0 promoted to stable\n"
+    )
+    TIMINGS["devpi part of 0.1.0: publish + promote testing + promote stable"] = (
+        repo.durations["publish"]
+        + repo.durations["promote 0.1.0 --to testing"]
+        + repo.durations["promote 0.1.0 --to stable"]
+    )
+
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    pip_env = clean_environment({"PIP_CONFIG_FILE": os.devnull})
+    install = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"),
+            *("--disable-pip-version-check", "--no-cache-dir"),
+            *("--index-url", f"{devpi.url}/qa/stable/+simple/", "ci-demo-final"),
+        ],
+        env=pip_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert "Successfully installed ci-demo-final-0.1.0" in install.stdout
+    version = subprocess.run(
+        [str(venv / "bin" / "ci-release-demo"), "--version"],
+        env=pip_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return Released(repo, race, version, built)
+
+
+def test_a_candidate_reaches_testing(released: Released):
+    repo = released.repo
+    rc1 = released.built["0.1.0rc1"]
+    assert set(rc1) == {wheel("ci-demo-final", "0.1.0rc1"), sdist("ci-demo-final", "0.1.0rc1")}
+    assert repo.on_index(UNSTABLE)["0.1.0rc1"] == rc1
+    assert repo.on_index(TESTING)["0.1.0rc1"] == rc1
+    assert "0.1.0rc1" not in repo.on_index(STABLE)
+    record = repo.record("0.1.0rc1")
+    assert promotions(record) == [("unstable", "testing")]
+    assert (record["tags"], record["approvals"]) == (["0.1.0rc1"], [])
+    assert {f["filename"]: f["sha256"] for f in record["files"]} == rc1
+    evidence = repo.evidence("0.1.0rc1")
+    assert sorted(evidence) == [f"bench-{PY}", f"smoke-{PY}", f"unit-{PY}"]
+    assert {e["status"] for e in evidence.values()} == {"passed"}
+    assert {e["file"]["sha256"] for e in evidence.values()} == {
+        rc1[wheel("ci-demo-final", "0.1.0rc1")]
+    }
+
+
+def test_two_racing_promotions_have_exactly_one_effect(released: Released):
+    codes = [code for code, _, _ in released.race]
+    outputs = sorted(stdout for _, stdout, _ in released.race)
+    assert codes == [0, 0], released.race
+    assert outputs == [
+        "ci-demo-final 0.1.0rc1 already on testing\n",
+        "ci-demo-final 0.1.0rc1 promoted to testing\n",
+    ]
+    assert len(released.repo.record("0.1.0rc1")["promotions"]) == 1
+
+
+def test_the_approved_final_version_reaches_stable(released: Released, devpi: DevpiServer):
+    repo = released.repo
+    final = released.built["0.1.0"]
+    for index in (UNSTABLE, TESTING, STABLE):
+        assert repo.on_index(index)["0.1.0"] == final, index
+    record = repo.record("0.1.0")
+    assert record["tags"] == ["0.1.0", "0.1.0rc1"]
+    assert promotions(record) == [("unstable", "testing"), ("testing", "stable")]
+    to_stable = record["promotions"][1]
+    assert to_stable["who"] == ACTOR
+    assert to_stable["sha256"] == final[wheel("ci-demo-final", "0.1.0")]
+    assert to_stable["approval"] == {"how": "ci approve", "who": [QA_PERSON]}
+    [approval] = record["approvals"]
+    assert (approval["who"], approval["notes"], approval["how"]) == (
+        QA_PERSON,
+        "checked the demo",
+        "ci approve",
+    )
+    # The three suites' toxresults travelled with the wheel.
+    assert toxresult_count(devpi.url, STABLE, "ci-demo-final", "0.1.0") == 3
+
+
+def test_the_stable_release_installs_with_pip_and_runs(released: Released):
+    assert (released.installed.returncode, released.installed.stdout) == (0, "0.1.0\n")
+
+
+def test_status_prints_versions_and_stages(released: Released):
+    repo = released.repo
+    commit = repo.git("rev-parse", "HEAD")[:12]
+    result = repo.ci("status")
+    assert result.returncode == 0, result.stderr
+    rows = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+    assert rows == [
+        ["project", "version", "stage", "evidence", "approved by", "commit"],
+        ["ci-demo-final", "0.1.0", "stable", "3 passed, 0 failed", QA_PERSON, commit],
+        ["ci-demo-final", "0.1.0rc1", "testing", "3 passed, 0 failed", "-", commit],
+    ]
+    one = repo.ci("status", "0.1.0rc1")
+    assert [re.split(r"\s{2,}", line.strip()) for line in one.stdout.splitlines()] == rows[::2]
+
+
+def test_commit_to_testing_is_fast(released: Released, devpi: DevpiServer):
+    TIMINGS["devpi start (fresh: init, users, indexes)"] = devpi.start_seconds
+    print()
+    for label, seconds in TIMINGS.items():
+        print(f"{label:<70} {seconds:6.1f} s")
+    assert TIMINGS["commit -> testing (build, publish, verify 3 suites, promote)"] < 90
+    devpi_part = (
+        devpi.start_seconds
+        + TIMINGS["devpi part of 0.1.0: publish + promote testing + promote stable"]
+    )
+    print(f"{'devpi part: start + upload + both promotions':<70} {devpi_part:6.1f} s")
+    assert devpi_part < 10
+
+
+# -- 3. approval by a (signed) final tag ---------------------------------------------------------
+
+
+def test_a_final_tag_on_a_tested_candidate_is_approval(devpi: DevpiServer, tmp_path: Path):
+    """Tags count by the version they name: ``v1.0.0`` on the commit of ``v1.0.0rc1``."""
+    repo = make_repo(tmp_path / "repo", "ci-demo-tag", devpi, config=SMOKE_ONLY)
+    repo.tag("v1.0.0rc1")
+    repo.release("1.0.0rc1", promote=False)
+    repo.tag("v1.0.0")
+    repo.release("1.0.0")
+    # The candidate has not reached testing yet: the tag approves nothing.
+    refused = repo.ci("promote", "1.0.0", "--to", "stable")
+    assert error_lines(refused) == [
+        "ci: error: ci-demo-tag 1.0.0 has no QA approval",
+        "ci: tip: QA runs `python -m ci approve 1.0.0`, or tags an approved candidate's commit",
+    ]
+    assert repo.ok("promote", "1.0.0rc1", "--to", "testing") == (
+        "ci-demo-tag 1.0.0rc1 promoted to testing\n"
+    )
+    assert repo.ok("promote", "1.0.0", "--to", "stable") == "ci-demo-tag 1.0.0 promoted to stable\n"
+    record = repo.record("1.0.0")
+    assert record["approvals"] == []
+    assert promotions(record) == [("unstable", "testing"), ("testing", "stable")]
+    assert record["promotions"][1]["approval"] == {
+        "how": "tag",
+        "tag": "v1.0.0",
+        "candidates": ["v1.0.0rc1"],
+        "signed": False,
+    }
+    assert repo.on_index(STABLE) == {"1.0.0": repo.built()}
+    assert repo.ok("promote", "1.0.0", "--to", "stable") == "ci-demo-tag 1.0.0 already on stable\n"
+    assert len(repo.record("1.0.0")["promotions"]) == 2
+    status = [re.split(r"\s{2,}", line.strip()) for line in repo.ok("status").splitlines()]
+    assert [row[1:5] for row in status[1:]] == [
+        ["1.0.0", "stable", "1 passed, 0 failed", "tag v1.0.0"],
+        ["1.0.0rc1", "testing", "1 passed, 0 failed", "-"],
+    ]
+
+
+@dataclass
+class Key:
+    home: Path
+    fingerprint: str
+
+
+@pytest.fixture
+def gpg_keys(tmp_path: Path) -> Iterator[dict[str, Key]]:
+    """Two throwaway GnuPG keys in their own homes: ``qa`` (the QA keyring) and ``stranger``."""
+    if shutil.which("gpg") is None:
+        pytest.skip("gpg is not installed")
+    keys = {}
+    try:
+        for name in ("qa", "stranger"):
+            home = tmp_path / f"gnupg-{name}"
+            home.mkdir(mode=0o700)
+            env = clean_environment({"GNUPGHOME": str(home)})
+            subprocess.run(
+                [
+                    *("gpg", "--batch", "--passphrase", "", "--quick-gen-key"),
+                    *(f"{name} <{name}@example.org>", "ed25519", "sign", "never"),
+                ],
+                env=env,
+                capture_output=True,
+                check=True,
+                timeout=120,
+            )
+            listing = subprocess.run(
+                ["gpg", "--batch", "--with-colons", "--list-secret-keys"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            fingerprint = next(
+                line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")
+            )
+            keys[name] = Key(home, fingerprint)
+        yield keys
+    finally:
+        for key in keys.values():
+            subprocess.run(
+                ["gpgconf", "--kill", "all"],
+                env=clean_environment({"GNUPGHOME": str(key.home)}),
+                capture_output=True,
+                check=False,
+            )
+
+
+def test_signed_final_tags(devpi: DevpiServer, tmp_path: Path, gpg_keys: dict[str, Key]):
+    config = {**SMOKE_ONLY, "require_signed_tags": True}
+    repo = make_repo(tmp_path / "repo", "ci-demo-signed", devpi, config=config)
+    repo.tag("1.0.0rc1")
+    repo.release("1.0.0rc1")
+    repo.tag("1.0.0")
+    repo.release("1.0.0")
+    keyring = {"QA_KEYRING": str(gpg_keys["qa"].home)}
+
+    def sign_tag(key: Key) -> None:
+        repo.git(
+            *("-c", f"user.signingkey={key.fingerprint}", "-c", "gpg.program=gpg"),
+            *("tag", "-f", "-s", "-m", "release 1.0.0", "1.0.0"),
+            env={"GNUPGHOME": str(key.home)},
+        )
+
+    no_keyring = repo.ci("promote", "1.0.0", "--to", "stable")
+    assert error_lines(no_keyring) == [
+        "ci: error: signed tags are required but QA_KEYRING is not set",
+        "ci: tip: point QA_KEYRING at the GnuPG home holding the QA public keys",
+    ]
+    unsigned = repo.ci("promote", "1.0.0", "--to", "stable", env=keyring)
+    not_signed = [
+        "ci: error: tag 1.0.0 is not signed by a key on the QA keyring",
+        "ci: tip: QA signs the final tag: git tag -s VERSION COMMIT",
+    ]
+    assert error_lines(unsigned) == not_signed
+    sign_tag(gpg_keys["stranger"])
+    assert error_lines(repo.ci("promote", "1.0.0", "--to", "stable", env=keyring)) == not_signed
+    assert promotions(repo.record("1.0.0")) == [("unstable", "testing")]
+    assert repo.on_index(STABLE) == {}
+
+    sign_tag(gpg_keys["qa"])
+    assert repo.ok("promote", "1.0.0", "--to", "stable", env=keyring) == (
+        "ci-demo-signed 1.0.0 promoted to stable\n"
+    )
+    record = repo.record("1.0.0")
+    assert record["approvals"] == []
+    assert promotions(record) == [("unstable", "testing"), ("testing", "stable")]
+    assert record["promotions"][1]["approval"] == {
+        "how": "tag",
+        "tag": "1.0.0",
+        "candidates": ["1.0.0rc1"],
+        "signed": True,
+    }
+    assert repo.on_index(STABLE) == {"1.0.0": repo.built()}
+
+
+# -- 4, 5: failing and unverified files stay behind ------------------------------------------------
+
+
+def test_a_failing_unit_test_leaves_the_version_in_unstable(devpi: DevpiServer, tmp_path: Path):
+    failing = "from ci_release_demo import add\n\n\ndef test_add():\n    assert add(2, 3) == 6\n"
+    repo = make_repo(
+        tmp_path / "repo", "ci-demo-fail", devpi, change={"tests/unit/test_add.py": failing}
+    )
+    version = "0.1.dev1"
+    repo.ok("build")
+    repo.ok("publish")
+    verify = repo.ci("verify")
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    assert verify.stdout == (
+        f"verified ci-demo-fail {version}: smoke {PY} passed (2 passed, 0 failed), "
+        f"unit {PY} failed (0 passed, 1 failed), bench {PY} passed (1 passed, 0 failed)\n"
+    )
+    assert verify.stderr.startswith(f"py{PYTHON.replace('.', '')}-unit failed:\n")
+    assert "assert 5 == 6" in verify.stderr
+    evidence = repo.evidence(version)[f"unit-{PY}"]
+    assert (evidence["status"], evidence["passed"], evidence["failed"]) == ("failed", 0, 1)
+
+    refused = repo.ci("promote", version, "--to", "testing")
+    assert error_lines(refused) == [
+        f"ci: error: ci-demo-fail {version}: suite unit failed on {PY}",
+        "ci: tip: fix the failure and release a new version",
+    ]
+    assert repo.on_index(UNSTABLE) == {version: repo.built()}
+    assert repo.on_index(TESTING) == {}
+    assert repo.record(version)["promotions"] == []
+
+
+def test_unverified_and_rebuilt_files_are_refused(devpi: DevpiServer, tmp_path: Path):
+    repo = make_repo(tmp_path / "repo", "ci-demo-rebuilt", devpi, config=SMOKE_ONLY)
+    version = "0.1.dev1"
+    repo.ok("build")
+    repo.ok("publish")
+    first = repo.built()[wheel("ci-demo-rebuilt", version)]
+    unverified = repo.ci("promote", version, "--to", "testing")
+    assert error_lines(unverified) == [
+        f"ci: error: ci-demo-rebuilt {version}: no passing smoke suite for wheel {first[:12]}",
+        "ci: tip: run `python -m ci verify` first",
+    ]
+    assert repo.ok("verify") == f"verified ci-demo-rebuilt {version}: {SMOKE_PASSED}\n"
+
+    # Same dev version, other content: amend the commit, rebuild, re-publish to the
+    # volatile unstable index, which replaces the files.
+    (repo.path / "src" / "ci_release_demo" / "greeting.txt").write_text("hello again\n")
+    repo.git("commit", "-qa", "--amend", "-m", "the demo project, changed")
+    repo.ok("build")
+    rebuilt = repo.built()
+    second = rebuilt[wheel("ci-demo-rebuilt", version)]
+    assert second != first
+    assert repo.ok("publish") == (
+        f"published ci-demo-rebuilt {version} to ci/unstable: "
+        f"{wheel('ci-demo-rebuilt', version)} uploaded, {sdist('ci-demo-rebuilt', version)} "
+        "uploaded\n"
+    )
+    assert repo.on_index(UNSTABLE) == {version: rebuilt}
+    refused = repo.ci("promote", version, "--to", "testing")
+    assert error_lines(refused) == [
+        f"ci: error: ci-demo-rebuilt {version}: no passing smoke suite for wheel {second[:12]}",
+        "ci: tip: run `python -m ci verify` first",
+    ]
+    assert repo.on_index(TESTING) == {}
+    record = repo.record(version)
+    assert (record["promotions"], record["commit"]) == ([], repo.git("rev-parse", "HEAD"))
+
+
+def test_a_moved_final_tag_cannot_send_another_file_to_stable(devpi: DevpiServer, tmp_path: Path):
+    """3.0.0 reaches testing; the tag then moves to another commit, whose rebuilt files
+    replace 3.0.0 on the volatile unstable index and pass verification. Stable must
+    not receive the file still on testing, which is not the verified one."""
+    project, version = "ci-demo-moved", "3.0.0"
+    repo = make_repo(tmp_path / "repo", project, devpi, config=SMOKE_ONLY)
+    repo.tag(version)
+    repo.release(version)
+    first = repo.built()
+    readme = repo.path / "README.md"
+    readme.write_text(readme.read_text() + "\nChanged after 3.0.0 reached testing.\n")
+    repo.git("commit", "-qam", "another commit")
+    repo.git("tag", "-f", version)
+    repo.release(version, promote=False)
+    second = repo.built()
+    assert second[wheel(project, version)] != first[wheel(project, version)]
+    repo.ok("approve", version, "--by", QA_PERSON)
+    refused = repo.ci("promote", version, "--to", "stable")
+    assert error_lines(refused) == [
+        f"ci: error: {project} {version}: ci/testing holds other files than the ones "
+        f"published and verified ({wheel(project, version)}, {sdist(project, version)})",
+        "ci: tip: publish and verify this version again, or release a new version",
+    ]
+    assert repo.on_index(TESTING) == {version: first}
+    assert repo.on_index(STABLE) == {}
+    assert promotions(repo.record(version)) == [("unstable", "testing")]
+
+
+# -- 6. malformed tags ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tag", ["release-one", "v1.x"])
+def test_a_malformed_tag_is_one_line(devpi: DevpiServer, tmp_path: Path, tag: str):
+    repo = make_repo(tmp_path / "repo", "ci-demo-badtag", devpi)
+    repo.tag(tag)
+    commit = repo.git("rev-parse", "HEAD")[:12]
+    assert error_lines(repo.ci("build")) == [
+        f"ci: error: tag '{tag}' on {commit} is not a PEP 440 version",
+        "ci: tip: release tags look like 1.2.0rc1 or 1.2.0: delete it (git tag -d TAG) "
+        "and tag again",
+    ]
+    assert not repo.dist.exists()
+
+
+# -- 7. devpi-server killed in the middle of publish and promote -----------------------------------
+
+
+def _wait_dead(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        if state == "Z":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} still alive after SIGKILL")
+
+
+def _kill_server(server: DevpiServer) -> None:
+    pid = server.info()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    _wait_dead(pid)
+
+
+@contextmanager
+def _holding(lock_file: Path) -> Iterator[None]:
+    """Hold the flock a ci process takes on ``lock_file`` (it waits there)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _wait_for_log(log: Path, offset: int, pattern: str, timeout: float = 60) -> str:
+    """Wait until a line matching ``pattern`` appears in ``log`` after ``offset``."""
+    deadline = time.monotonic() + timeout
+    regex = re.compile(pattern, re.MULTILINE)
+    while time.monotonic() < deadline:
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            found = regex.search(handle.read().decode(errors="replace"))
+        if found:
+            return found.group(0)
+        time.sleep(0.005)
+    raise AssertionError(f"no line matching {pattern!r} in {log}")
+
+
+def test_devpi_killed_mid_publish_and_mid_promote_then_rerun_is_consistent(
+    fresh_devpi: DevpiServer, tmp_path: Path
+):
+    server = fresh_devpi
+    project, version = "ci-demo-robust", "1.0.0"
+    repo = make_repo(tmp_path / "repo", project, server, config=SMOKE_ONLY)
+    repo.tag(version)
+    repo.ok("build")
+    built = repo.built()
+    the_wheel, the_sdist = wheel(project, version), sdist(project, version)
+    log = server.server_dir / "server.log"
+
+    # publish: the server dies once the wheel is uploaded, before the sdist is.
+    publish = repo.start("publish")
+    deadline = time.monotonic() + 120
+    while not repo.on_index(UNSTABLE).get(version):
+        assert publish.poll() is None, repo.finish(publish)
+        assert time.monotonic() < deadline, "the wheel never arrived"
+        time.sleep(0.005)
+    _kill_server(server)
+    interrupted = error_lines(repo.finish(publish))
+    # Killed while twine waited for the server's answer to the wheel, or just after
+    # (then publish's own next request finds nobody listening).
+    assert re.fullmatch(
+        rf"ci: error: (cannot reach the devpi server at {server.url} \(connection refused\)"
+        rf"|devpi refused to accept {the_wheel} on ci/unstable from ci: HTTP 0 "
+        r"requests\.exceptions\.ConnectionError: .*)",
+        interrupted[0],
+    ), interrupted
+    assert repo.record(version) is None
+    assert server.ci("devpi", "start").returncode == 0
+    assert repo.on_index(UNSTABLE) == {version: {the_wheel: built[the_wheel]}}
+    assert repo.ok("publish") == (
+        f"published {project} {version} to ci/unstable: {the_wheel} already there, "
+        f"{the_sdist} uploaded\n"
+    )
+    assert repo.on_index(UNSTABLE) == {version: built}
+    assert repo.ok("verify") == f"verified {project} {version}: {SMOKE_PASSED}\n"
+
+    # promote to testing: the server dies after the command started, before its push.
+    with _holding(repo.archive / version / "promotion.lock"):
+        promote = repo.start("promote", version, "--to", "testing")
+        time.sleep(0.5)  # let it reach the lock; the server is not contacted before
+        _kill_server(server)
+    assert error_lines(repo.finish(promote)) == [
+        f"ci: error: the local devpi-server is not running (state in {server.server_dir})",
+        "ci: tip: start it with `python -m ci devpi start`, or set DEVPI_URL",
+    ]
+    assert repo.record(version)["promotions"] == []
+    assert server.ci("devpi", "start").returncode == 0
+    assert repo.on_index(TESTING) == {}
+    assert repo.ok("promote", version, "--to", "testing") == (
+        f"{project} {version} promoted to testing\n"
+    )
+
+    # promote to stable: the push lands, then the promote (its agent) and the server
+    # die before the record is written (the test holds the record's lock meanwhile).
+    refused = repo.ci("promote", version, "--to", "stable")
+    assert error_lines(refused)[0] == f"ci: error: {project} {version} has no QA approval"
+    repo.ok("approve", version, "--by", QA_PERSON)
+    offset = log.stat().st_size
+    with _holding(repo.archive / version / "release.json.lock"):
+        promote = repo.start("promote", version, "--to", "stable")
+        request = _wait_for_log(log, offset, r"\[(req\d+)\] POST /ci/testing$")
+        request_id = re.search(r"req\d+", request).group(0)
+        _wait_for_log(log, offset, rf"\[{request_id}\] .*committed at \d+$")
+        promote.kill()
+        _kill_server(server)
+        code, _, _ = repo.finish(promote)
+    assert code == -signal.SIGKILL
+    assert promotions(repo.record(version)) == [("unstable", "testing")]
+    assert server.ci("devpi", "start").returncode == 0
+    assert repo.on_index(STABLE) == {version: built}  # pushed, but not recorded
+    assert repo.ok("promote", version, "--to", "stable") == (
+        f"{project} {version} promoted to stable\n"
+    )
+    assert repo.ok("promote", version, "--to", "stable") == (
+        f"{project} {version} already on stable\n"
+    )
+
+    for index in (UNSTABLE, TESTING, STABLE):
+        assert repo.on_index(index) == {version: built}, index
+    record = repo.record(version)
+    assert promotions(record) == [("unstable", "testing"), ("testing", "stable")]
+    assert [a["who"] for a in record["approvals"]] == [QA_PERSON]
+    assert {f["filename"]: f["sha256"] for f in record["files"]} == built
+
+    passwords = [server.credentials(role).password for role in ("root", "ci", "qa")]
+    _assert_no_passwords(
+        passwords, [*OUTPUTS, *server.outputs], [*REPOS[server.state_dir], server.state_dir]
+    )
+
+
+# -- 9. passwords appear nowhere ------------------------------------------------------------------
+
+
+def _assert_no_passwords(passwords: list[str], texts: list[str], roots: list[Path]) -> None:
+    assert all(passwords)
+    leaks = [i for i, text in enumerate(texts) for p in passwords if p in text]
+    assert leaks == [], "a password appears in the output of a ci command"
+    files = [path for root in roots for path in root.rglob("*") if path.is_file()]
+    assert files
+    leaked = [str(path) for path in files for p in passwords if p.encode() in path.read_bytes()]
+    assert leaked == []
+
+
+def test_no_password_in_any_output_archive_dist_or_log(released: Released, devpi: DevpiServer):
+    """Every output of every ci command, every file of the repositories (archive,
+    dist/), and the server's state directory (logs): no root, ci or qa password."""
+    passwords = [devpi.credentials(role).password for role in ("root", "ci", "qa")]
+    repos = REPOS[devpi.state_dir]
+    assert released.repo.path in repos
+    archive_files = list(released.repo.archive.rglob("*.json"))
+    assert len(archive_files) >= 8  # two release records, six evidence files
+    _assert_no_passwords(passwords, [*OUTPUTS, *devpi.outputs], [*repos, devpi.state_dir])
