@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -26,6 +27,7 @@ VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements" / "dev.txt"
 STAMP = VENV / "requirements.sha256"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+MATRIX = ("3.10", "3.11", "3.12", "3.13")
 
 
 def ensure_venv() -> None:
@@ -38,6 +40,43 @@ def ensure_venv() -> None:
     run([BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
     run([BIN / "python", "-m", "pip", "install", "--quiet", "-r", LOCK])
     STAMP.write_text(wanted)
+
+
+def expose_pyenv_pythons() -> None:
+    """Let tox find every pyenv Python 3.10-3.13, not only the active one.
+
+    pyenv's ``python3.X`` shims answer only for the versions in PYENV_VERSION
+    (which ``pyenv exec`` sets to the current one) or ``pyenv global``; add the
+    newest installed 3.10-3.13 after the current ones. Does nothing without pyenv.
+    """
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return
+
+    def ask(*args: str) -> list[str]:
+        result = subprocess.run([pyenv, *args], capture_output=True, text=True, check=False)
+        return result.stdout.replace(":", "\n").split()
+
+    active = (
+        os.environ.get("PYENV_VERSION", "").split(":")
+        if os.environ.get("PYENV_VERSION")
+        else ask("version-name")
+    )
+    newest = {}
+    for version in ask("versions", "--bare"):
+        minor = ".".join(version.split(".")[:2])
+        if minor in MATRIX and version.replace(".", "").isdigit():
+            newest[minor] = max(newest.get(minor, version), version, key=_numeric)
+    extra = [
+        v
+        for minor, v in sorted(newest.items())
+        if not any(a.startswith(minor + ".") for a in active)
+    ]
+    os.environ["PYENV_VERSION"] = ":".join([*active, *extra])
+
+
+def _numeric(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 def run(command: list, **kwargs) -> None:
@@ -64,6 +103,7 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in ("pipeline", "test"):
         sys.exit("usage: python3 dev.py pipeline [ci pipeline options] | test [tox arguments]")
     ensure_venv()
+    expose_pyenv_pythons()
     if sys.argv[1] == "pipeline":
         pipeline(sys.argv[2:])
     else:

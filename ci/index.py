@@ -509,6 +509,8 @@ class DevpiClient:
                     path.name, index, theirs.get(path.name, "?"), dist.sha256
                 ) from exc
             status, detail = _twine_failure(exc.output)
+            if status == 0 and "ConnectionError" in exc.output:
+                raise DevpiUnreachableError(self.display_url, "connection lost") from exc
             raise DevpiRefusedError(
                 f"accept {path.name} on {index} from {user or 'anonymous'}", status, detail
             ) from exc

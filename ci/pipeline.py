@@ -81,4 +81,4 @@ def _summary(project: str, version: str, reached: str) -> None:
     print(f"pipeline: {project} {version} is on {reached} ({url})")
     print(f"pipeline: install it with: pip install --index-url {url} {project}=={version}")
     if reached != "stable":
-        print("pipeline: versions that are not final stop at testing (see docs/qa.md)")
+        print("pipeline: only final versions that QA approved go on to stable")

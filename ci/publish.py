@@ -14,7 +14,8 @@ from ci.archive import configured_archive
 from ci.build import built_files
 from ci.config import load_config
 from ci.devpi import connect
-from ci.release import now, update_record
+from ci.errors import CIError
+from ci.release import now, read_record, update_record
 from ci.state import repo_root
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ def publish(dist: Path) -> tuple[dict, dict[str, str]]:
     report, files = built_files(dist)
     root = repo_root()
     index = load_config(root).indexes.unstable
+    archive = configured_archive(root)
+    _refuse_changed_promoted_files(
+        read_record(archive, report["project"], report["version"]), report
+    )
     with connect("ci") as client:
         outcomes = {f.filename: client.upload(index, f.path) for f in files}
     published = {"commit": report["commit"], "tags": report["tags"], "files": report["files"]}
@@ -52,5 +57,15 @@ def publish(dist: Path) -> tuple[dict, dict[str, str]]:
         record.update(published, published_at=now())
         return True
 
-    update_record(configured_archive(root), report["project"], report["version"], record_files)
+    update_record(archive, report["project"], report["version"], record_files)
     return {**report, "index": index}, outcomes
+
+
+def _refuse_changed_promoted_files(record: dict | None, report: dict) -> None:
+    """Refuse other bytes under a version that already left unstable: releases never change."""
+    if record and record["promotions"] and record["files"] != report["files"]:
+        raise CIError(
+            f"{report['project']} {report['version']} was already promoted to "
+            f"{record['promotions'][-1]['to']} with other files",
+            tip="a released version never changes; commit or tag a new version",
+        )

@@ -147,7 +147,7 @@ def _run_suite(
     """Run one suite on one Python with tox; return status, counts and duration."""
     env_name = f"py{python.replace('.', '')}-{suite}"
     base = {"suite": suite, "python": python, "tox_env": env_name}
-    if shutil.which(f"python{python}") is None:
+    if not _interpreter_runs(f"python{python}"):
         return {
             **base,
             "status": "skipped",
@@ -200,6 +200,13 @@ def _run_suite(
         "duration_s": duration,
         "exit_code": result.returncode,
     }
+
+
+def _interpreter_runs(name: str) -> bool:
+    """Whether ``name`` is on PATH and starts (a pyenv shim of an inactive version does not)."""
+    if shutil.which(name) is None:
+        return False
+    return subprocess.run([name, "-c", ""], capture_output=True, check=False).returncode == 0
 
 
 def _isolated_environment(index_url: str) -> dict[str, str]:

@@ -313,7 +313,7 @@ def test_an_untagged_commit_passes_and_stops_at_testing(devpi: DevpiServer, tmp_
         f"pipeline: ci-demo-dev {version} is on testing ({devpi.url}/ci/testing/+simple/)",
         f"pipeline: install it with: pip install --index-url {devpi.url}/ci/testing/+simple/ "
         f"ci-demo-dev=={version}",
-        "pipeline: versions that are not final stop at testing (see docs/qa.md)",
+        "pipeline: only final versions that QA approved go on to stable",
     ]
     built = repo.built()
     assert repo.on_index(UNSTABLE) == {version: built}
@@ -490,18 +490,17 @@ def test_status_prints_versions_and_stages(released: Released):
     assert [re.split(r"\s{2,}", line.strip()) for line in one.stdout.splitlines()] == rows[::2]
 
 
-def test_commit_to_testing_is_fast(released: Released, devpi: DevpiServer):
+@pytest.fixture(scope="module", autouse=True)
+def _report_timings(devpi: DevpiServer):
+    """Print the measured stage times at the end of the module (visible with -s).
+
+    Reported, not asserted: wall time on a shared machine is not a test result.
+    """
+    yield
     TIMINGS["devpi start (fresh: init, users, indexes)"] = devpi.start_seconds
     print()
     for label, seconds in TIMINGS.items():
         print(f"{label:<70} {seconds:6.1f} s")
-    assert TIMINGS["commit -> testing (build, publish, verify 3 suites, promote)"] < 90
-    devpi_part = (
-        devpi.start_seconds
-        + TIMINGS["devpi part of 0.1.0: publish + promote testing + promote stable"]
-    )
-    print(f"{'devpi part: start + upload + both promotions':<70} {devpi_part:6.1f} s")
-    assert devpi_part < 10
 
 
 # -- 3. approval by a (signed) final tag ---------------------------------------------------------
@@ -709,10 +708,12 @@ def test_unverified_and_rebuilt_files_are_refused(devpi: DevpiServer, tmp_path: 
     assert (record["promotions"], record["commit"]) == ([], repo.git("rev-parse", "HEAD"))
 
 
-def test_a_moved_final_tag_cannot_send_another_file_to_stable(devpi: DevpiServer, tmp_path: Path):
-    """3.0.0 reaches testing; the tag then moves to another commit, whose rebuilt files
-    replace 3.0.0 on the volatile unstable index and pass verification. Stable must
-    not receive the file still on testing, which is not the verified one."""
+def test_a_promoted_version_cannot_be_republished_with_other_files(
+    devpi: DevpiServer, tmp_path: Path
+):
+    """3.0.0 reaches testing; the tag then moves to another commit. Its rebuilt files
+    must not replace 3.0.0 anywhere: publish refuses, and the indexes keep the
+    verified files."""
     project, version = "ci-demo-moved", "3.0.0"
     repo = make_repo(tmp_path / "repo", project, devpi, config=SMOKE_ONLY)
     repo.tag(version)
@@ -722,18 +723,14 @@ def test_a_moved_final_tag_cannot_send_another_file_to_stable(devpi: DevpiServer
     readme.write_text(readme.read_text() + "\nChanged after 3.0.0 reached testing.\n")
     repo.git("commit", "-qam", "another commit")
     repo.git("tag", "-f", version)
-    repo.release(version, promote=False)
-    second = repo.built()
-    assert second[wheel(project, version)] != first[wheel(project, version)]
-    repo.ok("approve", version, "--by", QA_PERSON)
-    refused = repo.ci("promote", version, "--to", "stable")
-    assert error_lines(refused) == [
-        f"ci: error: {project} {version}: ci/testing holds other files than the ones "
-        f"published and verified ({wheel(project, version)}, {sdist(project, version)})",
-        "ci: tip: publish and verify this version again, or release a new version",
+    repo.ok("build")
+    assert repo.built()[wheel(project, version)] != first[wheel(project, version)]
+    assert error_lines(repo.ci("publish")) == [
+        f"ci: error: {project} {version} was already promoted to testing with other files",
+        "ci: tip: a released version never changes; commit or tag a new version",
     ]
+    assert repo.on_index(UNSTABLE) == {version: first}
     assert repo.on_index(TESTING) == {version: first}
-    assert repo.on_index(STABLE) == {}
     assert promotions(repo.record(version)) == [("unstable", "testing")]
 
 
@@ -825,9 +822,8 @@ def test_devpi_killed_mid_publish_and_mid_promote_then_rerun_is_consistent(
     # Killed while twine waited for the server's answer to the wheel, or just after
     # (then publish's own next request finds nobody listening).
     assert re.fullmatch(
-        rf"ci: error: (cannot reach the devpi server at {server.url} \(connection refused\)"
-        rf"|devpi refused to accept {the_wheel} on ci/unstable from ci: HTTP 0 "
-        r"requests\.exceptions\.ConnectionError: .*)",
+        rf"ci: error: cannot reach the devpi server at {server.url} "
+        r"\((connection refused|connection lost)\)",
         interrupted[0],
     ), interrupted
     assert repo.record(version) is None
