@@ -40,10 +40,10 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from ci import credentials as creds
-from ci.config import load_config
+from ci.config import Indexes, load_config
 from ci.devpi_server import DEFAULT_PORT, HOST, PORT_ENV, EmbeddedServer, Server
 from ci.errors import CIError
 from ci.index import DevpiClient
@@ -58,20 +58,12 @@ EXIT_NOT_RUNNING = 3
 # -- layout ----------------------------------------------------------------------
 
 
-class Layout(Protocol):
-    """The three indexes as ``user/index`` (``pipeline.toml``'s ``[indexes]``)."""
-
-    unstable: str
-    testing: str
-    stable: str
-
-
-def layout() -> Layout:
+def layout() -> Indexes:
     """Return the configured indexes (``[indexes]`` of ``pipeline.toml``)."""
     return load_config(repo_root()).indexes
 
 
-def index_settings(indexes: Layout, ci_user: str, qa_user: str) -> dict[str, dict[str, Any]]:
+def index_settings(indexes: Indexes, ci_user: str, qa_user: str) -> dict[str, dict[str, Any]]:
     """Return the wanted settings of the mirror and of every index, in creation order."""
 
     def stage(uploader: str, volatile: bool) -> dict[str, Any]:
@@ -93,7 +85,7 @@ def index_settings(indexes: Layout, ci_user: str, qa_user: str) -> dict[str, dic
 
 
 def setup(
-    client: DevpiClient, ci: creds.Credentials, qa: creds.Credentials, indexes: Layout
+    client: DevpiClient, ci: creds.Credentials, qa: creds.Credentials, indexes: Indexes
 ) -> list[str]:
     """Create or converge users and indexes; return what changed (empty: nothing did).
 
