@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,17 +99,25 @@ def release_target(dist: Path, version: str | None, root: Path) -> Target:
 
 
 def verify(target: Target, suites: list[str], pythons: list[str], root: Path) -> list[dict]:
-    """Run every suite on every Python; archive and attach the evidence; return it."""
+    """Run every suite on every Python; archive and attach the evidence; return it.
+
+    The tox runs are independent (own environment, work folder and report), so
+    as many run at once as the machine has cores: installing one overlaps the
+    tests of another.
+    """
     config = load_config(root)
     archive = configured_archive(root)
     results = []
+    jobs = [(python, suite) for python in pythons for suite in suites]
     with connect("ci") as client, tempfile.TemporaryDirectory(prefix="ci-verify-") as tmp:
         wheel_file = _published_wheel(client, config.indexes.unstable, target)
         wheel = client.download(wheel_file, Path(tmp))
         index_url = f"{client.url}/{config.indexes.unstable}/+simple/"
-        for python in pythons:
-            for suite in suites:
-                result = _run_suite(root, wheel, index_url, suite, python, Path(tmp))
+        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+            runs = pool.map(
+                lambda job: _run_suite(root, wheel, index_url, job[1], job[0], Path(tmp)), jobs
+            )
+            for (python, suite), result in zip(jobs, runs, strict=True):
                 evidence = {
                     **result,
                     "project": target.project,
