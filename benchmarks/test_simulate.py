@@ -89,13 +89,7 @@ def test_kernel_seir_gbr_16age(benchmark, rounds, gbr, report):
     args = (
         arrays.y0,
         *parameters(gbr),
-        arrays.latent,
-        arrays.segment_start,
-        arrays.segment_contacts,
-        arrays.inv_population,
-        arrays.t_start,
-        arrays.n_days,
-        1 / arrays.steps_per_day,
+        *arrays.kernel_args(),
         out,
     )
     benchmark.group = "single run"

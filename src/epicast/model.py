@@ -43,6 +43,8 @@ class ModelArrays:
         Contact matrix in force during each segment (interventions applied), shape (K, G, G).
     inv_population
         1 / people per age group, shape (G,).
+    first_step
+        First trial step of the adaptive integrator, days (the scenario's ``time.step``).
     """
 
     y0: np.ndarray
@@ -52,7 +54,22 @@ class ModelArrays:
     inv_population: np.ndarray
     t_start: float
     n_days: int
-    steps_per_day: int
+    first_step: float
+
+    def kernel_args(self) -> tuple:
+        """Return the arguments of :func:`epicast.kernels.integrate` after the rates.
+
+        ``integrate(y0, beta, sigma, gamma, *arrays.kernel_args(), out)``.
+        """
+        return (
+            self.latent,
+            self.segment_start,
+            self.segment_contacts,
+            self.inv_population,
+            self.t_start,
+            self.n_days,
+            self.first_step,
+        )
 
 
 @dataclass(frozen=True)
@@ -121,7 +138,7 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
         inv_population=1.0 / scenario.population,
         t_start=float(scenario.t_start),
         n_days=scenario.t_end - scenario.t_start,
-        steps_per_day=round(1 / scenario.step),
+        first_step=scenario.step,
     )
 
 
@@ -195,15 +212,7 @@ def simulate_batch(
         _per_set(latent_period, scenario.latent_period or np.inf),
     )
     out = np.empty((beta.size, arrays.n_days + 1, *arrays.y0.shape))
-    common = (
-        arrays.latent,
-        arrays.segment_start,
-        arrays.segment_contacts,
-        arrays.inv_population,
-        arrays.t_start,
-        arrays.n_days,
-        1.0 / arrays.steps_per_day,  # the first trial step; the kernel adapts it
-    )
+    common = arrays.kernel_args()
     if beta.size == 1:  # no threads to start (or to wait for, on a busy machine)
         integrate(arrays.y0, beta[0], 1.0 / latent_days[0], 1.0 / period[0], *common, out[0])
     else:

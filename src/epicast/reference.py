@@ -78,7 +78,7 @@ def integrate(arrays: ModelArrays, beta: float, sigma: float, gamma: float) -> n
     out_times = arrays.t_start + np.arange(arrays.n_days + 1)
     out = np.empty((out_times.size, arrays.y0.size))
     out[0] = arrays.y0.reshape(-1)
-    y, t, h = arrays.y0.reshape(-1).copy(), float(arrays.t_start), 1.0 / arrays.steps_per_day
+    y, t, h = arrays.y0.reshape(-1).copy(), float(arrays.t_start), arrays.first_step
     k = np.empty((N_STAGES, y.size))
     for segment, stop in enumerate(stops):
         constants = (arrays.segment_contacts[segment], arrays.inv_population, beta, sigma, gamma)

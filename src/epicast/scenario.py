@@ -163,7 +163,9 @@ class TimeSpec(StrictModel):
     start: Day = Field(0, description="First day.")
     end: Day = Field(description="Last day (outputs are given for start..end).")
     step: Fraction = Field(
-        0.25, description="Integration step in days; 1/step must be a whole number."
+        0.25,
+        description="First trial step of the adaptive integrator in days (it then follows "
+        "the error tolerance); 1/step must be a whole number.",
     )
 
     @field_validator("step")

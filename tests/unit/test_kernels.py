@@ -52,7 +52,7 @@ def call_from_compiled_code(scenario: epicast.Scenario, beta: float) -> tuple[in
         arrays.inv_population,
         arrays.t_start,
         arrays.n_days,
-        1 / arrays.steps_per_day,
+        arrays.first_step,
         out,
     )
     return evaluations, out
