@@ -16,7 +16,6 @@ under :meth:`Archive.lock`, so two promotions racing give exactly one effect.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -26,8 +25,7 @@ from typing import Any
 
 import fsspec
 
-from ci.errors import CIError
-from ci.jsonfile import SCHEMA_VERSION
+from ci.jsonfile import dump_artefact, load_artefact
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +68,7 @@ class Archive:
         if not self.fs.exists(path):
             return None
         with self.fs.open(path, "r", encoding="utf-8") as handle:
-            data = json.load(handle)
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise CIError(f"{self.url}/{'/'.join(parts)}: unknown schema_version")
-        return data
+            return load_artefact(handle.read(), f"{self.url}/{'/'.join(parts)}")
 
     def write_json(self, data: dict[str, Any], *parts: str) -> str:
         """Write a JSON artefact (with ``schema_version``) atomically; return its path."""
@@ -81,9 +76,8 @@ class Archive:
         folder = path.rsplit("/", 1)[0]
         self.fs.makedirs(folder, exist_ok=True)
         tmp = f"{folder}/.{uuid.uuid4().hex}.tmp"
-        text = json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, sort_keys=True)
         with self.fs.open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+            handle.write(dump_artefact(data))
         self.fs.mv(tmp, path)
         return path
 

@@ -33,23 +33,35 @@ def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> Path:
     return path
 
 
+def dump_artefact(data: dict[str, Any]) -> str:
+    """Return ``data`` plus ``schema_version`` as sorted, indented JSON text."""
+    text = json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, sort_keys=True)
+    return text + "\n"
+
+
+def load_artefact(text: str, where: str) -> dict[str, Any]:
+    """Parse an artefact's JSON ``text`` read from ``where``, checking its schema version."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CIError(f"{where} is not valid JSON: {exc}") from exc
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise CIError(
+            f"{where} has schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}",
+            tip="re-create it with this version of the ci tool",
+        )
+    return data
+
+
 def write_json(path: Path, data: dict[str, Any]) -> Path:
     """Write ``data`` plus ``schema_version`` as sorted, indented JSON, atomically."""
-    text = json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, sort_keys=True)
-    return write_text_atomic(path, text + "\n")
+    return write_text_atomic(path, dump_artefact(data))
 
 
 def read_json(path: Path) -> dict[str, Any]:
     """Read an artefact written by :func:`write_json`, checking its schema version."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise CIError(f"{path} does not exist") from exc
-    except json.JSONDecodeError as exc:
-        raise CIError(f"{path} is not valid JSON: {exc}") from exc
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise CIError(
-            f"{path} has schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}",
-            tip="re-create it with this version of the ci tool",
-        )
-    return data
+    return load_artefact(text, str(path))
