@@ -19,8 +19,10 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -99,6 +101,42 @@ def read_text(path: Path, error: ErrorFactory) -> str:
         byte = exc.object[exc.start]
         message = f"line {line}: cannot read the file: expected UTF-8 text, got byte {byte:#04x}"
         raise error(str(path), [message]) from exc
+
+
+def bundled_names(package: str, folder: str) -> list[str]:
+    """Return the names (file names without ``.yaml``) of the YAML files bundled in a folder."""
+    files = resources.files(package) / folder
+    return sorted(p.name.removesuffix(".yaml") for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+@contextmanager
+def bundled_or_path(
+    name_or_path: str | Path, package: str, folder: str, kind: str, error: ErrorFactory
+) -> Iterator[Path]:
+    """Yield a file system path for a bundled file's name or a given path.
+
+    A name with a ``.yaml``/``.yml`` suffix, or one that exists, is a path;
+    anything else must be the name of a file bundled in ``package/folder``.
+    ``kind`` names what the file is (e.g. "scenario") in the error messages.
+    """
+    path = Path(name_or_path)
+    if path.is_dir():
+        raise error(str(path), [f"expected a {kind} YAML file, got a directory"])
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise error(str(path), ["no such file"])
+        yield path
+        return
+    known = bundled_names(package, folder)
+    names = ", ".join(known)
+    if str(name_or_path) not in known:
+        raise error(
+            str(name_or_path),
+            [f"neither a file nor a bundled {kind}; expected a .yaml path or one of: {names}"],
+        )
+    resource = resources.files(package) / folder / f"{name_or_path}.yaml"
+    with resources.as_file(resource.parent) as files:
+        yield files / resource.name
 
 
 def os_reason(exc: OSError) -> str:

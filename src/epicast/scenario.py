@@ -11,19 +11,16 @@ pydantic side of that is :mod:`epicast._yamlfile`.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from epicast._csvfile import read_csv, read_number
 from epicast._yamlfile import (
     Expected,
     Fraction,
@@ -31,10 +28,11 @@ from epicast._yamlfile import (
     PositiveFloat,
     Problems,
     StrictModel,
+    bundled_names,
+    bundled_or_path,
     exactly_one,
     load_yaml_model,
     not_bool,
-    os_reason,
     problem,
     read_text,
 )
@@ -304,10 +302,7 @@ def bundled_scenarios() -> list[str]:
     list of str
         The names, sorted, as accepted by :func:`load_scenario`.
     """
-    folder = resources.files(BUNDLED_PACKAGE) / BUNDLED_DIR
-    return sorted(
-        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
-    )
+    return bundled_names(BUNDLED_PACKAGE, BUNDLED_DIR)
 
 
 def schema() -> dict[str, Any]:
@@ -339,7 +334,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     ScenarioError
         With one message per problem, each naming the field and what was expected.
     """
-    with _scenario_file(name_or_path) as path:
+    with bundled_or_path(
+        name_or_path, BUNDLED_PACKAGE, BUNDLED_DIR, "scenario", ScenarioError
+    ) as path:
         text = read_text(path, ScenarioError)
         logger.debug("loading scenario %s", path)
         return parse_scenario(text, path)
@@ -370,31 +367,6 @@ def parse_scenario(text: str, path: Path) -> Scenario:
         text, str(path), ScenarioFile, top_level=_TOP_LEVEL, error=ScenarioError
     )
     return _resolve(spec, text, path, problems)  # also raises for duplicate keys
-
-
-@contextmanager
-def _scenario_file(name_or_path: str | Path) -> Iterator[Path]:
-    """Yield a file system path for a bundled name or a given path."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        raise ScenarioError(str(path), ["expected a scenario YAML file, got a directory"])
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ScenarioError(str(path), ["no such file"])
-        yield path
-        return
-    known = bundled_scenarios()
-    if str(name_or_path) not in known:
-        raise ScenarioError(
-            str(name_or_path),
-            [
-                "neither a file nor a bundled scenario; "
-                f"expected a .yaml path or one of: {', '.join(known)}"
-            ],
-        )
-    resource = resources.files(BUNDLED_PACKAGE) / BUNDLED_DIR / f"{name_or_path}.yaml"
-    with resources.as_file(resource.parent) as folder:
-        yield folder / resource.name
 
 
 # --- resolution: CSV files and checks across fields --------------------------------------
@@ -470,54 +442,6 @@ def _groups_note(spec: ScenarioFile) -> str:
     return "" if spec.age_groups else "; without age_groups there is one group 'all'"
 
 
-def _read_csv(
-    base: Path, name: str, loc: list[object], problems: Problems
-) -> tuple[list[str], list[tuple[int, dict[str, str]]]] | None:
-    """Read a CSV file relative to ``base``: its header and (line, row) pairs."""
-    path = base / name
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            lines = [(n, row) for n, row in enumerate(csv.reader(handle), start=1) if row]
-    except OSError as exc:
-        where = path.resolve()
-        problems.add(loc, f"cannot read {name} (looked for {where}): {os_reason(exc)}")
-        return None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        problems.add(loc, f"cannot read {name}: expected UTF-8 CSV text ({exc})")
-        return None
-    if len(lines) < 2:
-        problems.add(loc, f"{name}: expected a header and data rows, got {len(lines)} line(s)")
-        return None
-    header = [column.strip() for column in lines[0][1]]
-    rows, ok = [], True
-    for number, values in lines[1:]:
-        if len(values) != len(header):
-            problems.add(
-                loc,
-                f"{name} line {number}: expected {len(header)} values as in the header, "
-                f"got {len(values)}",
-            )
-            ok = False
-        rows.append((number, dict(zip(header, (v.strip() for v in values), strict=False))))
-    return (header, rows) if ok else None
-
-
-def _number(
-    text: str, name: str, number: int, column: str, loc: list[object], problems: Problems
-) -> float | None:
-    """Return ``text`` as a finite number >= 0, or None after recording a problem."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not np.isfinite(value) or value < 0:
-        problems.add(
-            loc, f"{name} line {number}, column {column}: expected a number >= 0, got {text!r}"
-        )
-        return None
-    return value
-
-
 def _read_contacts(
     spec: ContactsSpec | None, base: Path, problems: Problems
 ) -> tuple[np.ndarray | None, list[str] | None]:
@@ -535,7 +459,7 @@ def _read_contacts(
                 ok = False
         return (np.array(spec.matrix, dtype=float), None) if ok else (None, None)
     loc = ["contacts", "csv"]
-    table = _read_csv(base, spec.csv, loc, problems)
+    table = read_csv(base, spec.csv, loc, problems)
     if table is None:
         return None, None
     header, rows = table
@@ -551,7 +475,9 @@ def _read_contacts(
             f"got rows {labels}",
         )
         return None, None
-    matrix = [[_number(row[g], spec.csv, n, g, loc, problems) for g in groups] for n, row in rows]
+    matrix = [
+        [read_number(row[g], spec.csv, n, g, loc, problems) for g in groups] for n, row in rows
+    ]
     if any(value is None for row in matrix for value in row):
         return None, None
     return np.array(matrix, dtype=float), groups
@@ -588,7 +514,7 @@ def _population_table(
 ) -> np.ndarray | None:
     """Read people per age group from a long CSV table (column ``age_group``)."""
     loc = ["population", "table"]
-    read = _read_csv(base, table.csv, [*loc, "csv"], problems)
+    read = read_csv(base, table.csv, [*loc, "csv"], problems)
     if read is None:
         return None
     header, rows = read
@@ -610,7 +536,9 @@ def _population_table(
         problems.add([*loc, "where"], f"expected one row per age group in {table.csv}, got {got}")
         return None
     values = [
-        _number(kept[g][0][1], table.csv, kept[g][0][0], table.column, [*loc, "column"], problems)
+        read_number(
+            kept[g][0][1], table.csv, kept[g][0][0], table.column, [*loc, "column"], problems
+        )
         for g in age_groups
     ]
     if any(value is None for value in values):

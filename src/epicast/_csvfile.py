@@ -1,0 +1,63 @@
+"""CSV input files next to a YAML file, every problem reported as one line.
+
+The readers record what is wrong in a :class:`~epicast._yamlfile.Problems`
+collector, located at the YAML field that names the file, and return None, so
+that one pass reports every problem of a scenario or calibration file.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from epicast._yamlfile import Problems, os_reason
+
+
+def read_csv(
+    base: Path, name: str, loc: list[object], problems: Problems
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]] | None:
+    """Read a CSV file relative to ``base``: its header and (line, row) pairs."""
+    path = base / name
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            lines = [(n, row) for n, row in enumerate(csv.reader(handle), start=1) if row]
+    except OSError as exc:
+        where = path.resolve()
+        problems.add(loc, f"cannot read {name} (looked for {where}): {os_reason(exc)}")
+        return None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        problems.add(loc, f"cannot read {name}: expected UTF-8 CSV text ({exc})")
+        return None
+    if len(lines) < 2:
+        problems.add(loc, f"{name}: expected a header and data rows, got {len(lines)} line(s)")
+        return None
+    header = [column.strip() for column in lines[0][1]]
+    rows, ok = [], True
+    for number, values in lines[1:]:
+        if len(values) != len(header):
+            problems.add(
+                loc,
+                f"{name} line {number}: expected {len(header)} values as in the header, "
+                f"got {len(values)}",
+            )
+            ok = False
+        rows.append((number, dict(zip(header, (v.strip() for v in values), strict=False))))
+    return (header, rows) if ok else None
+
+
+def read_number(
+    text: str, name: str, number: int, column: str, loc: list[object], problems: Problems
+) -> float | None:
+    """Return ``text`` as a finite number >= 0, or None after recording a problem."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not np.isfinite(value) or value < 0:
+        problems.add(
+            loc, f"{name} line {number}, column {column}: expected a number >= 0, got {text!r}"
+        )
+        return None
+    return value
