@@ -328,6 +328,7 @@ _EXPECTED = {
     "greater_than": "a number > {gt}",
     "greater_than_equal": "a number >= {ge}",
     "less_than_equal": "a number <= {le}",
+    "multiple_of": "a multiple of {multiple_of}",
     "too_short": "at least {min_length} item(s)",
     "invalid_key": "a field name (text)",
 }
@@ -414,6 +415,12 @@ def _message(model: type[BaseModel], loc: list[Any], error: dict[str, Any]) -> s
         return f"expected {error['expected']}, got {_show(value)}"
     if kind == _PROBLEM:
         return error["ctx"]["message"]
+    if kind == "union_tag_invalid":  # a discriminated union: the key that tells the member
+        ctx = error["ctx"]
+        key = ctx["discriminator"].strip("'")
+        return f"expected {key} to be one of {ctx['expected_tags']}, got {ctx['tag']!r}"
+    if kind == "union_tag_not_found":
+        return f"required field {error['ctx']['discriminator'].strip(chr(39))} is missing"
     if kind == "missing":
         field = _field_at(model, loc)
         short = re.split(r" \(|[:;.]", (field and field.description) or "")[0]

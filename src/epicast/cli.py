@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from epicast.errors import EpicastError
@@ -49,6 +51,37 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE", help="scenario names or YAML files")
 
     _command(commands, "schema", _schema, "print the JSON Schema of scenario files")
+
+    calibrate = _command(commands, "calibrate", _calibrate, "fit a scenario to data by MCMC")
+    calibrate.add_argument(
+        "calibration", help="a bundled calibration (see `epicast calibrations`) or a YAML file"
+    )
+    calibrate.add_argument("-o", "--output", type=Path, help="write the chains to this HDF5 file")
+    calibrate.add_argument(
+        "--cluster",
+        default="local",
+        metavar="WHERE",
+        help="local (default: Dask workers on this machine's cores), slurm, tcp://HOST:PORT "
+        "(an existing Dask scheduler) or none (one chain after another in this process)",
+    )
+    calibrate.add_argument("--workers", type=int, help="local workers or most Slurm jobs")
+    calibrate.add_argument("--chains", type=int, help="override the file's number of chains")
+    calibrate.add_argument("--iterations", type=int, help="override the iterations per chain")
+    calibrate.add_argument("--seed", type=int, help="override the file's seed")
+    calibrate.add_argument("--plots", type=Path, metavar="DIR", help="save figures in this folder")
+    calibrate.add_argument(
+        "--checkpoints",
+        type=Path,
+        metavar="DIR",
+        help="where chains save their state to resume after an interruption "
+        "(default: OUTPUT.checkpoints next to the output file)",
+    )
+    calibrate.add_argument("--force", action="store_true", help="overwrite existing output files")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    _command(commands, "calibrations", _calibrations, "list the bundled calibrations")
+    summary = _command(commands, "summary", _summary_file, "summarise a calibration file")
+    summary.add_argument("file", type=Path, help="an HDF5 file written by epicast calibrate")
     return parser
 
 
@@ -150,6 +183,86 @@ def _schema(args: argparse.Namespace) -> int:
     from epicast.scenario import schema
 
     print(json.dumps(schema(), indent=2))
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    """Run a calibration; print its summary and warnings; write the file and the figures."""
+    from epicast._files import check_writable
+    from epicast.calibrate import calibrate
+    from epicast.calibration import load_calibration
+
+    calibration = load_calibration(args.calibration).with_sampler(
+        chains=args.chains, iterations=args.iterations, seed=args.seed
+    )
+    if args.workers is not None:
+        cluster = calibration.cluster.model_copy(update={"workers": args.workers})
+        calibration = replace(calibration, cluster=cluster)
+    if args.output is not None:
+        check_writable(args.output, force=args.force)
+    checkpoints = args.checkpoints
+    if checkpoints is None and args.output is not None:
+        checkpoints = args.output.with_name(args.output.name + ".checkpoints")
+    result = calibrate(
+        calibration, where=args.cluster, checkpoints=checkpoints, progress=not args.quiet
+    )
+    print(f"{calibration.name}: {_chains_line(result)}")
+    print(result.summary.table())
+    for line in result.warnings():
+        print(f"epicast: warning: {line}", file=sys.stderr)
+    if args.output is not None:
+        from epicast.store import write_calibration
+
+        print(f"wrote {write_calibration(args.output, result, force=args.force)}")
+        if checkpoints is not None:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+    if args.plots is not None:
+        from epicast.plots import plot_calibration
+
+        for path in plot_calibration(result, args.plots, force=args.force):
+            print(f"wrote {path}")
+    return 0
+
+
+def _chains_line(result) -> str:
+    """How the chains ran: count, draws, acceptance, time."""
+    chains, kept = result.draws.shape[:2]
+    return (
+        f"{chains} chains x {kept} draws on {result.workers} worker(s) ({result.where}), "
+        f"acceptance {result.acceptance.min():.2f}-{result.acceptance.max():.2f}, "
+        f"{result.seconds:.1f} s"
+    )
+
+
+def _calibrations(args: argparse.Namespace) -> int:
+    """Print each bundled calibration's name and description."""
+    from epicast.calibration import bundled_calibrations, load_calibration
+
+    for name in bundled_calibrations():
+        description = " ".join(load_calibration(name).description.split())
+        print(f"{name:32} {description}")
+    return 0
+
+
+def _summary_file(args: argparse.Namespace) -> int:
+    """Print the diagnostics table and warnings stored in a calibration file."""
+    from epicast.diagnostics import STATISTICS
+    from epicast.store import read_calibration
+
+    stored = read_calibration(args.file)
+    attrs, arrays = stored.attributes, stored.arrays
+    names = list(arrays["quantity"])
+    print(
+        f"{attrs['calibration_name']}: {arrays['draws'].shape[0]} chains x "
+        f"{arrays['draws'].shape[1]} draws, seed {attrs['seed']}, "
+        f"epicast {attrs['epicast_version']}, {attrs['created']}"
+    )
+    width = max(len("quantity"), *map(len, names))
+    print(f"{'quantity':<{width}}" + "".join(f"{name:>11}" for name in STATISTICS))
+    for name, row in zip(names, arrays["diagnostics"], strict=True):
+        print(f"{name:<{width}}" + "".join(f"{value:>11.4g}" for value in row))
+    for line in json.loads(attrs["warnings"]):
+        print(f"epicast: warning: {line}", file=sys.stderr)
     return 0
 
 

@@ -15,8 +15,8 @@ class EpicastError(Exception):
         return [str(self)]
 
 
-class ScenarioError(EpicastError):
-    """A scenario file is missing, unreadable, or invalid.
+class InputFileError(EpicastError):
+    """An input file is missing, unreadable, or invalid.
 
     Parameters
     ----------
@@ -36,9 +36,34 @@ class ScenarioError(EpicastError):
         return [f"{self.source}: {problem}" for problem in self.problems]
 
 
+class ScenarioError(InputFileError):
+    """A scenario file is missing, unreadable, or invalid."""
+
+
+class CalibrationError(InputFileError):
+    """A calibration file or its data file is missing, unreadable, or invalid."""
+
+
 class OutputExistsError(EpicastError):
     """An output file exists and overwriting it was not asked for."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(f"{path}: file exists; use --force to overwrite it")
+
+
+class ClusterError(EpicastError):
+    """A Dask cluster cannot be opened, reached, or given workers.
+
+    Parameters
+    ----------
+    where
+        The cluster asked for: ``local``, ``slurm`` or a scheduler address.
+    reason
+        What went wrong, and what to do about it, in one line.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"cluster {where!r}: {reason}")

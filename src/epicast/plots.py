@@ -1,4 +1,4 @@
-"""Matplotlib figures of model runs.
+"""Matplotlib figures of model runs and calibrations.
 
 matplotlib is imported inside the functions: ``epicast run`` without
 ``--plot`` never pays for it.
@@ -15,6 +15,7 @@ import numpy as np
 from epicast._files import atomic_path
 
 if TYPE_CHECKING:
+    from epicast.calibrate import CalibrationResult
     from epicast.model import Trajectory
     from epicast.scenario import Scenario
 
@@ -76,3 +77,101 @@ def plot_run(
     plt.close(fig)
     logger.info("wrote %s", path)
     return Path(path)
+
+
+def plot_calibration(
+    result: CalibrationResult, folder: str | Path, *, force: bool = False
+) -> list[Path]:
+    """Save the figures of a calibration: traces, posterior, fit against the data.
+
+    ``traces.png`` shows each parameter's chains; ``posterior.png`` the marginal
+    densities (diagonal) and pairs of parameters and derived quantities;
+    ``fit.png`` each target's data with the posterior predictive median and 90% band.
+
+    Parameters
+    ----------
+    result
+        From :func:`epicast.calibrate.calibrate`.
+    folder
+        Folder for the figures (created if missing).
+    force
+        Replace existing figures.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "traces.png": _traces(plt, result),
+        "posterior.png": _pairs(plt, result),
+        "fit.png": _fit(plt, result),
+    }
+    written = []
+    for name, fig in figures.items():
+        with atomic_path(folder / name, force=force) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
+        written.append(folder / name)
+    return written
+
+
+def _traces(plt, result: CalibrationResult):
+    """One panel per parameter, one line per chain."""
+    n = len(result.names)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 1.8 * n + 0.6), sharex=True, layout="constrained")
+    for axis, k in zip(np.atleast_1d(axes), range(n), strict=True):
+        for chain, draws in enumerate(result.draws[..., k]):
+            axis.plot(draws, linewidth=0.4, alpha=0.8, label=f"chain {chain}")
+        axis.set_ylabel(result.names[k])
+    np.atleast_1d(axes)[-1].set_xlabel("draw (after warm-up)")
+    fig.suptitle(f"{result.calibration.name}: traces")
+    return fig
+
+
+def _pairs(plt, result: CalibrationResult):
+    """Marginal histograms on the diagonal, scatter plots of pairs below it."""
+    names, draws = result.quantities()
+    flat = draws.reshape(-1, len(names))
+    n = len(names)
+    fig, axes = plt.subplots(n, n, figsize=(2.2 * n, 2.2 * n), layout="constrained", squeeze=False)
+    for row in range(n):
+        for col in range(n):
+            axis = axes[row, col]
+            if col > row:
+                axis.set_axis_off()
+            elif col == row:
+                axis.hist(flat[:, col], bins=40, density=True, color="C0", alpha=0.7)
+            else:
+                axis.scatter(flat[::4, col], flat[::4, row], s=1, alpha=0.2, color="C0")
+            if row == n - 1:
+                axis.set_xlabel(names[col])
+            if col == 0 and row > 0:
+                axis.set_ylabel(names[row])
+    fig.suptitle(f"{result.calibration.name}: posterior")
+    return fig
+
+
+def _fit(plt, result: CalibrationResult):
+    """Each target's observations against the posterior predictive band."""
+    predicted = result.predictive(seed=result.seed_entropy)
+    targets = result.calibration.targets
+    fig, axes = plt.subplots(len(targets), 1, figsize=(8, 3.5 * len(targets)), squeeze=False)
+    for axis, target in zip(axes[:, 0], targets, strict=True):
+        low, median, high = np.quantile(predicted[target.column], [0.05, 0.5, 0.95], axis=0)
+        axis.fill_between(target.days, low, high, alpha=0.3, label="90% predictive interval")
+        axis.plot(target.days, median, label="predictive median")
+        axis.plot(target.days, target.observed, "o", color="black", label="data")
+        axis.set_ylabel(target.column)
+        axis.set_xlabel("day")
+        axis.legend(fontsize="small")
+    fig.suptitle(f"{result.calibration.name}: fit to the data")
+    fig.set_layout_engine("constrained")
+    return fig

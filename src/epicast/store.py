@@ -14,12 +14,28 @@ attribute of its bytes, and root attributes: ``format_version``,
 ``epicast_version``, ``created`` (UTC, ISO 8601), ``scenario`` (the YAML text),
 ``scenario_sha256``, ``scenario_name``, ``R0`` and ``transmission_rate``.
 
+A calibration file (root attribute ``kind`` = ``calibration``) holds::
+
+    /chain, /draw, /parameter, /quantity, /statistic    dimension scales
+    /draws              (chain, draw, parameter)   fitted parameter values
+    /derived            (chain, draw, quantity)    parameters and derived quantities (R0, ...)
+    /log_posterior      (chain, draw)
+    /acceptance, /warmup_acceptance, /evaluations, /chain_seconds    (chain,)
+    /diagnostics        (quantity, statistic)      mean, sd, quantiles, R-hat, bulk/tail ESS
+    /observations/<column>  (n, 2)                 day and observed value of each target
+
+and root attributes with the calibration, scenario and data texts and their
+sha256, the seed, the sampler settings, where the chains ran and on how many
+workers, start time and duration, package versions and the convergence
+warnings (JSON lists and mappings as text).
+
 Only this module imports h5py.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,6 +50,7 @@ from epicast.errors import EpicastError
 from epicast.model import Trajectory
 
 if TYPE_CHECKING:
+    from epicast.calibrate import CalibrationResult
     from epicast.scenario import Scenario
 
 logger = logging.getLogger(__name__)
@@ -49,6 +66,14 @@ _SERIES = {
 
 class StoreError(EpicastError):
     """A run file cannot be read, is not an epicast file, or fails its checksums."""
+
+
+@dataclass(frozen=True)
+class StoredCalibration:
+    """A calibration read back from a file: its data sets by path, and its attributes."""
+
+    arrays: dict[str, np.ndarray]
+    attributes: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -99,14 +124,121 @@ def write_run(
             handle.create_dataset(name, data=values).make_scale(name)
         handle["time"].attrs["units"] = "day"
         for name in scenario.outputs:
-            data = np.ascontiguousarray(getattr(trajectory, name))
-            dataset = handle.create_dataset(name, data=data, compression="gzip", shuffle=True)
-            dataset.attrs["sha256"] = _sha256(data)
-            for axis, scale in enumerate(_SERIES[name]):
-                dataset.dims[axis].label = scale
-                dataset.dims[axis].attach_scale(handle[scale])
+            _write_dataset(handle, name, getattr(trajectory, name), _SERIES[name])
     logger.info("wrote %s", path)
     return path
+
+
+def write_calibration(path: str | Path, result: CalibrationResult, *, force: bool = False) -> Path:
+    """Write a calibration's chains, diagnostics and provenance to an HDF5 file atomically.
+
+    Parameters
+    ----------
+    path
+        Destination file.
+    result
+        From :func:`epicast.calibrate.calibrate`.
+    force
+        Replace an existing file (otherwise :class:`~epicast.errors.OutputExistsError`).
+    """
+    path = Path(path)
+    calibration = result.calibration
+    names, quantities = result.quantities()
+    summary = result.summary
+    attributes = {
+        "format_version": FORMAT_VERSION,
+        "kind": "calibration",
+        "epicast_version": result.versions["epicast"],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "calibration_name": calibration.name,
+        "calibration": calibration.source,
+        "calibration_sha256": calibration.sha256,
+        "scenario": calibration.scenario.source,
+        "scenario_sha256": calibration.scenario.sha256,
+        "data": calibration.data_source,
+        "data_sha256": hashlib.sha256(calibration.data_source.encode()).hexdigest(),
+        "seed": result.seed_entropy,
+        "sampler": calibration.sampler.model_dump_json(),
+        "where": result.where,
+        "workers": result.workers,
+        "started": result.started,
+        "seconds": result.seconds,
+        "versions": json.dumps(result.versions),
+        "warnings": json.dumps(result.warnings()),
+    }
+    scales = {
+        "chain": np.arange(result.draws.shape[0]),
+        "draw": np.arange(result.draws.shape[1]),
+        "parameter": np.array(result.names, dtype=h5py.string_dtype()),
+        "quantity": np.array(names, dtype=h5py.string_dtype()),
+        "statistic": np.array(list(summary.columns()), dtype=h5py.string_dtype()),
+    }
+    per_chain = {
+        "acceptance": result.acceptance,
+        "warmup_acceptance": result.warmup_acceptance,
+        "evaluations": result.evaluations,
+        "chain_seconds": result.chain_seconds,
+    }
+    with atomic_path(path, force=force) as tmp, h5py.File(tmp, "w") as handle:
+        handle.attrs.update(attributes)
+        for name, values in scales.items():
+            handle.create_dataset(name, data=values).make_scale(name)
+        _write_dataset(handle, "draws", result.draws, ("chain", "draw", "parameter"))
+        _write_dataset(handle, "derived", quantities, ("chain", "draw", "quantity"))
+        _write_dataset(handle, "log_posterior", result.log_densities, ("chain", "draw"))
+        for name, values in per_chain.items():
+            _write_dataset(handle, name, values, ("chain",))
+        table = np.stack(list(summary.columns().values()), axis=-1)
+        _write_dataset(handle, "diagnostics", table, ("quantity", "statistic"))
+        for target in calibration.targets:
+            pairs = np.stack([target.days.astype(float), target.observed], axis=-1)
+            _write_dataset(handle, f"observations/{target.column}", pairs, ())
+    logger.info("wrote %s", path)
+    return path
+
+
+def read_calibration(path: str | Path) -> StoredCalibration:
+    """Read a calibration file written by :func:`write_calibration`, verifying checksums."""
+    path = Path(path)
+    with _open(path) as handle:
+        if handle.attrs.get("kind") != "calibration":
+            raise StoreError(f"{path}: not an epicast calibration file (no kind=calibration)")
+        arrays = {}
+        handle.visititems(lambda name, item: _collect(path, name, item, arrays))
+        attributes = {key: _plain(value) for key, value in handle.attrs.items()}
+    return StoredCalibration(arrays, attributes)
+
+
+def _write_dataset(handle: h5py.File, name: str, values: np.ndarray, dims: tuple[str, ...]) -> None:
+    """Write a compressed data set with its sha256 and its axes attached to dimension scales."""
+    data = np.ascontiguousarray(values)
+    dataset = handle.create_dataset(name, data=data, compression="gzip", shuffle=True)
+    dataset.attrs["sha256"] = _sha256(data)
+    for axis, scale in enumerate(dims):
+        dataset.dims[axis].label = scale
+        dataset.dims[axis].attach_scale(handle[scale])
+
+
+def _collect(path: Path, name: str, item: Any, arrays: dict[str, np.ndarray]) -> None:
+    """Read one data set into ``arrays`` (labels as str), checking its sha256 if it has one."""
+    if not isinstance(item, h5py.Dataset):
+        return
+    data = item.asstr()[()] if item.dtype.kind == "O" else item[()]
+    if "sha256" in item.attrs and _sha256(data) != item.attrs["sha256"]:
+        raise StoreError(f"{path}: data set /{name} does not match its sha256")
+    arrays[name] = data
+
+
+def _open(path: Path) -> h5py.File:
+    """Open an epicast HDF5 file for reading, or raise a one-line StoreError."""
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open as HDF5: {exc}") from exc
+    if "format_version" not in handle.attrs:
+        handle.close()
+        raise StoreError(f"{path}: not an epicast file (no format_version attribute)")
+    return handle
 
 
 def read_run(path: str | Path) -> StoredRun:
@@ -115,13 +247,7 @@ def read_run(path: str | Path) -> StoredRun:
     Outputs the scenario did not ask for come back as empty arrays.
     """
     path = Path(path)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot open as HDF5: {exc}") from exc
-    with handle:
-        if "format_version" not in handle.attrs:
-            raise StoreError(f"{path}: not an epicast run file (no format_version attribute)")
+    with _open(path) as handle:
         series = {}
         for name in _SERIES:
             if name not in handle:

@@ -63,5 +63,81 @@ def test_usage_errors_exit_2(capsys):
 def test_every_command_has_help():
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert sorted(commands) == ["run", "scenarios", "schema", "validate"]
+    assert sorted(commands) == [
+        "calibrate",
+        "calibrations",
+        "run",
+        "scenarios",
+        "schema",
+        "summary",
+        "validate",
+    ]
     assert all(sub.description for sub in commands.values())
+
+
+def test_calibrate_writes_chains_plots_and_a_summary(epicast_cli, tmp_path):
+    args = ("calibrate", "sir-boarding-school", "--cluster", "none", "--quiet")
+    short = ("--chains", "2", "--iterations", "400", "--seed", "3")
+    result = epicast_cli(*args, *short, "-o", "cal.h5", "--plots", "figures")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("sir-boarding-school: 2 chains x 400 draws on 1 worker(s) (none)")
+    assert lines[1].split() == [
+        "parameter",
+        "mean",
+        "sd",
+        "q05",
+        "q50",
+        "q95",
+        "rhat",
+        "ess_bulk",
+        "ess_tail",
+    ]
+    assert [line.split()[0] for line in lines[2:7]] == [
+        "beta",
+        "gamma",
+        "phi",
+        "R0",
+        "infectious_period",
+    ]
+    assert "wrote cal.h5" in lines
+    for name in ("traces.png", "posterior.png", "fit.png"):
+        assert (tmp_path / "figures" / name).stat().st_size > 10_000
+    assert not (tmp_path / "cal.h5.checkpoints").exists()  # removed once the file is written
+
+    summary = epicast_cli("summary", "cal.h5")
+    assert summary.returncode == 0, summary.stderr
+    assert summary.stdout.splitlines()[2:7] == [
+        line.replace("parameter", "quantity") for line in lines[2:7]
+    ]
+    again = epicast_cli(*args, *short, "-o", "cal.h5")
+    assert again.returncode == 2
+    assert again.stderr == "epicast: error: cal.h5: file exists; use --force to overwrite it\n"
+
+
+def test_calibrate_bad_file_is_one_line(epicast_cli, tmp_path):
+    (tmp_path / "bad.yaml").write_text("scenario: sir-boarding-school\n")
+    result = epicast_cli("calibrate", "bad.yaml", "--cluster", "none")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "epicast: error: bad.yaml: data: required field is missing (the observations)",
+        "epicast: error: bad.yaml: targets: required field is missing "
+        "(data columns and likelihoods)",
+        "epicast: error: bad.yaml: parameters: required field is missing "
+        "(parameters to fit, each with its prior)",
+        "epicast: error: bad.yaml: sampler: required field is missing (sampler settings)",
+    ]
+
+
+def test_unknown_cluster_is_one_line(epicast_cli):
+    result = epicast_cli("calibrate", "sir-boarding-school", "--cluster", "moon")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert "moon" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_calibrations_lists_the_bundled_one(epicast_cli):
+    result = epicast_cli("calibrations")
+    assert result.returncode == 0
+    assert result.stdout.startswith("sir-boarding-school ")

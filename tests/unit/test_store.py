@@ -103,5 +103,5 @@ def test_foreign_hdf5_file_is_a_clear_error(tmp_path):
     path = tmp_path / "other.h5"
     with h5py.File(path, "w") as handle:
         handle["x"] = [1, 2, 3]
-    with pytest.raises(StoreError, match="not an epicast run file"):
+    with pytest.raises(StoreError, match="not an epicast file"):
         read_run(path)

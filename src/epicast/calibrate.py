@@ -1,0 +1,413 @@
+"""Running a calibration: chains as tasks, on this process or a Dask cluster.
+
+Each chain is one task (:func:`run_chain`) that needs nothing but its
+:class:`ChainTask`: the compiled posterior, its settings and its own seed. It
+saves its state every ``checkpoint_every`` iterations, and a task started
+again (after an interruption, or by Dask after a worker was lost) resumes
+from the last checkpoint, so a calibration gives bit-identical chains however
+many workers run it. The caller gathers the chains and is the only one who
+writes the result (:mod:`epicast.store`).
+
+Checkpoints live in a folder named by a fingerprint of everything that
+decides the chains (inputs, sampler settings, epicast version), so a changed
+input never resumes from stale states. On a cluster it must be on a file
+system the workers share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from epicast import diagnostics
+from epicast.calibration import Calibration
+from epicast.model import basic_reproduction_number, simulate_batch
+from epicast.posterior import MU_FLOOR, Posterior, build_posterior, prior_distributions
+from epicast.sampler import Chain, ChainState, Settings
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_TOPIC = "epicast-progress"
+"""Dask event topic on which workers report (chain, iterations done)."""
+PROGRESS_INTERVAL = 0.25
+"""Seconds between progress reports of a chain."""
+IN_PROCESS = "none"
+"""The ``--cluster`` value that runs the chains one after another in this process."""
+
+Report = Callable[[int, int], None]
+"""Progress callback: (chain index, iterations done)."""
+
+
+@dataclass(frozen=True)
+class ChainTask:
+    """Everything one chain needs, picklable for a Dask worker."""
+
+    chain: int
+    posterior: Posterior
+    settings: Settings
+    seed: np.random.SeedSequence
+    priors: list
+    checkpoint: str | None
+    checkpoint_every: int
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """A finished chain: its draws and how it ran."""
+
+    chain: int
+    draws: np.ndarray
+    """Parameter values kept, shape (kept, D)."""
+    log_densities: np.ndarray
+    """Log posterior of each draw, shape (kept,)."""
+    counts: np.ndarray
+    """Accepted in warm-up, accepted after, log-density evaluations."""
+    seconds: float
+    """Wall time of the run that finished the chain (since its checkpoint if resumed)."""
+    resumed_at: int
+    """Iteration the finishing run started from (0: not resumed)."""
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """The chains of a calibration, with their diagnostics and provenance."""
+
+    calibration: Calibration
+    names: tuple[str, ...]
+    draws: np.ndarray
+    """Parameter values, shape (chains, kept, D)."""
+    log_densities: np.ndarray
+    """Shape (chains, kept)."""
+    acceptance: np.ndarray
+    """Acceptance rate after warm-up per chain, shape (chains,)."""
+    warmup_acceptance: np.ndarray
+    evaluations: np.ndarray
+    chain_seconds: np.ndarray
+    seed_entropy: int
+    where: str
+    workers: int
+    started: str
+    seconds: float
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> diagnostics.Summary:
+        """Posterior summary and diagnostics of the parameters and derived quantities."""
+        names, draws = self.quantities()
+        return diagnostics.summarize(draws, names)
+
+    def warnings(self) -> list[str]:
+        """Convergence problems (R-hat, ESS) of the fitted parameters; empty when none."""
+        return diagnostics.problems(diagnostics.summarize(self.draws, self.names))
+
+    def quantities(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """Return the fitted parameters and derived quantities, draws (chains, kept, Q).
+
+        Derived: R0 (dominant eigenvalue of the next-generation matrix) when beta
+        or gamma is fitted, and the infectious (1/gamma) and latent (1/sigma)
+        periods of a fitted gamma or sigma.
+        """
+        names, columns = list(self.names), [self.draws[..., k] for k in range(len(self.names))]
+        fitted = dict(zip(self.names, columns, strict=True))
+        scenario = self.calibration.scenario
+        if "beta" in fitted or "gamma" in fitted:
+            unit = basic_reproduction_number(scenario.contacts, scenario.population, 1.0, 1.0)
+            beta = fitted.get("beta", scenario.transmission_rate)
+            gamma = fitted.get("gamma", 1 / scenario.infectious_period)
+            names.append("R0")
+            columns.append(unit * beta / gamma * np.ones_like(columns[0]))
+        for rate, period in (("gamma", "infectious_period"), ("sigma", "latent_period")):
+            if rate in fitted:
+                names.append(period)
+                columns.append(1 / fitted[rate])
+        return tuple(names), np.stack(columns, axis=-1)
+
+    def predictive(self, samples: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
+        """Draw observations from the posterior predictive distribution of each target.
+
+        Parameters
+        ----------
+        samples
+            Posterior draws used (spread evenly over all chains).
+        seed
+            Seed of the observation noise.
+
+        Returns
+        -------
+        dict
+            Per target column, simulated observations on the target's days, shape
+            (samples, n).
+        """
+        flat = self.draws.reshape(-1, len(self.names))
+        picked = flat[np.linspace(0, len(flat) - 1, min(samples, len(flat))).astype(int)]
+        fitted = dict(zip(self.names, picked.T, strict=True))
+        scenario = self.calibration.scenario
+        runs = simulate_batch(
+            scenario,
+            transmission_rate=fitted.get("beta"),
+            infectious_period=1 / fitted["gamma"] if "gamma" in fitted else None,
+            latent_period=1 / fitted["sigma"] if "sigma" in fitted else None,
+        )
+        rng = np.random.default_rng(seed)
+        predicted = {}
+        for target in self.calibration.targets:
+            rows = target.days - scenario.t_start
+            if target.output == "prevalence":
+                series = runs.compartment(target.compartment)
+            else:
+                series = getattr(runs, target.output)
+                if target.output == "notifications" and "rho" in fitted:
+                    series = series / scenario.reporting_fraction * fitted["rho"][:, None, None]
+            mu = np.maximum(series[:, rows][..., target.groups].sum(axis=-1), MU_FLOOR)
+            predicted[target.column] = _observe(rng, target, mu, fitted)
+        return predicted
+
+
+def _observe(rng: np.random.Generator, target, mu: np.ndarray, fitted: dict) -> np.ndarray:
+    """Draw observations around the model values mu (S, n) from the target's likelihood."""
+    scale = target.dispersion if target.dispersion is not None else target.sd
+    if isinstance(scale, str):
+        scale = fitted[scale][:, None]
+    if target.family == "poisson":
+        return rng.poisson(mu).astype(float)
+    if target.family == "negative_binomial":
+        return rng.negative_binomial(scale, scale / (scale + mu)).astype(float)
+    return rng.normal(mu, scale)
+
+
+def chain_tasks(calibration: Calibration, checkpoints: Path | None) -> list[ChainTask]:
+    """Return one task per chain, seeds spawned from the calibration's seed.
+
+    Parameters
+    ----------
+    calibration
+        The calibration.
+    checkpoints
+        Folder under which the chains save their states (a sub-folder per
+        fingerprint of the inputs); None for no checkpoints.
+    """
+    spec = calibration.sampler
+    settings = Settings(spec.warmup, spec.iterations, spec.thin)
+    posterior = build_posterior(calibration)
+    priors = prior_distributions(calibration)
+    seeds = np.random.SeedSequence(spec.seed).spawn(spec.chains)
+    folder = None if checkpoints is None else checkpoints / fingerprint(calibration)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    return [
+        ChainTask(
+            chain=k,
+            posterior=posterior,
+            settings=settings,
+            seed=seed,
+            priors=priors,
+            checkpoint=None if folder is None else str(folder / f"chain-{k}.npz"),
+            checkpoint_every=spec.checkpoint_every,
+        )
+        for k, seed in enumerate(seeds)
+    ]
+
+
+def fingerprint(calibration: Calibration) -> str:
+    """Return a short hash of everything that decides the chains."""
+    from epicast import __version__
+
+    digest = hashlib.sha256()
+    for part in (
+        calibration.source,
+        calibration.scenario.source,
+        calibration.data_source,
+        calibration.sampler.model_dump_json(),
+        __version__,
+    ):
+        digest.update(hashlib.sha256(part.encode()).digest())
+    return digest.hexdigest()[:16]
+
+
+def run_chain(task: ChainTask, report: Report | None = None) -> ChainResult:
+    """Run (or resume) one chain to the end, saving checkpoints on the way.
+
+    Parameters
+    ----------
+    task
+        The chain to run.
+    report
+        Called with (chain, iterations done) after each block.
+
+    Returns
+    -------
+    ChainResult
+        The chain's draws and counts.
+    """
+    path = None if task.checkpoint is None else Path(task.checkpoint)
+    state = ChainState.load(path) if path is not None and path.exists() else None
+    resumed_at = 0 if state is None else state.iteration
+    if resumed_at:
+        logger.info("chain %d resumes at iteration %d from %s", task.chain, resumed_at, path)
+    started = time.perf_counter()
+    chain = Chain(task.posterior, task.settings, task.seed, task.priors, state)
+    for state in chain.blocks():
+        if path is not None and (state.iteration % task.checkpoint_every == 0 or chain.done):
+            state.save(path)
+        if report is not None:
+            report(task.chain, state.iteration)
+    return ChainResult(
+        chain=task.chain,
+        draws=chain.state.draws,
+        log_densities=chain.state.log_densities,
+        counts=chain.state.counts[1:].copy(),
+        seconds=time.perf_counter() - started,
+        resumed_at=resumed_at,
+    )
+
+
+def calibrate(
+    calibration: Calibration,
+    *,
+    where: str = "local",
+    checkpoints: Path | None = None,
+    progress: bool = True,
+) -> CalibrationResult:
+    """Run every chain of a calibration and gather them.
+
+    Parameters
+    ----------
+    calibration
+        The calibration (see :func:`epicast.calibration.load_calibration`).
+    where
+        ``"local"`` (a Dask cluster of this machine's cores), ``"slurm"``,
+        ``"tcp://HOST:PORT"`` (an existing scheduler), or ``"none"`` (one chain
+        after another in this process).
+    checkpoints
+        Folder for the chains' checkpoints; None for none.
+    progress
+        Show a progress bar per chain (rich) on standard error.
+
+    Returns
+    -------
+    CalibrationResult
+        Draws of every chain, diagnostics, provenance.
+    """
+    tasks = chain_tasks(calibration, checkpoints)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    clock = time.perf_counter()
+    with _progress_bar(tasks, enabled=progress) as report:
+        if where == IN_PROCESS:
+            results, workers = [run_chain(task, report) for task in tasks], 1
+        else:
+            results, workers = _run_on_dask(tasks, where, calibration, report)
+    return _gather(calibration, results, where, workers, started, time.perf_counter() - clock)
+
+
+def _run_on_dask(
+    tasks: list[ChainTask], where: str, calibration: Calibration, report: Report
+) -> tuple[list[ChainResult], int]:
+    """Submit the chains to a Dask cluster; return their results and the worker count."""
+    from distributed import as_completed
+
+    from epicast.cluster import open_client, wait_for_workers
+
+    if not logger.isEnabledFor(logging.INFO):  # distributed logs at INFO from its import on
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    with open_client(where, calibration.cluster) as client:
+        client.subscribe_topic(PROGRESS_TOPIC, lambda event: report(*event[1]))
+        wait_for_workers(client)
+        futures = [
+            client.submit(_run_on_worker, task, pure=False, key=f"epicast-chain-{task.chain}")
+            for task in tasks
+        ]
+        results = [future.result() for future in as_completed(futures)]
+        workers = len(client.nthreads())
+        client.unsubscribe_topic(PROGRESS_TOPIC)
+    return sorted(results, key=lambda r: r.chain), workers
+
+
+def _run_on_worker(task: ChainTask) -> ChainResult:
+    """Run a chain on a Dask worker, reporting progress as events at most every 0.25 s."""
+    from distributed import get_worker
+
+    worker, last = get_worker(), 0.0
+
+    def report(chain: int, iteration: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PROGRESS_INTERVAL or iteration == task.settings.total:
+            worker.log_event(PROGRESS_TOPIC, (chain, iteration))
+            last = now
+
+    return run_chain(task, report)
+
+
+class _progress_bar:  # noqa: N801 - used as a context manager, like a function
+    """A rich progress bar per chain; entering gives the report callback."""
+
+    def __init__(self, tasks: list[ChainTask], *, enabled: bool) -> None:
+        self._tasks, self._enabled, self._bar, self._ids = tasks, enabled, None, {}
+
+    def __enter__(self) -> Report:
+        if not self._enabled:
+            return lambda chain, iteration: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self._bar = Progress(
+            "chain {task.fields[chain]}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        )
+        for task in self._tasks:
+            self._ids[task.chain] = self._bar.add_task(
+                "", total=task.settings.total, chain=task.chain
+            )
+        self._bar.start()
+        return self._report
+
+    def _report(self, chain: int, iteration: int) -> None:
+        self._bar.update(self._ids[chain], completed=iteration)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _gather(
+    calibration: Calibration,
+    results: list[ChainResult],
+    where: str,
+    workers: int,
+    started: str,
+    seconds: float,
+) -> CalibrationResult:
+    """Stack the chains into a result."""
+    import numba
+
+    from epicast import __version__
+
+    counts = np.array([r.counts for r in results])
+    spec = calibration.sampler
+    return CalibrationResult(
+        calibration=calibration,
+        names=calibration.parameter_names,
+        draws=np.stack([r.draws for r in results]),
+        log_densities=np.stack([r.log_densities for r in results]),
+        acceptance=counts[:, 1] / spec.iterations,
+        warmup_acceptance=counts[:, 0] / spec.warmup,
+        evaluations=counts[:, 2],
+        chain_seconds=np.array([r.seconds for r in results]),
+        seed_entropy=spec.seed,
+        where=where,
+        workers=workers,
+        started=started,
+        seconds=seconds,
+        versions={
+            "epicast": __version__,
+            "numpy": np.__version__,
+            "numba": numba.__version__,
+            "python": platform.python_version(),
+        },
+    )

@@ -1,0 +1,392 @@
+"""The log-posterior of a calibration, compiled with numba: priors, model, likelihoods.
+
+:func:`build_posterior` packs a :class:`~epicast.calibration.Calibration` into
+a :class:`Posterior` of plain arrays and codes, so that :func:`log_density`
+runs without Python: the sampler (:mod:`epicast.sampler`) calls it in its
+compiled loop, and :class:`LogDensity` wraps it for Python callers (tests,
+emcee in the benchmarks).
+
+Parametrisation
+---------------
+Each fitted parameter's prior is on a quantity u (the parameter, its inverse
+or its logarithm, see :mod:`epicast.calibration`). The sampler moves in an
+unconstrained space z: u = z on the real line, u = lower + exp(z) or
+u = upper - exp(z) on a half-line, and u = lower + (upper - lower) /
+(1 + exp(-z)) on an interval. The density in z includes the Jacobian
+log|du/dz|, so that draws of u follow the posterior whatever the transform.
+
+Likelihoods (y observed, mu the model's value, floored at ``MU_FLOOR``)
+------------------------------------------------------------------------
+- Poisson: y log mu - mu - log y!
+- negative binomial (NB2, Stan's ``neg_binomial_2``): mean mu, variance
+  mu + mu^2 / phi.
+- normal: mean mu, standard deviation sd.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from epicast.calibration import Calibration
+from epicast.kernels import CUM_INFECTIONS, CUM_ONSETS, integrate
+from epicast.model import model_arrays
+
+SLOTS = {"beta": 0, "sigma": 1, "gamma": 2, "rho": 3}
+"""Where each model parameter sits in the value vector; likelihood parameters follow."""
+PRIORS = {"normal": 0, "uniform": 1, "lognormal": 2, "exponential": 3}
+TRANSFORMS = {"value": 0, "inverse": 1, "log": 2}
+FAMILIES = {"poisson": 0, "negative_binomial": 1, "normal": 2}
+OUTPUTS = {"prevalence": 0, "incidence": 1, "notifications": 2}
+COMPARTMENT_ROWS = {"S": 0, "E": 1, "I": 2, "R": 3}
+MU_FLOOR = 1e-8
+"""Smallest model value a likelihood sees (the integrator may return -1e-12 for 0)."""
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_OPTIONS = {"cache": True, "error_model": "numpy"}
+
+
+class Posterior(NamedTuple):
+    """A calibration's log-posterior as arrays (a numba-compatible named tuple).
+
+    The model fields are those of :class:`epicast.model.ModelArrays`. ``base``
+    holds every value the model and likelihoods read, fitted ones overwritten
+    in each evaluation: beta, sigma, gamma, rho, then likelihood parameters.
+    Per fitted parameter (D): value ``slot``, ``prior`` code, prior arguments
+    ``a`` and ``b``, the support ``lower``/``upper`` of the prior's quantity,
+    ``transform`` code (value, inverse, log) and the log normaliser of a
+    truncated normal. Per target (T): ``output`` code, state ``row``, ``groups``
+    mask (T, G), likelihood ``family`` and ``scale_slot`` (dispersion or sd).
+    Per observation (N): its ``target``, ``day`` index, ``value`` and log(y!).
+    """
+
+    y0: np.ndarray
+    latent: bool
+    segment_start: np.ndarray
+    segment_contacts: np.ndarray
+    inv_population: np.ndarray
+    t_start: float
+    n_days: int
+    first_step: float
+    base: np.ndarray
+    slot: np.ndarray
+    prior: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    transform: np.ndarray
+    log_norm: np.ndarray
+    output: np.ndarray
+    row: np.ndarray
+    groups: np.ndarray
+    family: np.ndarray
+    scale_slot: np.ndarray
+    obs_target: np.ndarray
+    obs_day: np.ndarray
+    obs_value: np.ndarray
+    obs_log_factorial: np.ndarray
+
+    @property
+    def dimension(self) -> int:
+        """Number of fitted parameters."""
+        return self.slot.size
+
+
+def build_posterior(calibration: Calibration) -> Posterior:
+    """Pack a calibration into the arrays of its compiled log-posterior.
+
+    Parameters
+    ----------
+    calibration
+        A loaded calibration (see :func:`epicast.calibration.load_calibration`).
+
+    Returns
+    -------
+    Posterior
+        Arrays and codes for :func:`log_density`.
+    """
+    from scipy.special import gammaln, log_ndtr
+
+    scenario = calibration.scenario
+    arrays = model_arrays(scenario)
+    latent = scenario.latent_period or np.inf
+    values = [scenario.transmission_rate, 1 / latent, 1 / scenario.infectious_period]
+    values.append(scenario.reporting_fraction)
+    slots = dict(SLOTS)
+    for target in calibration.targets:
+        for scale in (target.dispersion, target.sd):
+            if scale is not None and _slot_key(scale) not in slots:
+                slots[_slot_key(scale)] = len(values)
+                values.append(np.nan if isinstance(scale, str) else float(scale))
+    columns = _parameter_columns(calibration, slots, log_ndtr)
+    n_groups = len(scenario.age_groups)
+    groups = np.zeros((len(calibration.targets), n_groups))
+    for index, target in enumerate(calibration.targets):
+        groups[index, target.groups] = 1.0
+    observed = np.concatenate([t.observed for t in calibration.targets])
+    return Posterior(
+        y0=arrays.y0,
+        latent=arrays.latent,
+        segment_start=arrays.segment_start,
+        segment_contacts=arrays.segment_contacts,
+        inv_population=arrays.inv_population,
+        t_start=arrays.t_start,
+        n_days=arrays.n_days,
+        first_step=arrays.first_step,
+        base=np.array(values, dtype=float),
+        **columns,
+        output=np.array([OUTPUTS[t.output] for t in calibration.targets]),
+        row=np.array([_state_row(t.output, t.compartment) for t in calibration.targets]),
+        groups=groups,
+        family=np.array([FAMILIES[t.family] for t in calibration.targets]),
+        scale_slot=np.array([_scale_slot(t, slots) for t in calibration.targets]),
+        obs_target=np.concatenate(
+            [np.full(t.days.size, i) for i, t in enumerate(calibration.targets)]
+        ),
+        obs_day=np.concatenate([t.days - scenario.t_start for t in calibration.targets]),
+        obs_value=observed,
+        obs_log_factorial=gammaln(observed + 1),
+    )
+
+
+def _slot_key(scale: str | float) -> str:
+    """Return the key of a likelihood parameter: its name, or its fixed value as text."""
+    return scale if isinstance(scale, str) else f"={scale!r}"
+
+
+def _scale_slot(target, slots: dict[str, int]) -> int:
+    scale = target.dispersion if target.dispersion is not None else target.sd
+    return -1 if scale is None else slots[_slot_key(scale)]
+
+
+def _state_row(output: str, compartment: str | None) -> int:
+    """Return the state row an output reads (a compartment, or a cumulative flow)."""
+    if output == "prevalence":
+        return COMPARTMENT_ROWS[compartment]
+    return CUM_INFECTIONS if output == "incidence" else CUM_ONSETS
+
+
+def _parameter_columns(calibration: Calibration, slots: dict[str, int], log_ndtr) -> dict:
+    """Per fitted parameter: slot, prior code and arguments, support, transform."""
+    rows = []
+    for parameter in calibration.parameters:
+        prior = parameter.prior
+        lower, upper = prior.support()
+        a, b, log_norm = {
+            "normal": lambda p: (p.mean, p.sd, _truncation(p, log_ndtr)),
+            "uniform": lambda p: (p.lower, p.upper, 0.0),
+            "lognormal": lambda p: (p.meanlog, p.sdlog, 0.0),
+            "exponential": lambda p: (p.rate, 0.0, 0.0),
+        }[prior.distribution](prior)
+        code, transform = PRIORS[prior.distribution], TRANSFORMS[prior.of]
+        rows.append((slots[parameter.name], code, a, b, lower, upper, transform, log_norm))
+    names = ("slot", "prior", "a", "b", "lower", "upper", "transform", "log_norm")
+    types = (np.int64, np.int64, float, float, float, float, np.int64, float)
+    return {
+        name: np.array([row[k] for row in rows], dtype=kind)
+        for k, (name, kind) in enumerate(zip(names, types, strict=True))
+    }
+
+
+def _truncation(prior, log_ndtr) -> float:
+    """-log(P(lower < X < upper)) of a truncated normal prior (0 without bounds)."""
+    low = -np.inf if prior.lower is None else (prior.lower - prior.mean) / prior.sd
+    high = np.inf if prior.upper is None else (prior.upper - prior.mean) / prior.sd
+    # P = Phi(high) - Phi(low), computed on the side of the median for precision
+    if low > 0:
+        low, high = -high, -low
+    mass = np.exp(log_ndtr(high)) - np.exp(log_ndtr(low))
+    return float(-np.log(mass))
+
+
+# --- compiled parts --------------------------------------------------------------------------
+
+
+@njit(inline="always", **_OPTIONS)
+def _constrain(z, lower, upper):
+    """Return (u, log|du/dz|) for the unconstrained value z and the support (lower, upper)."""
+    if np.isfinite(lower) and np.isfinite(upper):
+        if z >= 0:
+            e = math.exp(-z)
+            s = 1.0 / (1.0 + e)
+            log_s, log_1ms = -math.log1p(e), -z - math.log1p(e)
+        else:
+            e = math.exp(z)
+            s = e / (1.0 + e)
+            log_s, log_1ms = z - math.log1p(e), -math.log1p(e)
+        return lower + (upper - lower) * s, math.log(upper - lower) + log_s + log_1ms
+    if np.isfinite(lower):
+        return lower + math.exp(z), z
+    if np.isfinite(upper):
+        return upper - math.exp(z), z
+    return z, 0.0
+
+
+@njit(inline="always", **_OPTIONS)
+def _log_prior(u, kind, a, b, log_norm):
+    """Log density of the prior's quantity u (normal, uniform, log-normal, exponential)."""
+    if kind == 0:
+        r = (u - a) / b
+        return -0.5 * r * r - math.log(b) - _HALF_LOG_2PI + log_norm
+    if kind == 1:
+        return -math.log(b - a)
+    if kind == 2:
+        if u <= 0:
+            return -np.inf
+        r = (math.log(u) - a) / b
+        return -0.5 * r * r - math.log(b) - _HALF_LOG_2PI - math.log(u)
+    return math.log(a) - a * u
+
+
+@njit(**_OPTIONS)
+def parameter_values(z, post, values):
+    """Write the model and likelihood values for the unconstrained point z into ``values``.
+
+    Returns the log prior density of z (Jacobian included).
+    """
+    values[:] = post.base
+    log_prior = 0.0
+    for k in range(z.size):
+        u, log_jacobian = _constrain(z[k], post.lower[k], post.upper[k])
+        log_prior += log_jacobian + _log_prior(
+            u, post.prior[k], post.a[k], post.b[k], post.log_norm[k]
+        )
+        if post.transform[k] == 0:
+            values[post.slot[k]] = u
+        elif post.transform[k] == 1:
+            values[post.slot[k]] = 1.0 / u
+        else:
+            values[post.slot[k]] = math.exp(u)
+    return log_prior
+
+
+@njit(inline="always", **_OPTIONS)
+def _model_value(out, output, row, groups, day, rho):
+    """Return the model's value of one output on one day, summed over the target's age groups."""
+    total = 0.0
+    for g in range(groups.size):
+        if groups[g] != 0.0:
+            if output == 0:
+                total += out[day, row, g]
+            else:
+                total += out[day, row, g] - out[day - 1, row, g]
+    if output == 2:
+        total *= rho
+    return max(total, MU_FLOOR)
+
+
+@njit(inline="always", **_OPTIONS)
+def _log_likelihood(y, log_factorial, mu, family, scale):
+    """Log probability of observing y given the model's value mu."""
+    if family == 0:
+        return y * math.log(mu) - mu - log_factorial
+    if family == 1:
+        phi = scale
+        return (
+            math.lgamma(y + phi)
+            - math.lgamma(phi)
+            - log_factorial
+            - phi * math.log1p(mu / phi)
+            + y * (math.log(mu) - math.log(mu + phi))
+        )
+    r = (y - mu) / scale
+    return -0.5 * r * r - math.log(scale) - _HALF_LOG_2PI
+
+
+@njit(**_OPTIONS)
+def log_density(z, post, values, out):
+    """Log posterior density at the unconstrained point z (up to a constant: the evidence).
+
+    ``values`` (len(post.base)) and ``out`` (n_days + 1, N_STATE, G) are work arrays.
+    Returns -inf where the prior or the model gives no finite value.
+    """
+    lp = parameter_values(z, post, values)
+    if not np.isfinite(lp):
+        return -np.inf
+    integrate(
+        post.y0,
+        values[0],
+        values[1],
+        values[2],
+        post.latent,
+        post.segment_start,
+        post.segment_contacts,
+        post.inv_population,
+        post.t_start,
+        post.n_days,
+        post.first_step,
+        out,
+    )
+    for n in range(post.obs_value.size):
+        t = post.obs_target[n]
+        day, rho = post.obs_day[n], values[3]
+        mu = _model_value(out, post.output[t], post.row[t], post.groups[t], day, rho)
+        scale = values[post.scale_slot[t]] if post.scale_slot[t] >= 0 else 0.0
+        lp += _log_likelihood(
+            post.obs_value[n], post.obs_log_factorial[n], mu, post.family[t], scale
+        )
+    return lp if np.isfinite(lp) else -np.inf
+
+
+# --- Python side ------------------------------------------------------------------------------
+
+
+class LogDensity:
+    """The compiled log-posterior as a Python callable of the unconstrained point.
+
+    Parameters
+    ----------
+    posterior
+        From :func:`build_posterior`.
+    """
+
+    def __init__(self, posterior: Posterior) -> None:
+        self.posterior = posterior
+        self._values = np.empty_like(posterior.base)
+        self._out = np.empty((posterior.n_days + 1, *posterior.y0.shape))
+
+    def __call__(self, z: np.ndarray) -> float:
+        """Return the log density at z, shape (D,)."""
+        return log_density(np.asarray(z, dtype=float), self.posterior, self._values, self._out)
+
+    def parameters(self, z: np.ndarray) -> np.ndarray:
+        """Return the fitted parameters' values at z, shape (D,)."""
+        parameter_values(np.asarray(z, dtype=float), self.posterior, self._values)
+        return self._values[self.posterior.slot].copy()
+
+
+def unconstrain(posterior: Posterior, u: np.ndarray) -> np.ndarray:
+    """Return z for values u of the priors' quantities (the inverse of the transforms)."""
+    u = np.asarray(u, dtype=float)
+    lower, upper = posterior.lower, posterior.upper
+    z = u.copy()
+    both = np.isfinite(lower) & np.isfinite(upper)
+    only_lower = np.isfinite(lower) & ~both
+    only_upper = np.isfinite(upper) & ~both
+    s = (u[both] - lower[both]) / (upper[both] - lower[both])
+    z[both] = np.log(s) - np.log1p(-s)
+    z[only_lower] = np.log(u[only_lower] - lower[only_lower])
+    z[only_upper] = np.log(upper[only_upper] - u[only_upper])
+    return z
+
+
+def prior_distributions(calibration: Calibration) -> list:
+    """Return a frozen scipy.stats distribution of each prior's quantity u, in parameter order."""
+    from scipy import stats
+
+    frozen = []
+    for parameter in calibration.parameters:
+        p = parameter.prior
+        if p.distribution == "normal":
+            low, high = (np.array(p.support()) - p.mean) / p.sd
+            frozen.append(stats.truncnorm(low, high, p.mean, p.sd))
+        elif p.distribution == "uniform":
+            frozen.append(stats.uniform(p.lower, p.upper - p.lower))
+        elif p.distribution == "lognormal":
+            frozen.append(stats.lognorm(p.sdlog, scale=np.exp(p.meanlog)))
+        else:
+            frozen.append(stats.expon(scale=1 / p.rate))
+    return frozen

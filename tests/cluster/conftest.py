@@ -1,0 +1,57 @@
+"""Fixtures: a single-node Slurm (scripts/slurm/start.sh) and local Dask clusters."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from distributed import Client
+
+from epicast.cluster import ClusterProfile, open_client, wait_for_workers
+
+START_SLURM = Path(__file__).resolve().parents[2] / "scripts" / "slurm" / "start.sh"
+
+
+@pytest.fixture(scope="session")
+def slurm() -> Iterator[str]:
+    """Start the single-node Slurm of the repository; SLURM_CONF is set for the session.
+
+    Skips where Slurm is not installed and cannot be (not root), except on CI
+    (CI=true), where that fails.
+    """
+    if shutil.which("slurmctld") is None and os.geteuid() != 0:
+        reason = "Slurm is not installed and installing it needs root"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: not skipped)")
+        pytest.skip(reason)
+    started = subprocess.run(
+        ["bash", str(START_SLURM)], capture_output=True, text=True, timeout=900, check=False
+    )
+    if started.returncode != 0:
+        pytest.fail(f"{START_SLURM} failed ({started.returncode}):\n{started.stderr[-4000:]}")
+    conf = started.stdout.splitlines()[-1].removeprefix("SLURM_CONF=")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLURM_CONF", conf)
+        yield conf
+
+
+@pytest.fixture
+def local_client() -> Iterator[Callable[[int], Client]]:
+    """Return a function opening a client on N local single-threaded worker processes.
+
+    The function waits for the N workers; every cluster opened is closed after the test.
+    """
+    with ExitStack() as stack:
+
+        def open_local(workers: int = 1) -> Client:
+            profile = ClusterProfile(workers=workers)
+            client = stack.enter_context(open_client("local", profile))
+            wait_for_workers(client, timeout=60, n_workers=workers)
+            return client
+
+        yield open_local

@@ -1,0 +1,171 @@
+"""Calibrations on real Dask clusters: same chains on any number of workers, through faults.
+
+Each test compares with the chains of an in-process run: bit-identical, not close.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from epicast.calibrate import calibrate
+from epicast.calibration import load_calibration
+from epicast.cluster import ClusterProfile
+from epicast.store import read_calibration
+
+
+@pytest.fixture(scope="module")
+def short():
+    """The bundled calibration, shortened: 4 chains of 1000 + 4000 iterations."""
+    return load_calibration("sir-boarding-school").with_sampler(
+        warmup=1000, iterations=4000, checkpoint_every=1000
+    )
+
+
+@pytest.fixture(scope="module")
+def long():
+    """Long enough chains (1 s or so each) to be interrupted half-way."""
+    return load_calibration("sir-boarding-school").with_sampler(
+        warmup=1000, iterations=60000, checkpoint_every=1000
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(short):
+    return calibrate(short, where="none", progress=False)
+
+
+@pytest.fixture(scope="module")
+def long_reference(long):
+    return calibrate(long, where="none", progress=False)
+
+
+def assert_same_chains(result, expected) -> None:
+    np.testing.assert_array_equal(result.draws, expected.draws)
+    np.testing.assert_array_equal(result.log_densities, expected.log_densities)
+    np.testing.assert_array_equal(result.acceptance, expected.acceptance)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_cluster_gives_the_in_process_chains(short, reference, workers):
+    calibration = replace(short, cluster=ClusterProfile(workers=workers))
+    result = calibrate(calibration, where="local", progress=False)
+    assert result.workers == workers
+    assert_same_chains(result, reference)
+
+
+def wait_for(condition, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def in_thread(function, *args, **kwargs):
+    """Start function in a thread; return a callable that joins it and returns its result."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+
+    def join(timeout: float = 300.0):
+        thread.join(timeout)
+        assert not thread.is_alive(), "calibration did not finish"
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    return join
+
+
+def checkpoints_in(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*/chain-*.npz"))
+
+
+def test_killed_worker_gives_the_same_chains(long, long_reference, local_client, tmp_path):
+    client = local_client(2)
+    finish = in_thread(
+        calibrate,
+        long,
+        where=client.scheduler.address,
+        checkpoints=tmp_path,
+        progress=False,
+    )
+    wait_for(lambda: checkpoints_in(tmp_path), what="a first checkpoint")
+    busy = [worker for worker, keys in client.processing().items() if keys]
+    pids = client.run(os.getpid, workers=busy[:1])
+    (pid,) = pids.values()
+    os.kill(pid, signal.SIGKILL)
+    result = finish()
+    assert_same_chains(result, long_reference)
+    assert pid not in client.run(os.getpid).values()  # the worker was really lost
+
+
+def test_interrupted_command_resumes_with_the_same_chains(long, long_reference, tmp_path):
+    command = [sys.executable, "-m", "epicast", "calibrate", "sir-boarding-school"]
+    command += ["--cluster", "none", "--quiet", "-o", "cal.h5", "--checkpoints", "states"]
+    command += ["--iterations", "60000"]  # the `long` fixture's settings
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL)
+    try:
+        wait_for(
+            lambda: len(checkpoints_in(tmp_path / "states")) >= 2,
+            what="chain 0 done and chain 1 started",
+        )
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert not (tmp_path / "cal.h5").exists()
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert len(list(tmp_path.glob("*.out"))) >= 2, "no job replaced the cancelled one"
+    stored = read_calibration(tmp_path / "cal.h5").arrays
+    np.testing.assert_array_equal(stored["draws"], long_reference.draws)
+    np.testing.assert_array_equal(stored["log_posterior"], long_reference.log_densities)
+
+
+@pytest.mark.slurm
+def test_cancelled_slurm_job_gives_the_same_chains(slurm, long, long_reference, tmp_path):
+    """The command on Slurm (one worker job at a time): scancel the job, adapt replaces it."""
+    bundled = Path(long.source_path)
+    text = bundled.read_text().replace("../", f"{bundled.parent.parent}/")
+    text += (
+        "cluster:\n  workers: 1\n  slurm:\n    walltime: '00:10:00'\n    memory: 1GB\n"
+        f"    extra_directives: ['--output={tmp_path}/%j.out']\n"
+    )
+    (tmp_path / "slurm.yaml").write_text(text)
+    command = [sys.executable, "-m", "epicast", "calibrate", "slurm.yaml", "--cluster", "slurm"]
+    command += ["--quiet", "-o", "cal.h5", "--checkpoints", "states", "--iterations", "60000"]
+    environment = {**os.environ, "DASK_DISTRIBUTED__DEPLOY__LOST_WORKER_TIMEOUT": "1s"}
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for(lambda: checkpoints_in(tmp_path / "states"), timeout=120, what="a checkpoint")
+        jobs = subprocess.run(
+            ["squeue", "-h", "-o", "%i", "-t", "RUNNING"], capture_output=True, text=True
+        ).stdout.split()
+        assert jobs, "no running Slurm job"
+        subprocess.run(["scancel", *jobs], check=True)
+        _, err = process.communicate(timeout=300)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err.decode()
+    assert len(list(tmp_path.glob("*.out"))) >= 2, "no job replaced the cancelled one"
+    stored = read_calibration(tmp_path / "cal.h5").arrays
+    np.testing.assert_array_equal(stored["draws"], long_reference.draws)
