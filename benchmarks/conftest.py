@@ -54,6 +54,11 @@ def rounds(pytestconfig: pytest.Config) -> Rounds:
 
 
 @pytest.fixture(scope="session")
+def quick(pytestconfig: pytest.Config) -> bool:
+    return quick_mode(pytestconfig)
+
+
+@pytest.fixture(scope="session")
 def report(pytestconfig: pytest.Config) -> dict:
     """Numbers for the summary, filled in by the benchmarks."""
     return pytestconfig.stash[_REPORT]
@@ -98,6 +103,31 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             write(f"`{r['command']}`, {name} invocation: {wall:.2f} s wall, peak RSS {rss:.0f} MB")
     if "second" in r:
         write(f"second invocation <= 2 s: {_verdict(r['second'][0] <= 2.0)}")
+    _calibration_lines(r, write)
+
+
+def _calibration_lines(r: dict, write) -> None:
+    """ESS per second against emcee, and 8 chains on 1 and 2 workers."""
+    if "epicast_ess" in r and "emcee_ess" in r:
+        ours = r["epicast_ess"] / r["epicast_seconds"]
+        theirs = r["emcee_ess"] / r["emcee_seconds"]
+        write(
+            f"sir-boarding-school, one core: epicast min bulk ESS {r['epicast_ess']:.0f} in "
+            f"{r['epicast_seconds']:.2f} s = {ours:.0f}/s (R-hat max {r['epicast_rhat']:.4f}); "
+            f"emcee {r['emcee_ess']:.0f} (tau {r['emcee_tau']:.1f}) in "
+            f"{r['emcee_seconds']:.2f} s = {theirs:.0f}/s"
+        )
+        ratio = ours / theirs
+        write(
+            f"ESS per second epicast / emcee = {ratio:.1f}x (target >= 20x): "
+            f"{_verdict(ratio >= 20)}"
+        )
+    if "workers_1" in r and "workers_2" in r:
+        speedup = r["workers_1"] / r["workers_2"]
+        write(
+            f"8 chains: {r['workers_1']:.2f} s on 1 worker, {r['workers_2']:.2f} s on 2 = "
+            f"{speedup:.2f}x (target >= 1.8x): {_verdict(speedup >= 1.8)}"
+        )
 
 
 def _verdict(met: bool) -> str:

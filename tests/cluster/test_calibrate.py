@@ -133,7 +133,6 @@ def test_interrupted_command_resumes_with_the_same_chains(long, long_reference, 
     assert not (tmp_path / "cal.h5").exists()
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert len(list(tmp_path.glob("*.out"))) >= 2, "no job replaced the cancelled one"
     stored = read_calibration(tmp_path / "cal.h5").arrays
     np.testing.assert_array_equal(stored["draws"], long_reference.draws)
     np.testing.assert_array_equal(stored["log_posterior"], long_reference.log_densities)
