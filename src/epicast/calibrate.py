@@ -20,7 +20,8 @@ import hashlib
 import logging
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -274,7 +275,7 @@ def calibrate(
     *,
     where: str = "local",
     checkpoints: Path | None = None,
-    progress: bool = True,
+    progress: bool | Report = True,
 ) -> CalibrationResult:
     """Run every chain of a calibration and gather them.
 
@@ -289,7 +290,9 @@ def calibrate(
     checkpoints
         Folder for the chains' checkpoints; None for none.
     progress
-        Show a progress bar per chain (rich) on standard error.
+        True: a progress bar per chain (rich) on standard error; False: none; or a
+        function called with (chain, iterations done) as the chains run, wherever
+        they run.
 
     Returns
     -------
@@ -299,7 +302,7 @@ def calibrate(
     tasks = chain_tasks(calibration, checkpoints)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     clock = time.perf_counter()
-    with _progress_bar(tasks, enabled=progress) as report:
+    with _progress(tasks, progress) as report:
         if where == IN_PROCESS:
             results, workers = [run_chain(task, report) for task in tasks], 1
         else:
@@ -324,7 +327,10 @@ def _run_on_dask(
             client.submit(_run_on_worker, task, pure=False, key=f"epicast-chain-{task.chain}")
             for task in tasks
         ]
-        results = [future.result() for future in as_completed(futures)]
+        results = []
+        for future in as_completed(futures):
+            results.append(future.result())
+            report(results[-1].chain, tasks[0].settings.total)  # events may lag the result
         workers = len(client.nthreads())
         client.unsubscribe_topic(PROGRESS_TOPIC)
     return sorted(results, key=lambda r: r.chain), workers
@@ -346,33 +352,21 @@ def _run_on_worker(task: ChainTask) -> ChainResult:
     return run_chain(task, report)
 
 
-class _progress_bar:  # noqa: N801 - used as a context manager, like a function
-    """A rich progress bar per chain; entering gives the report callback."""
+@contextmanager
+def _progress(tasks: list[ChainTask], progress: bool | Report) -> Iterator[Report]:
+    """Yield the report callback: the caller's, a rich bar per chain, or one that does nothing."""
+    if callable(progress):
+        yield progress
+        return
+    if not progress:
+        yield lambda chain, iteration: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    def __init__(self, tasks: list[ChainTask], *, enabled: bool) -> None:
-        self._tasks, self._enabled, self._bar, self._ids = tasks, enabled, None, {}
-
-    def __enter__(self) -> Report:
-        if not self._enabled:
-            return lambda chain, iteration: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        self._bar = Progress(
-            "chain {task.fields[chain]}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-        )
-        for task in self._tasks:
-            self._ids[task.chain] = self._bar.add_task(
-                "", total=task.settings.total, chain=task.chain
-            )
-        self._bar.start()
-        return self._report
-
-    def _report(self, chain: int, iteration: int) -> None:
-        self._bar.update(self._ids[chain], completed=iteration)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+    columns = ("chain {task.fields[chain]}", BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn()) as bar:
+        ids = {t.chain: bar.add_task("", total=t.settings.total, chain=t.chain) for t in tasks}
+        yield lambda chain, iteration: bar.update(ids[chain], completed=iteration)
 
 
 def _gather(

@@ -63,6 +63,17 @@ def test_local_cluster_gives_the_in_process_chains(short, reference, workers):
     assert_same_chains(result, reference)
 
 
+def test_progress_reaches_the_caller_from_the_workers(short):
+    """Workers report (chain, iterations) as Dask events; each chain's last is its total."""
+    seen: dict[int, list[int]] = {}
+    calibration = replace(short, cluster=ClusterProfile(workers=2))
+    calibrate(calibration, where="local", progress=lambda c, i: seen.setdefault(c, []).append(i))
+    total = short.sampler.warmup + short.sampler.iterations
+    assert sorted(seen) == [0, 1, 2, 3]
+    assert all(reports[-1] == total for reports in seen.values())
+    assert all(reports[0] < total for reports in seen.values())  # sent by the workers, on the way
+
+
 def wait_for(condition, timeout: float = 60.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
