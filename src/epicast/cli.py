@@ -64,10 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="local (default: Dask workers on this machine's cores), slurm, tcp://HOST:PORT "
         "(an existing Dask scheduler) or none (one chain after another in this process)",
     )
-    calibrate.add_argument("--workers", type=int, help="local workers or most Slurm jobs")
-    calibrate.add_argument("--chains", type=int, help="override the file's number of chains")
-    calibrate.add_argument("--iterations", type=int, help="override the iterations per chain")
-    calibrate.add_argument("--seed", type=int, help="override the file's seed")
+    positive, natural = _whole_number(1), _whole_number(0)
+    calibrate.add_argument("--workers", type=positive, help="local workers or most Slurm jobs")
+    calibrate.add_argument("--chains", type=positive, help="override the file's number of chains")
+    calibrate.add_argument("--iterations", type=positive, help="override the iterations per chain")
+    calibrate.add_argument("--seed", type=natural, help="override the file's seed")
     calibrate.add_argument("--plots", type=Path, metavar="DIR", help="save figures in this folder")
     calibrate.add_argument(
         "--checkpoints",
@@ -83,6 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
     summary = _command(commands, "summary", _summary_file, "summarise a calibration file")
     summary.add_argument("file", type=Path, help="an HDF5 file written by epicast calibrate")
     return parser
+
+
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    """Return an argparse type accepting whole numbers >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _command(
@@ -156,9 +172,13 @@ def _scenarios(args: argparse.Namespace) -> int:
     """Print each bundled scenario's name and description."""
     from epicast.scenario import bundled_scenarios, load_scenario
 
-    for name in bundled_scenarios():
-        description = " ".join(load_scenario(name).description.split())
-        print(f"{name:32} {description}")
+    return _list_bundled(bundled_scenarios(), load_scenario)
+
+
+def _list_bundled(names: list[str], load: Callable) -> int:
+    """Print each name with the description of what ``load(name)`` returns, on one line."""
+    for name in names:
+        print(f"{name:32} {' '.join(load(name).description.split())}")
     return 0
 
 
@@ -196,8 +216,12 @@ def _calibrate(args: argparse.Namespace) -> int:
         chains=args.chains, iterations=args.iterations, seed=args.seed
     )
     if args.workers is not None:
-        cluster = calibration.cluster.model_copy(update={"workers": args.workers})
-        calibration = replace(calibration, cluster=cluster)
+        calibration = replace(
+            calibration,
+            cluster=calibration.cluster.model_copy(
+                update={"workers": args.workers}  # checked by argparse
+            ),
+        )
     if args.output is not None:
         check_writable(args.output, force=args.force)
     checkpoints = args.checkpoints
@@ -238,29 +262,23 @@ def _calibrations(args: argparse.Namespace) -> int:
     """Print each bundled calibration's name and description."""
     from epicast.calibration import bundled_calibrations, load_calibration
 
-    for name in bundled_calibrations():
-        description = " ".join(load_calibration(name).description.split())
-        print(f"{name:32} {description}")
-    return 0
+    return _list_bundled(bundled_calibrations(), load_calibration)
 
 
 def _summary_file(args: argparse.Namespace) -> int:
     """Print the diagnostics table and warnings stored in a calibration file."""
-    from epicast.diagnostics import STATISTICS
+    from epicast.diagnostics import STATISTICS, Summary
     from epicast.store import read_calibration
 
     stored = read_calibration(args.file)
     attrs, arrays = stored.attributes, stored.arrays
-    names = list(arrays["quantity"])
+    chains, draws = arrays["draws"].shape[:2]
     print(
-        f"{attrs['calibration_name']}: {arrays['draws'].shape[0]} chains x "
-        f"{arrays['draws'].shape[1]} draws, seed {attrs['seed']}, "
+        f"{attrs['calibration_name']}: {chains} chains x {draws} draws, seed {attrs['seed']}, "
         f"epicast {attrs['epicast_version']}, {attrs['created']}"
     )
-    width = max(len("quantity"), *map(len, names))
-    print(f"{'quantity':<{width}}" + "".join(f"{name:>11}" for name in STATISTICS))
-    for name, row in zip(names, arrays["diagnostics"], strict=True):
-        print(f"{name:<{width}}" + "".join(f"{value:>11.4g}" for value in row))
+    columns = dict(zip(STATISTICS, arrays["diagnostics"].T, strict=True))
+    print(Summary(tuple(arrays["quantity"]), chains, draws, **columns).table())
     for line in json.loads(attrs["warnings"]):
         print(f"epicast: warning: {line}", file=sys.stderr)
     return 0

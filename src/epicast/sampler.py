@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from epicast.errors import EpicastError
 from epicast.posterior import LogDensity, Posterior, log_density, parameter_values, unconstrain
 
 logger = logging.getLogger(__name__)
@@ -256,7 +257,10 @@ class Chain:
             if np.isfinite(value):
                 break
         else:
-            raise RuntimeError(f"no finite log posterior in {MAX_INITIAL_DRAWS} prior draws")
+            raise EpicastError(
+                f"none of {MAX_INITIAL_DRAWS} starting points drawn from the priors gives a "
+                "finite log posterior; check the priors and the data"
+            )
         return ChainState(
             iteration=0,
             z=z,
