@@ -63,6 +63,17 @@ def test_local_cluster_gives_the_in_process_chains(short, reference, workers):
     assert_same_chains(result, reference)
 
 
+def test_command_runs_on_a_local_cluster_by_default(short, reference, tmp_path):
+    """``python -m epicast calibrate`` with its default cluster (spawned worker processes)."""
+    command = [sys.executable, "-m", "epicast", "calibrate", "sir-boarding-school", "--quiet"]
+    command += ["--workers", "2", "--iterations", "4000", "-o", "cal.h5"]  # the `short` settings
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "on 2 worker(s) (local)" in done.stdout.splitlines()[0]
+    stored = read_calibration(tmp_path / "cal.h5").arrays
+    np.testing.assert_array_equal(stored["draws"], reference.draws)
+
+
 def test_progress_reaches_the_caller_from_the_workers(short):
     """Workers report (chain, iterations) as Dask events; each chain's last is its total."""
     seen: dict[int, list[int]] = {}
