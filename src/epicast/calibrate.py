@@ -22,8 +22,9 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,7 @@ class CalibrationResult:
     seconds: float
     versions: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def summary(self) -> diagnostics.Summary:
         """Posterior summary and diagnostics of the parameters and derived quantities."""
         names, draws = self.quantities()
@@ -107,7 +108,9 @@ class CalibrationResult:
 
     def warnings(self) -> list[str]:
         """Convergence problems (R-hat, ESS) of the fitted parameters; empty when none."""
-        return diagnostics.problems(diagnostics.summarize(self.draws, self.names))
+        fitted = len(self.names)  # the summary's first rows; each row is computed on its own
+        columns = {name: values[:fitted] for name, values in self.summary.columns().items()}
+        return diagnostics.problems(replace(self.summary, names=self.names, **columns))
 
     def quantities(self) -> tuple[tuple[str, ...], np.ndarray]:
         """Return the fitted parameters and derived quantities, draws (chains, kept, Q).

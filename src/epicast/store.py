@@ -117,11 +117,7 @@ def write_run(
     }
     with atomic_path(path, force=force) as tmp, h5py.File(tmp, "w") as handle:
         handle.attrs.update(attributes)
-        for name, field in _SCALES.items():
-            values = getattr(trajectory, field)
-            if name != "time":
-                values = np.array(values, dtype=h5py.string_dtype())
-            handle.create_dataset(name, data=values).make_scale(name)
+        _write_scales(handle, {name: getattr(trajectory, f) for name, f in _SCALES.items()})
         handle["time"].attrs["units"] = "day"
         for name in scenario.outputs:
             _write_dataset(handle, name, getattr(trajectory, name), _SERIES[name])
@@ -169,9 +165,9 @@ def write_calibration(path: str | Path, result: CalibrationResult, *, force: boo
     scales = {
         "chain": np.arange(result.draws.shape[0]),
         "draw": np.arange(result.draws.shape[1]),
-        "parameter": np.array(result.names, dtype=h5py.string_dtype()),
-        "quantity": np.array(names, dtype=h5py.string_dtype()),
-        "statistic": np.array(list(summary.columns()), dtype=h5py.string_dtype()),
+        "parameter": result.names,
+        "quantity": names,
+        "statistic": list(summary.columns()),
     }
     per_chain = {
         "acceptance": result.acceptance,
@@ -181,8 +177,7 @@ def write_calibration(path: str | Path, result: CalibrationResult, *, force: boo
     }
     with atomic_path(path, force=force) as tmp, h5py.File(tmp, "w") as handle:
         handle.attrs.update(attributes)
-        for name, values in scales.items():
-            handle.create_dataset(name, data=values).make_scale(name)
+        _write_scales(handle, scales)
         _write_dataset(handle, "draws", result.draws, ("chain", "draw", "parameter"))
         _write_dataset(handle, "derived", quantities, ("chain", "draw", "quantity"))
         _write_dataset(handle, "log_posterior", result.log_densities, ("chain", "draw"))
@@ -207,6 +202,15 @@ def read_calibration(path: str | Path) -> StoredCalibration:
         handle.visititems(lambda name, item: _collect(path, name, item, arrays))
         attributes = {key: _plain(value) for key, value in handle.attrs.items()}
     return StoredCalibration(arrays, attributes)
+
+
+def _write_scales(handle: h5py.File, scales: dict[str, Any]) -> None:
+    """Write dimension scales: numbers as they are, labels as UTF-8 strings."""
+    for name, values in scales.items():
+        data = np.asarray(values)
+        if data.dtype.kind in "UO":
+            data = np.array(values, dtype=h5py.string_dtype())
+        handle.create_dataset(name, data=data).make_scale(name)
 
 
 def _write_dataset(handle: h5py.File, name: str, values: np.ndarray, dims: tuple[str, ...]) -> None:
