@@ -51,6 +51,11 @@ SERVER_OPTIONS = (
     "8192",
     "--argon2-parallelism",
     "1",
+    # The PyPI mirror answers "no such project" when PyPI does not answer within
+    # the timeout (default 5 s), and pip/uv then fail to resolve: seen for
+    # pydantic-core while two verify environments resolved dask and arviz at once.
+    "--request-timeout",
+    "30",
 )
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
