@@ -15,7 +15,7 @@ import emcee
 import numpy as np
 import pytest
 
-from epicast.calibrate import calibrate
+from epicast.calibrate import calibrate, chain_tasks, run_chain
 from epicast.calibration import load_calibration
 from epicast.cluster import ClusterProfile, open_client, wait_for_workers
 from epicast.posterior import LogDensity, build_posterior, prior_distributions, unconstrain
@@ -26,6 +26,25 @@ WALKERS = 32
 @pytest.fixture(scope="module")
 def boarding():
     return load_calibration("sir-boarding-school")
+
+
+@pytest.mark.regression
+def test_log_density_boarding_school(benchmark, rounds, boarding):
+    """One evaluation of the compiled log-posterior (model run and likelihood)."""
+    density = LogDensity(build_posterior(boarding))
+    point = unconstrain(density.posterior, [p.mean() for p in prior_distributions(boarding)])
+    benchmark.group = "calibration"
+    value = benchmark.pedantic(density, (point,), rounds=rounds.fast, warmup_rounds=1)
+    assert np.isfinite(value)
+
+
+@pytest.mark.regression
+def test_one_chain_boarding_school(benchmark, rounds, boarding):
+    """One compiled chain of 1000 warm-up and 2000 iterations, without checkpoints."""
+    (task,) = chain_tasks(boarding.with_sampler(chains=1), checkpoints=None)
+    benchmark.group = "calibration"
+    result = benchmark.pedantic(run_chain, (task,), rounds=rounds.slow, warmup_rounds=1)
+    assert result.draws.shape[0] == task.settings.kept
 
 
 def test_epicast_ess_per_second(benchmark, boarding, quick, report):

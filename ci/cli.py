@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "ci.verify",
     "ci.promote",
     "ci.status",
+    "ci.bench",
+    "ci.dashboard",
     "ci.pipeline",
 ]
 EXIT_USER_ERROR = 2

@@ -51,11 +51,32 @@ class Verify(_Section):
     @field_validator("pythons")
     @classmethod
     def _versions(cls, values: list[str]) -> list[str]:
-        for value in values:
-            major, _, minor = value.partition(".")
-            if not (major.isdigit() and minor.isdigit()):
-                raise ValueError(f"expected versions like '3.12', got {value!r}")
-        return values
+        return [_python_version(value) for value in values]
+
+
+def _python_version(value: str) -> str:
+    major, _, minor = value.partition(".")
+    if not (major.isdigit() and minor.isdigit()):
+        raise ValueError(f"expected versions like '3.12', got {value!r}")
+    return value
+
+
+class Bench(_Section):
+    """How ``ci bench`` compares a candidate with the baseline release."""
+
+    python: str = "3.11"
+    paths: list[str] = Field(default_factory=lambda: ["benchmarks"], min_length=1)
+    marker: str = "regression"
+    extras: list[str] = Field(default_factory=lambda: ["testing"])
+    rounds: int = Field(default=8, ge=2)
+    alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    min_effect: float = Field(default=0.03, ge=0, lt=1)
+    required: bool = True
+
+    @field_validator("python")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        return _python_version(value)
 
 
 class Archive(_Section):
@@ -75,6 +96,7 @@ class PipelineConfig(_Section):
 
     indexes: Indexes = Indexes()
     verify: Verify = Verify()
+    bench: Bench = Bench()
     archive: Archive = Archive()
     approval: Approval = Approval()
 

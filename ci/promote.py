@@ -5,12 +5,15 @@ devpi enforces who may upload where; this module enforces when:
 - unstable -> testing: every configured suite passed, on at least one Python and
   failed on none, for the exact wheel (same sha256) on the index;
 - testing -> stable: the version is final (no dev, pre, post or local part), it
-  is on testing, and QA approved it, either with ``ci approve`` or by tagging the
+  is on testing, QA approved it, either with ``ci approve`` or by tagging the
   commit of a release candidate that reached testing with the final version
-  (a signed tag when ``[approval] require_signed_tags`` is set).
+  (a signed tag when ``[approval] require_signed_tags`` is set), and the
+  benchmark gate passed: the latest ``ci bench`` run of that wheel found no
+  regression, or the regression was accepted with ``--accept-regression WHY``.
 
 Every promotion is recorded in ``release.json`` (who, when, from, to, evidence,
-and for stable how QA approved). Only the files that were published and
+and for stable how QA approved and the benchmark run, with any accepted
+regression and its reason). Only the files that were published and
 verified (by sha256) are pushed. Promotions are idempotent: the index push
 accepts identical files already there, and the record gains a promotion only
 once. Push and record happen under one archive lock per version, so two
@@ -51,6 +54,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     promote_parser.add_argument("version")
     promote_parser.add_argument("--to", required=True, choices=STAGES[1:])
     promote_parser.add_argument("--project", help="project name (default: the built one)")
+    promote_parser.add_argument(
+        "--accept-regression",
+        metavar="WHY",
+        help="promote to stable despite a benchmark regression; the reason is recorded",
+    )
     promote_parser.set_defaults(handler=_handle_promote)
 
     approve_parser = commands.add_parser("approve", help="record QA's approval of a version")
@@ -64,7 +72,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _handle_promote(args: argparse.Namespace) -> int:
     root = repo_root()
     project = args.project or _built_project(root)
-    outcome = promote(root, project, args.version, args.to)
+    outcome = promote(root, project, args.version, args.to, args.accept_regression)
     print(f"{project} {args.version} {outcome} {args.to}")
     return 0
 
@@ -87,8 +95,13 @@ def _built_project(root: Path) -> str:
     return read_json(report_path)["project"]
 
 
-def promote(root: Path, project: str, version: str, target: str) -> str:
+def promote(
+    root: Path, project: str, version: str, target: str, accept_regression: str | None = None
+) -> str:
     """Promote ``version`` to ``target`` if the policy allows; return what happened.
+
+    ``accept_regression`` is the reason to promote to stable despite a
+    benchmark regression (recorded with the promotion).
 
     Raises
     ------
@@ -103,6 +116,11 @@ def promote(root: Path, project: str, version: str, target: str) -> str:
         _check_final(record)
     evidence = _passing_evidence(archive, config, record)
     approval = _check_stable(root, config, archive, record) if target == "stable" else None
+    benchmarks = (
+        _check_benchmarks(config, archive, record, accept_regression)
+        if target == "stable"
+        else None
+    )
     reached = stage(record)
     if STAGES.index(reached) < STAGES.index(source):
         raise CIError(
@@ -121,6 +139,8 @@ def promote(root: Path, project: str, version: str, target: str) -> str:
     }
     if approval is not None:
         promotion["approval"] = approval
+    if benchmarks is not None:
+        promotion["benchmarks"] = benchmarks
     recorded = False
 
     def add_promotion(current: dict) -> bool:
@@ -254,6 +274,42 @@ def _check_stable(root: Path, config: PipelineConfig, archive: Archive, record: 
         f"{name} {version} has no QA approval",
         tip=f"QA runs `python -m ci approve {version}`, or tags an approved candidate's commit",
     )
+
+
+def _check_benchmarks(
+    config: PipelineConfig, archive: Archive, record: dict, accept_regression: str | None
+) -> dict | None:
+    """Refuse stable for an unaccepted benchmark regression; return the gate's record.
+
+    The latest ``ci bench`` run of the version's wheel decides; without one the
+    promotion is refused when ``[bench] required`` is set.
+    """
+    from ci.bench import runs
+
+    name, version = record["project"], record["version"]
+    sha = _wheel(record)["sha256"]
+    measured = [r for r in runs(archive, name, version) if r["sha256"]["candidate"] == sha]
+    if not measured:
+        if not config.bench.required:
+            return None
+        raise CIError(
+            f"{name} {version} has no benchmark run for wheel {sha[:12]}",
+            tip=f"run `python -m ci bench {version}` first",
+        )
+    latest = measured[-1]
+    gate = {"run": latest["run"], "verdict": latest["verdict"], "baseline": latest["baseline"]}
+    if latest["verdict"] != "slower":
+        return gate
+    if not accept_regression:
+        slower = [b for b in latest["benchmarks"] if b["verdict"] == "slower"]
+        worst = max(slower, key=lambda b: b["ratio"])
+        raise CIError(
+            f"{name} {version} is slower than {latest['baseline']} in {len(slower)} "
+            f"benchmark(s), e.g. {worst['name'].rsplit('::', 1)[-1]} x{worst['ratio']:.2f} "
+            f"(run {latest['run']})",
+            tip="fix it and release again, or accept it: --accept-regression 'why'",
+        )
+    return {**gate, "accepted_regression": {"reason": accept_regression, "who": actor()}}
 
 
 def _approved_by_tag(

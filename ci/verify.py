@@ -187,7 +187,7 @@ def _run_suite(
     started = time.monotonic()
     result = subprocess.run(
         command,
-        env=_isolated_environment(index_url),
+        env=isolated_environment(index_url),
         cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -218,7 +218,7 @@ def _interpreter_runs(name: str) -> bool:
     return subprocess.run([name, "-c", ""], capture_output=True, check=False).returncode == 0
 
 
-def _isolated_environment(index_url: str) -> dict[str, str]:
+def isolated_environment(index_url: str) -> dict[str, str]:
     """Our environment with pip and uv pointed at the devpi index and nothing else."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_INSTALLER_PREFIXES)}
     env.update(

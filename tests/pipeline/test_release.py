@@ -183,9 +183,9 @@ def make_repo(
 ) -> Repo:
     """Copy the demo to ``target`` as distribution ``project``, commit it; return the repo.
 
-    ``config`` (``suites``, ``require_signed_tags``) writes a variant of pipeline.toml
-    outside the repository and points ``CI_CONFIG`` at it; ``change`` maps file paths
-    to new contents before the first commit.
+    ``config`` (``suites``, ``bench_required``, ``require_signed_tags``) writes a variant
+    of pipeline.toml outside the repository and points ``CI_CONFIG`` at it; ``change``
+    maps file paths to new contents before the first commit.
     """
     shutil.copytree(DEMO, target)
     pyproject = target / "pyproject.toml"
@@ -194,7 +194,11 @@ def make_repo(
     )
     settings = target / "pipeline.toml"
     settings.write_text(
-        re.sub(r"(?m)^pythons = .*$", f'pythons = ["{PYTHON}"]', settings.read_text())
+        re.sub(
+            r"(?m)^python = .*$",
+            f'python = "{PYTHON}"',
+            re.sub(r"(?m)^pythons = .*$", f'pythons = ["{PYTHON}"]', settings.read_text()),
+        )
     )
     for name, text in (change or {}).items():
         (target / name).write_text(text)
@@ -216,6 +220,8 @@ def make_repo(
         if "suites" in config:
             suites = ", ".join(f'"{s}"' for s in config["suites"])
             variant = re.sub(r"(?m)^suites = .*$", f"suites = [{suites}]", variant)
+        if config.get("bench_required") is False:
+            variant = variant.replace("[bench]\n", "[bench]\nrequired = false\n")
         if config.get("require_signed_tags"):
             variant = variant.replace("require_signed_tags = false", "require_signed_tags = true")
         config_file = target.parent / f"{target.name}-pipeline.toml"
@@ -229,7 +235,8 @@ def make_repo(
     return repo
 
 
-SMOKE_ONLY = {"suites": ["smoke"]}
+SMOKE_ONLY = {"suites": ["smoke"], "bench_required": False}
+"""Promotion policy alone: the smoke suite, no benchmark gate."""
 
 
 def wheel(project: str, version: str) -> str:
@@ -383,6 +390,13 @@ def released(devpi: DevpiServer, tmp_path_factory: pytest.TempPathFactory) -> Re
     for _ in range(2):  # a re-run records nothing new
         approved = repo.ok("approve", "0.1.0", "--by", QA_PERSON, "--notes", "checked the demo")
         assert approved == f"ci-demo-final 0.1.0 approved by {QA_PERSON}\n"
+    assert error_lines(repo.ci("promote", "0.1.0", "--to", "stable")) == [
+        f"ci: error: ci-demo-final 0.1.0 has no benchmark run for wheel "
+        f"{built['0.1.0'][wheel('ci-demo-final', '0.1.0')][:12]}",
+        "ci: tip: run `python -m ci bench 0.1.0` first",
+    ]
+    benched = repo.ok("bench", "0.1.0")
+    assert "ci-demo-final 0.1.0 vs nothing (no stable release yet): no-baseline" in benched
     assert repo.ok("promote", "0.1.0", "--to", "stable") == (
         "ci-demo-final 0.1.0 promoted to stable\n"
     )
@@ -461,6 +475,7 @@ def test_the_approved_final_version_reaches_stable(released: Released, devpi: De
     assert to_stable["who"] == ACTOR
     assert to_stable["sha256"] == final[wheel("ci-demo-final", "0.1.0")]
     assert to_stable["approval"] == {"how": "ci approve", "who": [QA_PERSON]}
+    assert to_stable["benchmarks"]["verdict"] == "no-baseline"
     [approval] = record["approvals"]
     assert (approval["who"], approval["notes"], approval["how"]) == (
         QA_PERSON,
@@ -637,6 +652,79 @@ def test_signed_final_tags(devpi: DevpiServer, tmp_path: Path, gpg_keys: dict[st
         "signed": True,
     }
     assert repo.on_index(STABLE) == {"1.0.0": repo.built()}
+
+
+# -- the benchmark gate: a slower release needs an accepted reason to reach stable ----------------
+
+SLOW_ADD = """import time
+
+
+def add(a: int, b: int) -> int:
+    time.sleep(0.0002)
+    return a + b
+"""
+
+
+def test_a_regression_is_refused_until_accepted(devpi: DevpiServer, tmp_path: Path):
+    repo = make_repo(tmp_path / "repo", "ci-demo-bench", devpi, config={"suites": ["smoke"]})
+    repo.tag("0.1.0")
+    repo.release("0.1.0")
+    repo.ok("approve", "0.1.0", "--by", QA_PERSON)
+    repo.ok("bench", "0.1.0")
+    repo.ok("promote", "0.1.0", "--to", "stable")
+
+    init = repo.path / "src" / "ci_release_demo" / "__init__.py"
+    init.write_text(
+        init.read_text()
+        .replace(
+            'def add(a: int, b: int) -> int:\n    """Return ``a + b``."""\n    return a + b\n',
+            'def add(a: int, b: int) -> int:\n    """Return ``a + b``."""\n    time.sleep(0.0002)\n'
+            "    return a + b\n",
+        )
+        .replace("from importlib", "import time\nfrom importlib")
+    )
+    repo.git("commit", "-qam", "add sleeps")
+    repo.tag("0.2.0")
+    repo.release("0.2.0")
+    repo.ok("approve", "0.2.0", "--by", QA_PERSON)
+    benched = repo.ci("bench", "0.2.0")
+    assert benched.returncode == 1, benched.stdout + benched.stderr
+    lines = benched.stdout.splitlines()
+    assert lines[0].split() == ["benchmark", "0.2.0", "0.1.0", "ratio", "99%", "CI", "p", "verdict"]
+    assert lines[1].split()[0] == "test_add"
+    assert lines[1].split()[-1] == "slower"
+    assert lines[-1].startswith("bench: ci-demo-bench 0.2.0 vs 0.1.0: slower (4 rounds); archived ")
+    [run] = sorted((repo.archive / "0.2.0" / "bench").glob("*-vs-0.1.0.json"))
+    archived = json.loads(run.read_text())
+    [compared] = archived["benchmarks"]
+    assert (archived["verdict"], compared["verdict"]) == ("slower", "slower")
+    assert compared["ratio"] > 100
+    assert compared["ci_low"] > 100
+    raw = json.loads(run.with_suffix(".raw.json").read_text())["rounds"]
+    assert [len(raw[side]) for side in ("candidate", "baseline")] == [4, 4]
+
+    refused = repo.ci("promote", "0.2.0", "--to", "stable")
+    assert error_lines(refused) == [
+        f"ci: error: ci-demo-bench 0.2.0 is slower than 0.1.0 in 1 benchmark(s), e.g. test_add "
+        f"x{compared['ratio']:.2f} (run {run.stem})",
+        "ci: tip: fix it and release again, or accept it: --accept-regression 'why'",
+    ]
+    assert repo.on_index(STABLE).keys() == {"0.1.0"}
+    reason = "the sleep is the feature"
+    repo.ok("promote", "0.2.0", "--to", "stable", "--accept-regression", reason)
+    gate = repo.record("0.2.0")["promotions"][-1]["benchmarks"]
+    assert gate == {
+        "run": run.stem,
+        "verdict": "slower",
+        "baseline": "0.1.0",
+        "accepted_regression": {"reason": reason, "who": ACTOR},
+    }
+
+    unknown = repo.ci("bench", "9.9.9")
+    assert error_lines(unknown) == [
+        "ci: error: ci-demo-bench 9.9.9 was never published",
+        "ci: tip: run `python -m ci publish`",
+    ]
 
 
 # -- 4, 5: failing and unverified files stay behind ------------------------------------------------

@@ -1,0 +1,327 @@
+"""``ci bench``: the candidate against the latest stable release, interleaved, with a verdict.
+
+Both wheels come from the package indexes, checked against the sha256 the
+index recorded, and each goes into its own new virtual environment with the
+extras that bring pytest-benchmark, dependencies resolved through the devpi
+server only. The benchmark suite of this checkout (the candidate's commit: one
+harness for both) then runs in alternating rounds, candidate and baseline in
+turn (A B, B A, A B, ...), one pytest-benchmark process per side and round,
+after one discarded warm-up round each (numba's cache, the file system).
+Whole processes, not single calls, alternate: each round then also samples
+what a process gets at start (memory layout, CPU placement), which a
+benchmark inside one process never varies. The
+verdict per benchmark comes from :mod:`ci.verdict`.
+
+The run is archived under the candidate's version: ``bench/<run>.json`` (the
+verdicts, what the dashboard and the promotion gate read) and
+``bench/<run>.raw.json`` (every round's pytest-benchmark data). The runs of all
+versions are the benchmark history. The exit status is 1 on a regression.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ci import verdict
+from ci.archive import Archive, configured_archive
+from ci.build import REPORT_NAME
+from ci.config import Bench, load_config
+from ci.devpi import connect
+from ci.errors import CIError
+from ci.index import DevpiClient, ReleaseFile, version_key
+from ci.jsonfile import read_json
+from ci.release import now, read_record
+from ci.shell import mask
+from ci.state import repo_root
+from ci.verify import isolated_environment
+
+logger = logging.getLogger(__name__)
+
+CANDIDATE, BASELINE = "candidate", "baseline"
+UV = (sys.executable, "-m", "uv")
+
+
+@dataclass(frozen=True)
+class Side:
+    """One of the two compared releases, installed: version, wheel and interpreter."""
+
+    version: str
+    wheel: ReleaseFile
+    python: Path
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` command."""
+    parser = commands.add_parser(
+        "bench", help="benchmark a candidate against the latest stable release, interleaved"
+    )
+    parser.add_argument("version", nargs="?", help="candidate version (default: the built one)")
+    parser.add_argument(
+        "--baseline", help="version to compare with (default: the newest release on stable)"
+    )
+    parser.add_argument("--rounds", type=int, help="rounds per side (default: pipeline.toml)")
+    parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    root = repo_root()
+    settings = load_config(root).bench
+    if args.rounds is not None:
+        if args.rounds < 2:
+            raise CIError(f"--rounds {args.rounds}: at least 2 rounds are needed for a test")
+        settings = settings.model_copy(update={"rounds": args.rounds})
+    report = read_json(args.dist / REPORT_NAME)
+    if report is None:
+        raise CIError(f"no {args.dist / REPORT_NAME}", tip="run `python -m ci build` first")
+    version = args.version or report["version"]
+    record = bench(root, report["project"], version, args.baseline, settings)
+    return 1 if record["verdict"] == verdict.SLOWER else 0
+
+
+def bench(
+    root: Path, project: str, version: str, baseline: str | None, settings: Bench
+) -> dict[str, Any]:
+    """Compare ``version`` with ``baseline`` (default: newest stable); archive and print it.
+
+    Parameters
+    ----------
+    root
+        The checkout whose benchmark suite runs.
+    project, version
+        The candidate; it must have been published.
+    baseline
+        The version to compare with, or None for the newest release on the
+        stable index (no comparison if there is none yet).
+    settings
+        The ``[bench]`` section of the configuration.
+
+    Returns
+    -------
+    dict
+        The archived run record (see :mod:`ci.verdict` for the verdicts).
+    """
+    archive = configured_archive(root)
+    indexes = load_config(root).indexes
+    record = read_record(archive, project, version)
+    if record is None:
+        raise CIError(f"{project} {version} was never published", tip="run `python -m ci publish`")
+    wheel_sha = next(f["sha256"] for f in record["files"] if f["kind"] == "wheel")
+    started = now()
+    with connect("ci") as client, tempfile.TemporaryDirectory(prefix="ci-bench-") as tmp:
+        work = Path(tmp)
+        index_url = f"{client.url}/{indexes.unstable}/+simple/"
+        order = [indexes.unstable, indexes.testing, indexes.stable]
+        candidate_file = _find_wheel(client, order, project, version, wheel_sha)
+        if baseline is None:
+            baseline = newest_release(client, indexes.stable, project, below=version)
+        sides = {CANDIDATE: _install(client, candidate_file, settings, index_url, work, CANDIDATE)}
+        if baseline is not None:
+            baseline_file = _find_wheel(client, order[::-1], project, baseline)
+            sides[BASELINE] = _install(client, baseline_file, settings, index_url, work, BASELINE)
+        pythons = {name: side.python for name, side in sides.items()}
+        rounds = run_rounds(pythons, settings, root, work, isolated_environment(index_url))
+    comparisons = verdict.compare(
+        typical_values(rounds[CANDIDATE]),
+        typical_values(rounds[BASELINE]) if BASELINE in rounds else None,
+        alpha=settings.alpha,
+        min_effect=settings.min_effect,
+    )
+    result = _run_record(project, record, sides, settings, comparisons, started)
+    run = f"{_stamp(result['started_at'])}-vs-{baseline or 'none'}"
+    result["raw"] = f"{run}.raw.json"
+    archive.write_json({"rounds": rounds}, project, version, "bench", result["raw"])
+    path = archive.write_json(result, project, version, "bench", f"{run}.json")
+    print_table(result)
+    print(
+        f"bench: {project} {version} vs {baseline or 'nothing (no stable release yet)'}: "
+        f"{result['verdict']} ({settings.rounds} rounds); archived {path}"
+    )
+    return result
+
+
+def newest_release(client: DevpiClient, index: str, project: str, below: str) -> str | None:
+    """Return the newest version of ``project`` on ``index`` older than ``below``, if any."""
+    older = [v for v in client.versions(index, project) if version_key(v) < version_key(below)]
+    return older[-1] if older else None
+
+
+def _find_wheel(
+    client: DevpiClient, indexes: list[str], project: str, version: str, sha256: str | None = None
+) -> ReleaseFile:
+    """Return the wheel of ``version`` from the first index holding it (with ``sha256``)."""
+    for index in indexes:
+        for item in client.release_files(index, project, version):
+            if item.filename.endswith(".whl") and sha256 in (None, item.sha256):
+                return item
+    raise CIError(
+        f"no wheel of {project} {version} on {', '.join(indexes)}"
+        + (f" with sha256 {sha256[:12]}" if sha256 else ""),
+        tip="check the version (`python -m ci status`); the candidate must be published",
+    )
+
+
+def _install(
+    client: DevpiClient, wheel: ReleaseFile, settings: Bench, index_url: str, work: Path, name: str
+) -> Side:
+    """Download ``wheel`` (hash-checked) into a new environment with its extras."""
+    path = client.download(wheel, work / f"{name}-wheel")
+    venv = work / f"{name}-venv"
+    python = venv / "bin" / "python"
+    extras = f"[{','.join(settings.extras)}]" if settings.extras else ""
+    env = isolated_environment(index_url)
+    for command in (
+        [*UV, "venv", "--quiet", "--python", f"python{settings.python}", str(venv)],
+        [*UV, "pip", "install", "--quiet", "--python", str(python), f"{path}{extras}"],
+    ):
+        _run(command, env, f"installing {wheel.filename}")
+    return Side(wheel.version, wheel, python)
+
+
+def run_rounds(
+    pythons: dict[str, Path], settings: Bench, root: Path, work: Path, env: dict[str, str]
+) -> dict[str, list[dict]]:
+    """Run the benchmark suite in rotating rounds; return each side's pytest-benchmark data.
+
+    Round ``r`` runs the sides in their order rotated by ``r`` (for two sides:
+    A B, B A, A B, ...), after one discarded warm-up round per side.
+
+    Parameters
+    ----------
+    pythons
+        Interpreter of each side's environment, by side name.
+    settings
+        Benchmark paths, marker and number of rounds.
+    root
+        Folder the suite runs from (its pytest configuration applies).
+    work
+        Folder for the per-round JSON files.
+    env
+        Environment of the benchmark processes.
+    """
+    env = {**env, "BENCH_QUICK": "0", "MPLBACKEND": "Agg"}
+    names = list(pythons)
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    began = time.monotonic()
+    for number in range(-1, settings.rounds):
+        shift = max(number, 0) % len(names)
+        for name in names[shift:] + names[:shift]:
+            out = work / f"{name}-{number}.json"
+            data = _one_round(pythons[name], name, settings, root, out, env)
+            if number >= 0:
+                results[name].append(data)
+        elapsed = time.monotonic() - began
+        logger.info("round %d of %d done (%.0f s)", number + 1, settings.rounds, elapsed)
+    return results
+
+
+def _one_round(
+    python: Path, name: str, settings: Bench, root: Path, out: Path, env: dict[str, str]
+) -> dict:
+    """Run the suite once with ``python``; return the pytest-benchmark data."""
+    command = [
+        str(python),
+        *("-m", "pytest", *settings.paths, "-m", settings.marker),
+        *("-q", "-p", "no:cacheprovider", f"--benchmark-json={out}"),
+    ]
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
+    if result.returncode not in (0, 1) or not out.exists():
+        tail = "\n".join(mask(result.stdout + result.stderr).strip().splitlines()[-10:])
+        raise CIError(
+            f"the benchmarks did not run for the {name}:\n{tail}",
+            tip=f"run `pytest {' '.join(settings.paths)} -m {settings.marker}` to see why",
+        )
+    if result.returncode:
+        logger.warning("some benchmarks failed for the %s:\n%s", name, mask(result.stdout))
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def typical_values(rounds: list[dict]) -> dict[str, list[float]]:
+    """Return per benchmark the minimum time per call of every round.
+
+    Benchmarks missing from any round (failed there) are left out, so that
+    the values of a name stay paired with the other side's rounds.
+    """
+    per_round = [{b["fullname"]: b["stats"]["min"] for b in data["benchmarks"]} for data in rounds]
+    common = set.intersection(*(set(r) for r in per_round)) if per_round else set()
+    return {name: [r[name] for r in per_round] for name in sorted(common)}
+
+
+def _run_record(
+    project: str,
+    record: dict,
+    sides: dict[str, Side],
+    settings: Bench,
+    comparisons: list[verdict.Comparison],
+    started: str,
+) -> dict[str, Any]:
+    baseline = sides.get(BASELINE)
+    return {
+        "project": project,
+        "version": record["version"],
+        "commit": record["commit"],
+        "baseline": baseline.version if baseline else None,
+        "files": {name: side.wheel.filename for name, side in sides.items()},
+        "sha256": {name: side.wheel.sha256 for name, side in sides.items()},
+        "python": settings.python,
+        "rounds": settings.rounds,
+        "alpha": settings.alpha,
+        "min_effect": settings.min_effect,
+        "statistic": "minimum per round; paired t-test of log(candidate / baseline) per round",
+        "started_at": started,
+        "finished_at": now(),
+        "verdict": verdict.overall(comparisons, has_baseline=baseline is not None),
+        "benchmarks": [c.as_record() for c in comparisons],
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    """Print the per-benchmark table of a run record."""
+    level = f"{1 - result['alpha']:.0%}"
+    header = ("benchmark", result["version"], result["baseline"] or "-", "ratio", f"{level} CI")
+    rows = [(*header, "p", "verdict")]
+    for item in result["benchmarks"]:
+        compared = item["ratio"] is not None
+        rows.append(
+            (
+                item["name"].rsplit("::", 1)[-1],
+                verdict.format_value(item["candidate"], item["unit"]),
+                verdict.format_value(item["baseline"], item["unit"]),
+                f"{item['ratio']:.3f}" if compared else "-",
+                f"[{item['ci_low']:.3f}, {item['ci_high']:.3f}]" if compared else "-",
+                f"{item['p_value']:.2g}" if compared else "-",
+                item["verdict"],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) + 2)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def runs(archive: Archive, project: str, version: str) -> list[dict[str, Any]]:
+    """Return the archived bench runs of a version, oldest first."""
+    folder = (project, version, "bench")
+    names = [n for n in archive.listdir(*folder) if n.endswith(".json") and ".raw." not in n]
+    return [{**archive.read_json(*folder, name), "run": name[: -len(".json")]} for name in names]
+
+
+def _run(command: list[str], env: dict[str, str], action: str) -> None:
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode:
+        tail = "\n".join(mask(result.stderr).strip().splitlines()[-5:])
+        raise CIError(f"{action} failed:\n{tail}")
+
+
+def _stamp(iso: str) -> str:
+    """Return an ISO time as ``YYYYmmddTHHMMSSZ`` (UTC), for run names that sort by time."""
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
