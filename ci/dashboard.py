@@ -1,0 +1,579 @@
+"""``ci dashboard``: a static site of the archive (versions, stages, evidence, benchmarks).
+
+The site is plain HTML with inline SVG charts (:mod:`ci.charts`) and one style
+sheet, so it works offline from the file system: no JavaScript, no CDN, no
+link leaving the site. Layout of the output folder::
+
+    index.html                          every project: versions, charts, comparisons
+    style.css
+    versions/<project>/<version>.html   one version: release record, evidence, bench runs
+
+Rendering is deterministic: everything is sorted and numbers have fixed
+formats, so the same archive gives the same bytes. The one exception is the
+generation time in each page's footer, which is ``SOURCE_DATE_EPOCH`` (the
+reproducible-builds convention) when set. The site is rendered into a
+temporary folder beside the output folder, which then replaces the old site,
+so readers never see a half-written one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ci import charts
+from ci.archive import Archive, configured_archive
+from ci.bench import runs
+from ci.errors import CIError
+from ci.index import version_key
+from ci.release import read_record, stage
+from ci.state import repo_root, state_dir
+from ci.verdict import format_value
+from ci.verify import evidence_for
+
+logger = logging.getLogger(__name__)
+
+EPOCH_ENV = "SOURCE_DATE_EPOCH"
+GENERATOR = '<meta name="generator" content="ci dashboard">'
+"""Marks a page as ours: an existing output folder is replaced only if its index has it."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """What the archive holds about one version.
+
+    ``runs`` are the bench runs, oldest first, each with its name under ``run``.
+    """
+
+    project: str
+    version: str
+    record: dict[str, Any] | None
+    evidence: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
+
+    @property
+    def page(self) -> str:
+        """Return the version page's path in the site."""
+        return f"versions/{self.project}/{self.version}.html"
+
+    @property
+    def href(self) -> str:
+        """Return the version page's URL relative to the site root."""
+        return f"versions/{quote(self.project)}/{quote(self.version)}.html"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What :func:`render` wrote: the index page and how much it shows."""
+
+    index: Path
+    versions: int
+    comparisons: int
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``dashboard`` command."""
+    parser = commands.add_parser("dashboard", help="render the archive as a static site")
+    parser.add_argument(
+        "--out", type=Path, help="output folder (default: <state dir>/dashboard), replaced whole"
+    )
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    out = args.out or state_dir() / "dashboard"
+    summary = render(configured_archive(repo_root()), out, generated_at())
+    print(
+        f"dashboard: {summary.index} ({summary.versions} versions, "
+        f"{summary.comparisons} benchmark comparisons)"
+    )
+    return 0
+
+
+def generated_at(environ: Mapping[str, str] | None = None) -> datetime:
+    """Return ``$SOURCE_DATE_EPOCH`` (seconds since the epoch) as UTC time, else now."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(EPOCH_ENV)
+    if not value:
+        return datetime.now(timezone.utc)
+    try:
+        return datetime.fromtimestamp(int(value), timezone.utc)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise CIError(f"{EPOCH_ENV}={value!r} is not a number of seconds since 1970-01-01") from exc
+
+
+def render(archive: Archive, out: Path, generated_at: datetime) -> Summary:
+    """Render the site of ``archive`` into ``out``, replacing what was there.
+
+    Parameters
+    ----------
+    archive
+        The archive store to show.
+    out
+        Output folder; an existing one must be empty or a site of this command.
+    generated_at
+        Time shown in the footers (the only part that varies between renders).
+
+    Returns
+    -------
+    Summary
+        The index page, the number of versions and of bench runs shown.
+    """
+    projects = load(archive)
+    pages = site(archive, projects, generated_at)
+    write_site(pages, out.resolve())
+    versions = [v for project in projects.values() for v in project]
+    return Summary(
+        index=out.resolve() / "index.html",
+        versions=len(versions),
+        comparisons=sum(len(v.runs) for v in versions),
+    )
+
+
+def load(archive: Archive) -> dict[str, list[Version]]:
+    """Return every archived version per project (projects sorted, versions newest first)."""
+    projects = {}
+    for project in _folders(archive):
+        names = sorted(_folders(archive, project), key=version_key, reverse=True)
+        projects[project] = [
+            Version(
+                project=project,
+                version=name,
+                record=read_record(archive, project, name),
+                evidence=sorted(
+                    evidence_for(archive, project, name),
+                    key=lambda e: (e["suite"], _python_key(e["python"])),
+                ),
+                runs=runs(archive, project, name),
+            )
+            for name in names
+        ]
+    return projects
+
+
+def _folders(archive: Archive, *parts: str) -> list[str]:
+    """Return the sub-folders of an archive folder, sorted."""
+    return [n for n in archive.listdir(*parts) if archive.fs.isdir(archive.path(*parts, n))]
+
+
+def _python_key(python: str) -> tuple[int, ...] | tuple[str]:
+    try:
+        return tuple(int(part) for part in python.split("."))
+    except ValueError:
+        return (python,)
+
+
+def site(archive: Archive, projects: Mapping[str, list[Version]], when: datetime) -> dict[str, str]:
+    """Return every file of the site: path relative to the site root → text."""
+    footer = f"Generated {when.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC by ci dashboard."
+    pages = {"style.css": STYLE, "index.html": _index_page(projects, footer)}
+    for versions in projects.values():
+        for version in versions:
+            pages[version.page] = _version_page(archive, version, footer)
+    return pages
+
+
+def write_site(pages: Mapping[str, str], out: Path) -> None:
+    """Write ``pages`` into a new folder beside ``out``, then put it in place of ``out``.
+
+    The swap is two renames (old site aside, new site in), so a reader sees the
+    old site or the new one, whole; an existing ``out`` that is not a site of
+    this command is refused rather than deleted.
+    """
+    _check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".new", dir=out.parent))
+    try:
+        for name, text in sorted(pages.items()):
+            path = new / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        new.chmod(0o755)
+        old = out.with_name(f".{out.name}.{uuid.uuid4().hex}.old")
+        if out.exists():
+            os.replace(out, old)
+        try:
+            os.replace(new, out)
+        except OSError:
+            if old.exists():
+                os.replace(old, out)  # put the old site back
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+
+
+def _check_replaceable(out: Path) -> None:
+    if not out.exists():
+        return
+    index = out / "index.html"
+    ours = index.is_file() and GENERATOR in index.read_text(encoding="utf-8", errors="replace")
+    if not out.is_dir() or not (ours or not any(out.iterdir())):
+        raise CIError(
+            f"{out} exists and is not a site written by `ci dashboard`; not replacing it",
+            tip="choose another --out, or remove that folder",
+        )
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def _document(title: str, root: str, body: Iterable[str], footer: str) -> str:
+    """Return a whole HTML page; ``root`` is the relative URL of the site root."""
+    head = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        GENERATOR,
+        f"<title>{escape(title)}</title>",
+        '<link rel="icon" href="data:,">',
+        f'<link rel="stylesheet" href="{root}style.css">',
+        "</head>",
+        "<body>",
+        f'<header><a href="{root}index.html">Release dashboard</a></header>',
+        "<main>",
+    ]
+    tail = ["</main>", f"<footer>{escape(footer)}</footer>", "</body>", "</html>", ""]
+    return "\n".join([*head, *body, *tail])
+
+
+def _index_page(projects: Mapping[str, list[Version]], footer: str) -> str:
+    body = ["<h1>Releases</h1>"]
+    if not projects:
+        body.append("<p>Nothing archived yet.</p>")
+    for project, versions in projects.items():
+        body += [
+            f'<section id="{escape(project)}">',
+            f"<h2>{escape(project)}</h2>",
+            "<h3>Versions</h3>",
+            _versions_table(versions),
+            "<h3>Benchmarks against the baseline</h3>",
+            *_charts(versions),
+            "<h3>Comparisons</h3>",
+            _comparisons_table(versions),
+            "</section>",
+        ]
+    return _document("Release dashboard", "", body, footer)
+
+
+def _versions_table(versions: Sequence[Version]) -> str:
+    columns = sorted(
+        {(e["suite"], e["python"]) for v in versions for e in v.evidence},
+        key=lambda c: (c[0], _python_key(c[1])),
+    )
+    header = ["version", "stage", "commit", *(f"{s} py{p}" for s, p in columns), "benchmarks"]
+    rows = []
+    for v in versions:
+        found = {(e["suite"], e["python"]): e for e in v.evidence}
+        rows.append(
+            [
+                _td(_link(v.href, v.version), raw=True),
+                _td(stage(v.record), f"stage-{stage(v.record)}"),
+                _td((v.record or {}).get("commit", "")[:12], "commit"),
+                *(_evidence_cell(found.get(column)) for column in columns),
+                _td(_latest_verdict(v), raw=True),
+            ]
+        )
+    return _table(header, rows)
+
+
+def _evidence_cell(evidence: dict[str, Any] | None) -> str:
+    if evidence is None:
+        return _td("-")
+    counts = (
+        f"{evidence['passed']} passed, {evidence['failed']} failed, {evidence['skipped']} skipped"
+    )
+    status = evidence["status"]
+    return f'<td class="status-{escape(status)}" title="{escape(counts)}">{escape(status)}</td>'
+
+
+def _latest_verdict(v: Version) -> str:
+    """Return the verdict of the version's latest bench run, linked, and any accepted reason."""
+    if not v.runs:
+        return "-"
+    run = v.runs[-1]
+    text = _link(f"{v.href}#run-{quote(run['run'])}", run["verdict"], f"verdict-{run['verdict']}")
+    reason = _accepted_reason(v.record)
+    return text + (f' <span class="accepted">accepted: {escape(reason)}</span>' if reason else "")
+
+
+def _accepted_reason(record: dict[str, Any] | None) -> str | None:
+    """Return why a regression was accepted on the way to stable, if it was."""
+    stable = [p for p in (record or {}).get("promotions", []) if p["to"] == "stable"]
+    accepted = _accepted(stable[-1]) if stable else None
+    return accepted["reason"] if accepted else None
+
+
+def _accepted(promotion: dict[str, Any]) -> dict[str, Any] | None:
+    """Return a promotion's ``accepted_regression`` ({reason, who}), from its benchmark gate."""
+    return (promotion.get("benchmarks") or {}).get("accepted_regression")
+
+
+def _charts(versions: Sequence[Version]) -> list[str]:
+    """Return one chart per benchmark: each version's latest comparison with a baseline."""
+    series: dict[str, list[charts.Point]] = {}
+    units: dict[str, str] = {}
+    for v in sorted(versions, key=lambda v: version_key(v.version)):
+        compared = [run for run in v.runs if run["baseline"] is not None]
+        if not compared:
+            continue
+        latest = compared[-1]
+        for item in latest["benchmarks"]:
+            if item["ratio"] is None:
+                continue
+            units[item["name"]] = item["unit"]
+            series.setdefault(item["name"], []).append(
+                charts.Point(
+                    v.version,
+                    latest["baseline"],
+                    item["ratio"],
+                    item["ci_low"],
+                    item["ci_high"],
+                    item["verdict"],
+                )
+            )
+    if not series:
+        return ["<p>No comparisons with a baseline yet.</p>"]
+    return [
+        f"<figure>{charts.ratio_chart(name, units[name], series[name])}</figure>"
+        for name in sorted(series)
+    ]
+
+
+def _comparisons_table(versions: Sequence[Version]) -> str:
+    rows = [
+        [
+            _td(_link(v.href, v.version), raw=True),
+            _td(run["baseline"] or "-"),
+            _td(_when(run["started_at"])),
+            _td(run["verdict"], f"verdict-{run['verdict']}"),
+            _td(_link(f"{v.href}#run-{quote(run['run'])}", run["run"]), raw=True),
+        ]
+        for v in versions
+        for run in reversed(v.runs)
+    ]
+    if not rows:
+        return "<p>No benchmark runs archived yet.</p>"
+    return _table(["version", "baseline", "started", "verdict", "run"], rows)
+
+
+def _version_page(archive: Archive, v: Version, footer: str) -> str:
+    title, reached = f"{v.project} {v.version}", escape(stage(v.record))
+    body = [
+        f'<h1>{escape(title)} <span class="stage-{reached}">{reached}</span></h1>',
+        '<section id="release">',
+        "<h2>Release record</h2>",
+        *_release_section(v.record),
+        "</section>",
+        '<section id="evidence">',
+        "<h2>Test evidence</h2>",
+        _evidence_table(v.evidence),
+        "</section>",
+        '<section id="benchmarks">',
+        "<h2>Benchmark runs</h2>",
+        *([_bench_run(run) for run in v.runs] or ["<p>No benchmark runs archived.</p>"]),
+        "</section>",
+        _calibrations_section(archive, v.project, v.version),
+    ]
+    return _document(title, "../../", body, footer)
+
+
+def _release_section(record: dict[str, Any] | None) -> list[str]:
+    if record is None:
+        return ["<p>No release record (never published).</p>"]
+    files = [
+        [_td(f["filename"]), _td(f.get("kind", "-")), _td(f["sha256"], "sha")]
+        for f in record["files"]
+    ]
+    promotions = [
+        [
+            _td(p["from"]),
+            _td(p["to"]),
+            _td(p["who"]),
+            _td(_when(p.get("when") or p.get("at"))),
+            _td(_describe(p.get("approval"))),
+            _td(_describe(_accepted(p))),
+        ]
+        for p in record["promotions"]
+    ]
+    approvals = [
+        [_td(a["who"]), _td(_when(a.get("when") or a.get("at"))), _td(a.get("notes", ""))]
+        for a in record["approvals"]
+    ]
+    return [
+        "<dl>",
+        f'<dt>commit</dt><dd class="commit">{escape(record.get("commit", "-"))}</dd>',
+        f"<dt>tags</dt><dd>{escape(', '.join(record.get('tags', [])) or '-')}</dd>",
+        "</dl>",
+        "<h3>Files</h3>",
+        _table(["file", "kind", "sha256"], files) if files else "<p>None.</p>",
+        "<h3>Promotions</h3>",
+        _table(["from", "to", "who", "when", "approval", "accepted regression"], promotions)
+        if promotions
+        else "<p>None yet.</p>",
+        "<h3>Approvals</h3>",
+        _table(["who", "when", "notes"], approvals) if approvals else "<p>None yet.</p>",
+    ]
+
+
+def _evidence_table(evidence: Sequence[dict[str, Any]]) -> str:
+    if not evidence:
+        return "<p>No test evidence archived.</p>"
+    header = ["suite", "python", "status", "passed", "failed", "skipped", "duration", "run at"]
+    rows = [
+        [
+            _td(e["suite"]),
+            _td(e["python"]),
+            _td(e["status"], f"status-{e['status']}"),
+            *(_td(str(e[key]), "number") for key in ("passed", "failed", "skipped")),
+            _td(f"{e['duration_s']:.1f} s", "number"),
+            _td(_when(e.get("run_at"))),
+        ]
+        for e in evidence
+    ]
+    return _table(header, rows)
+
+
+def _bench_run(run: dict[str, Any]) -> str:
+    """Return a bench run's section: the method line and one row per benchmark."""
+    baseline = run["baseline"] or "no baseline"
+    method = (
+        f"{run['rounds']} rounds, alpha {run['alpha']:g}, min effect {run['min_effect']:g}, "
+        f"Python {run['python']}, started {_when(run['started_at'])}; "
+        f"raw data: {run.get('raw') or '-'} in the archive"
+    )
+    header = ["benchmark", "unit", "candidate", "baseline", "ratio", "CI", "p-value", "verdict"]
+    rows = []
+    for b in sorted(run["benchmarks"], key=lambda b: b["name"]):
+        compared = b["ratio"] is not None
+        rows.append(
+            [
+                _td(b["name"].rsplit("::", 1)[-1]),
+                _td(b["unit"]),
+                _td(format_value(b["candidate"], b["unit"]), "number"),
+                _td(format_value(b["baseline"], b["unit"]), "number"),
+                _td(f"{b['ratio']:.3f}" if compared else "-", "number"),
+                _td(f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]" if compared else "-", "number"),
+                _td(f"{b['p_value']:.3g}" if b["p_value"] is not None else "-", "number"),
+                _td(b["verdict"], f"verdict-{b['verdict']}"),
+            ]
+        )
+    return "\n".join(
+        [
+            f'<section id="run-{escape(run["run"])}">',
+            f"<h3>vs {escape(baseline)}: "
+            f'<span class="verdict-{escape(run["verdict"])}">{escape(run["verdict"])}</span></h3>',
+            f'<p class="method">{escape(method)}</p>',
+            _table(header, rows),
+            "</section>",
+        ]
+    )
+
+
+def _calibrations_section(archive: Archive, project: str, version: str) -> str:
+    """Return the calibrations section: each archived run folder per calibration name."""
+    folder = (project, version, "calibrations")
+    items = [
+        f"<li>{escape(name)}: {escape(', '.join(_folders(archive, *folder, name)) or '-')}</li>"
+        for name in _folders(archive, *folder)
+    ]
+    listing = f"<ul>{''.join(items)}</ul>" if items else "<p>No calibrations were archived.</p>"
+    return f'<section id="calibrations">\n<h2>Calibrations</h2>\n{listing}\n</section>'
+
+
+# --- small HTML helpers --------------------------------------------------------------------
+
+
+def _td(content: str, cls: str = "", raw: bool = False) -> str:
+    """Return a table cell; ``content`` is escaped unless ``raw`` (already markup)."""
+    attribute = f' class="{escape(cls)}"' if cls else ""
+    return f"<td{attribute}>{content if raw else escape(content)}</td>"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "\n".join(f"<tr>{''.join(cells)}</tr>" for cells in rows)
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def _link(href: str, text: str, cls: str = "") -> str:
+    attribute = f' class="{escape(cls)}"' if cls else ""
+    return f'<a href="{escape(href)}"{attribute}>{escape(text)}</a>'
+
+
+def _when(iso: str | None) -> str:
+    """Return an ISO 8601 time as ``YYYY-mm-dd HH:MM:SS UTC`` (``-`` if absent)."""
+    if not iso:
+        return "-"
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _describe(value: Any) -> str:
+    """Return a record value (dict, list, flag) as one line of text, keys sorted."""
+    if value is None or value == {}:
+        return "-"
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_describe(value[key])}" for key in sorted(value))
+    if isinstance(value, list):
+        return ", ".join(_describe(item) for item in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+STYLE = """\
+body { font: 14px/1.45 system-ui, sans-serif; color: #1d232a; margin: 0; background: #fff; }
+header { background: #22313f; padding: 0.6em 1.5em; }
+header a { color: #fff; font-weight: 600; text-decoration: none; }
+main { padding: 0 1.5em 2em; max-width: 1200px; }
+footer { color: #6a737d; font-size: 12px; padding: 1em 1.5em; border-top: 1px solid #e1e4e8; }
+h1 { font-size: 1.6em; }
+h2 { font-size: 1.3em; border-bottom: 1px solid #e1e4e8; padding-bottom: 0.2em; }
+h3 { font-size: 1.1em; }
+a { color: #0366d6; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #d1d5da; padding: 0.25em 0.6em; text-align: left; }
+th { background: #f6f8fa; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.commit, dd.commit, td.sha { font-family: ui-monospace, monospace; font-size: 12px; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
+dd { margin: 0; }
+.status-passed { background: #dcffe4; }
+.status-failed { background: #ffdce0; font-weight: 600; }
+.status-skipped { background: #f1f1f1; color: #6a737d; }
+.stage-stable { color: #22863a; font-weight: 600; }
+.stage-testing { color: #b08800; font-weight: 600; }
+.stage-unstable, .stage-unknown { color: #6a737d; font-weight: 600; }
+.verdict-slower { color: #cb2431; font-weight: 600; }
+.verdict-faster { color: #22863a; }
+.verdict-same, .verdict-no-baseline, .verdict-new, .verdict-missing { color: #586069; }
+.accepted { color: #6a737d; font-style: italic; }
+.method { color: #586069; }
+figure { margin: 0.5em 0 1em; }
+svg.chart { background: #fff; border: 1px solid #e1e4e8; }
+svg.chart text { font: 11px system-ui, sans-serif; fill: #444d56; }
+svg.chart .chart-title { font-size: 13px; font-weight: 600; fill: #1d232a; }
+svg.chart .axis { stroke: #586069; }
+svg.chart .grid { stroke: #eaecef; }
+svg.chart .unity { stroke: #586069; stroke-dasharray: 5 4; }
+svg.chart .band { fill: #c8d7eb; fill-opacity: 0.6; }
+svg.chart .trace { fill: none; stroke: #6a8bb3; stroke-width: 1.5; }
+svg.chart .point { fill: #34495e; stroke: #fff; stroke-width: 1; }
+svg.chart .point.regression { fill: #d73a49; }
+"""

@@ -1,0 +1,165 @@
+"""``ci dashboard`` on a small archive: content, determinism, self-contained links, replacement."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from ci.archive import Archive
+from ci.dashboard import generated_at, render
+from ci.errors import CIError
+from tests.dashboard.pages import parse, tree
+from tests.dashboard.records import BENCHMARKS, PROJECT, SLOWER, VERSIONS, release
+
+WHEN = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+def test_command_renders_versions_stages_and_verdicts(dashboard, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    result = dashboard("--out", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        f"dashboard: {out / 'index.html'} (3 versions, 3 benchmark comparisons)\n"
+    )
+    index = (out / "index.html").read_text(encoding="utf-8")
+    page = parse(index)
+    for version in VERSIONS:
+        assert f">{version}</a>" in index
+        assert (out / "versions" / PROJECT / f"{version}.html").is_file()
+    assert [e.attrs["class"] for e in page.select("td") if "class" in e.attrs][:2] == [
+        "stage-unstable",
+        "commit",
+    ]
+    assert len(page.select("td", "stage-stable")) == 1
+    assert len(page.select("td", "stage-testing")) == 1
+    assert len(page.select("td", "status-failed")) == 1
+    assert len(page.select("td", "status-passed")) == 11
+    assert len(page.select("a", "verdict-slower")) == 1
+    assert len(page.select("a", "verdict-same")) == 1
+    assert len(page.select("a", "verdict-no-baseline")) == 1
+    newest = (out / "versions" / PROJECT / "0.2.0.html").read_text(encoding="utf-8")
+    assert "14.22 ms" in newest  # candidate of the slower benchmark: 12.7 ms x 1.12
+    assert "1,234,567 instructions" in newest
+    assert "No calibrations were archived." in newest
+
+
+def test_default_output_is_in_the_state_dir(dashboard, tmp_path: Path) -> None:
+    result = dashboard()
+    assert result.returncode == 0, result.stderr
+    assert f"{tmp_path / 'state' / 'dashboard' / 'index.html'} " in result.stdout
+    assert (tmp_path / "state" / "dashboard" / "style.css").is_file()
+
+
+def test_charts_show_each_versions_ratio_with_regressions_marked(archive: Archive, tmp_path):
+    render(archive, tmp_path / "site", WHEN)
+    page = parse((tmp_path / "site" / "index.html").read_text(encoding="utf-8"))
+    charts = page.select("svg", "chart")
+    assert sorted(c.attrs["data-benchmark"] for c in charts) == sorted(BENCHMARKS)
+    # 0.1.0 has no baseline: two points per chart, one regression (0.2.0's slower benchmark)
+    assert len(page.select("circle", "point")) == 2 * len(BENCHMARKS)
+    assert len(page.select("*", "regression")) == 1
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "<title>0.2.0 vs 0.1.0: ratio 1.12 [1.10, 1.14], slower</title>" in index
+    assert f'data-benchmark="{SLOWER}"' in index
+
+
+def test_same_epoch_same_bytes_another_only_changes_footers(
+    dashboard, archive: Archive, tmp_path: Path
+) -> None:
+    first, second, third = (tmp_path / name for name in ("a", "b", "c"))
+    assert dashboard("--out", first, epoch=1_700_000_000).returncode == 0
+    render(archive, second, generated_at({"SOURCE_DATE_EPOCH": "1700000000"}))
+    render(archive, third, generated_at({"SOURCE_DATE_EPOCH": "1800000000"}))
+    assert tree(first) == tree(second)  # another process: no dependence on hash order
+    assert "2023-11-14 22:13:20 UTC" in (first / "index.html").read_text(encoding="utf-8")
+    old, new = tree(first), tree(third)
+    assert old.keys() == new.keys()
+    for name in old:
+        changed = [
+            (a, b)
+            for a, b in zip(old[name].splitlines(), new[name].splitlines(), strict=True)
+            if a != b
+        ]
+        assert len(changed) == (0 if name.endswith(".css") else 1), name
+        assert all(a.startswith(b"<footer>") for a, _ in changed)
+
+
+def test_every_link_stays_inside_the_site(archive: Archive, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    render(archive, out, WHEN)
+    css = (out / "style.css").read_text(encoding="utf-8")
+    assert "url(" not in css
+    assert "@import" not in css
+    pages = {p.resolve(): parse(p.read_text(encoding="utf-8")) for p in out.rglob("*.html")}
+    assert len(pages) == 1 + len(VERSIONS)
+    checked = 0
+    for path, page in pages.items():
+        for reference in page.references:
+            assert not reference.startswith(("http://", "https://", "//")), (path, reference)
+            parts = urlsplit(reference)
+            if parts.scheme == "data":
+                continue
+            assert not parts.scheme, (path, reference)
+            target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
+            assert target.is_file(), (path, reference)
+            assert target.is_relative_to(out.resolve()), (path, reference)
+            if parts.fragment:
+                assert unquote(parts.fragment) in pages[target].ids, (path, reference)
+            checked += 1
+    assert checked >= 20
+
+
+def test_accepted_regression_is_shown_with_its_reason(archive: Archive, tmp_path: Path) -> None:
+    record = release("0.2.0", "stable")
+    record["promotions"][-1]["benchmarks"] = {
+        "run": "20261106T100000Z-vs-0.1.0",
+        "verdict": "slower",
+        "baseline": "0.1.0",
+        "accepted_regression": {"reason": "exact likelihood", "who": "qa-alice"},
+    }
+    archive.write_json(record, PROJECT, "0.2.0", "release.json")
+    render(archive, tmp_path / "site", WHEN)
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert '<span class="accepted">accepted: exact likelihood</span>' in index
+    page = (tmp_path / "site" / "versions" / PROJECT / "0.2.0.html").read_text(encoding="utf-8")
+    assert "reason: exact likelihood; who: qa-alice" in page
+
+
+def test_calibration_runs_are_listed(archive: Archive, tmp_path: Path) -> None:
+    run = Path(archive.path(PROJECT, "0.1.0", "calibrations", "seir-gbr", "20261201T000000Z-abc"))
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text("{}", encoding="utf-8")
+    render(archive, tmp_path / "site", WHEN)
+    page = (tmp_path / "site" / "versions" / PROJECT / "0.1.0.html").read_text(encoding="utf-8")
+    assert "<li>seir-gbr: 20261201T000000Z-abc</li>" in page
+
+
+def test_rendering_again_replaces_the_whole_site(archive: Archive, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    render(archive, out, WHEN)
+    shutil.rmtree(archive.path(PROJECT, "0.2.0"))
+    summary = render(archive, out, WHEN)
+    assert summary.versions == 2
+    assert not (out / "versions" / PROJECT / "0.2.0.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "site"]  # no leftovers
+
+
+def test_refuses_to_replace_a_folder_it_did_not_write(dashboard, tmp_path: Path) -> None:
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "todo.txt").write_text("keep me", encoding="utf-8")
+    result = dashboard("--out", out)
+    assert result.returncode == 2
+    assert "is not a site written by `ci dashboard`" in result.stderr
+    assert (out / "todo.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_generation_time_comes_from_source_date_epoch() -> None:
+    assert generated_at({"SOURCE_DATE_EPOCH": "86400"}) == datetime(1970, 1, 2, tzinfo=timezone.utc)
+    assert generated_at({}).tzinfo is timezone.utc
+    with pytest.raises(CIError, match="SOURCE_DATE_EPOCH='yesterday'"):
+        generated_at({"SOURCE_DATE_EPOCH": "yesterday"})
