@@ -3,9 +3,11 @@
 The stages are the same ``python -m ci`` commands the Buildkite and GitHub
 Actions pipelines call, run in order in this process: devpi (the embedded
 server unless ``DEVPI_URL`` is set), build, publish, verify, promote to
-testing, and, for a final version that QA approved (or with ``--approve`` for a
-local demonstration), promote to stable. It ends with the line a user types to
-install what was released.
+testing, the benchmark gate against the newest stable release, and, for a
+final version that QA approved (or with ``--approve`` for a local
+demonstration) and that is not slower, promote to stable; then the dashboard.
+It ends with the line a user types to install what was released. (The CI
+pipelines run the benchmark gate and the dashboard on final tags only.)
 """
 
 from __future__ import annotations
@@ -26,7 +28,17 @@ from ci.state import repo_root
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("devpi", "build", "publish", "verify", "promote-testing", "approve", "promote-stable")
+STAGES = (
+    "devpi",
+    "build",
+    "publish",
+    "verify",
+    "promote-testing",
+    "bench",
+    "approve",
+    "promote-stable",
+    "dashboard",
+)
 """The stage order; the CI pipeline files are tested to run the same order."""
 
 
@@ -62,13 +74,19 @@ def _handle(args: argparse.Namespace) -> int:
     version = report["version"]
     stage("promote", version, "--to", "testing")
     reached = "testing"
-    if is_final(Version(version)):
+    benched = main(["bench", version])
+    if benched not in (0, 1):
+        raise SystemExit(benched)
+    if benched == 1:
+        print(f"pipeline: {version} is slower than the stable release; it stays on testing")
+    elif is_final(Version(version)):
         if args.approve:
             stage("approve", version, "--notes", "local demonstration: ci pipeline --approve")
         if main(["promote", version, "--to", "stable"]) == 0:
             reached = "stable"
         else:
             print(f"pipeline: {version} stays on testing until QA approves it")
+    stage("dashboard")
     _summary(report["project"], version, reached)
     return 0
 

@@ -33,7 +33,7 @@ TAGS = [
 ]  # fmt: skip
 """Release-shaped tags (X.Y.Z, optionally v-prefixed, with or without a suffix)."""
 
-TAG_ONLY = ("qa-approval", "approve", "promote-stable")
+TAG_ONLY = ("bench", "qa-approval", "approve", "promote-stable", "dashboard")
 """Buildkite steps that run on final tags only."""
 
 
@@ -126,7 +126,10 @@ SETUP_PYTHON = "setup-python@a26af69be951a213d495a4c3e4e4022e16d87065"
 def test_an_unpinned_action_or_shallow_checkout_in_a_copy_fails(
     copy_root: Path, old, new, expected
 ):
-    replace_once(copy_root / WORKFLOWS / "release.yml", old, new)
+    release = copy_root / WORKFLOWS / "release.yml"
+    text = release.read_text(encoding="utf-8")
+    assert old in text
+    release.write_text(text.replace(old, new, 1), encoding="utf-8")  # the first job only
     assert any(expected in problem for problem in action_problems(copy_root))
 
 
@@ -194,8 +197,8 @@ def buildkite_problems(root: Path) -> list[str]:
             condition = {k: v for k, v in rule.items() if k != "limit"}
             if condition not in TRANSIENT:
                 problems.append(f"{node.name}: retries {condition}, not a transient failure")
-        if "soft_fail" in step:
-            problems.append(f"{node.name}: soft_fail (no step may fail without blocking yet)")
+        if "soft_fail" in step and node.name != "dashboard":
+            problems.append(f"{node.name}: soft_fail (only the dashboard may fail softly)")
         if any(k.startswith("DEVPI_") for k in step.get("env", {})):
             problems.append(f"{node.name}: sets DEVPI_ variables (they come from the agent)")
     if any(k.startswith("DEVPI_") for k in load_yaml(root / BUILDKITE).get("env", {})):

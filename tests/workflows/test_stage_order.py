@@ -67,7 +67,8 @@ def test_buildkite_with_stable_not_waiting_for_approval_fails(copy_root: Path):
     pipeline = copy_root / BUILDKITE
     replace_once(pipeline, "    depends_on: approve\n", "    depends_on: promote-testing\n")
     problems = check_order(buildkite_graph(pipeline), STAGES)
-    assert problems == ["approve (approve) does not run before promote-stable (promote-stable)"]
+    assert "approve (approve) does not run before promote-stable (promote-stable)" in problems
+    assert "bench (bench) does not run before promote-stable (promote-stable)" in problems
 
 
 def test_buildkite_without_the_approval_fails(copy_root: Path):
@@ -94,7 +95,7 @@ def test_workflows_with_publish_and_verify_swapped_fail(copy_root: Path):
 def test_release_workflow_with_stable_not_needing_the_stages_fails(copy_root: Path):
     replace_once(
         copy_root / WORKFLOWS / "release.yml",
-        "    needs: [stages]\n    runs-on",
+        "    needs: [stages, bench]\n    runs-on",
         "    runs-on",
     )
     problems = check_order(github_graph(copy_root, "release.yml"), STAGES)
@@ -114,7 +115,7 @@ def test_release_workflow_promoting_before_approving_fails(copy_root: Path):
     assert problems == ["approve (stable) does not run before promote-stable (stable)"]
 
 
-@pytest.mark.parametrize("added", ["bench", "calibrate", "dashboard"])
+@pytest.mark.parametrize("added", ["calibrate", "docs"])
 def test_a_stage_added_to_ci_fails_until_the_pipelines_run_it(added: str):
     stages = (*STAGES[:TESTING], added, *STAGES[TESTING:])
     assert check_order(buildkite_graph(ROOT / BUILDKITE), stages) == [f"stages never run: {added}"]
