@@ -305,7 +305,8 @@ def print_table(result: dict[str, Any]) -> None:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) + 2)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
 
 
 def runs(archive: Archive, project: str, version: str) -> list[dict[str, Any]]:

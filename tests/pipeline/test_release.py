@@ -312,11 +312,21 @@ def test_an_untagged_commit_passes_and_stops_at_testing(devpi: DevpiServer, tmp_
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"devpi: already running at {devpi.url} ")
     assert lines[1].startswith(f"built ci-demo-dev {version} at ")
-    assert lines[2:] == [
+    assert lines[2:5] == [
         f"published ci-demo-dev {version} to ci/unstable: {wheel('ci-demo-dev', version)} "
         f"uploaded, {sdist('ci-demo-dev', version)} uploaded",
         f"verified ci-demo-dev {version}: {ALL_PASSED}",
         f"ci-demo-dev {version} promoted to testing",
+    ]
+    header, row, benched = lines[5:8]
+    assert header.split() == ["benchmark", version, "-", "ratio", "99%", "CI", "p", "verdict"]
+    assert (row.split()[0], row.split()[3:]) == ("test_add", ["-", "-", "-", "-", "no-baseline"])
+    assert benched.startswith(
+        f"bench: ci-demo-dev {version} vs nothing (no stable release yet): no-baseline (4 rounds); "
+        f"archived {repo.archive}/{version}/bench/"
+    )
+    assert lines[8:] == [
+        f"dashboard: {devpi.state_dir}/dashboard/index.html (1 versions, 1 benchmark comparisons)",
         f"pipeline: ci-demo-dev {version} is on testing ({devpi.url}/ci/testing/+simple/)",
         f"pipeline: install it with: pip install --index-url {devpi.url}/ci/testing/+simple/ "
         f"ci-demo-dev=={version}",

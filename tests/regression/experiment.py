@@ -108,8 +108,11 @@ def main() -> None:
             log.append({n: [c.as_record() for c in cs] for n, cs in result.items()})
             flags = " ".join(f"{n}={'Y' if outcomes[n][-1] else '-'}" for n in RULES)
             print(f"trial {number + 1}/{args.trials}: {flags} ({seconds:.0f} s)", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"settings": settings.model_dump(), "trials": log}, indent=1))
+            # After every trial, so that an interrupted experiment keeps what it measured.
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(
+                json.dumps({"settings": settings.model_dump(), "trials": log}, indent=1)
+            )
     print(
         f"\n{settings.rounds} rounds per trial, alpha {settings.alpha}, "
         f"min effect {settings.min_effect:.0%}\n"
