@@ -22,7 +22,11 @@ def test_write_run_seir_gbr_16age(benchmark, rounds, gbr_run, tmp_path):
     path = tmp_path / "run.h5"
     benchmark.group = "outputs"
     benchmark.pedantic(
-        write_run, (path, scenario, trajectory), {"force": True}, rounds=rounds.slow, warmup_rounds=1
+        write_run,
+        (path, scenario, trajectory),
+        {"force": True},
+        rounds=rounds.slow,
+        warmup_rounds=1,
     )
     assert path.stat().st_size > trajectory.prevalence.nbytes
 
