@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ci import verdict
+from ci import shell, verdict
 from ci.archive import Archive, configured_archive
 from ci.build import REPORT_NAME
 from ci.config import Bench, load_config
@@ -40,7 +40,7 @@ from ci.devpi import connect
 from ci.errors import CIError
 from ci.index import DevpiClient, ReleaseFile, version_key
 from ci.jsonfile import read_json
-from ci.release import now, read_record
+from ci.release import now, read_record, wheel_of
 from ci.shell import mask
 from ci.state import repo_root
 from ci.verify import isolated_environment
@@ -116,7 +116,7 @@ def bench(
     record = read_record(archive, project, version)
     if record is None:
         raise CIError(f"{project} {version} was never published", tip="run `python -m ci publish`")
-    wheel_sha = next(f["sha256"] for f in record["files"] if f["kind"] == "wheel")
+    wheel_sha = wheel_of(record)["sha256"]
     started = now()
     with connect("ci") as client, tempfile.TemporaryDirectory(prefix="ci-bench-") as tmp:
         work = Path(tmp)
@@ -184,7 +184,7 @@ def _install(
         [*UV, "venv", "--quiet", "--python", f"python{settings.python}", str(venv)],
         [*UV, "pip", "install", "--quiet", "--python", str(python), f"{path}{extras}"],
     ):
-        _run(command, env, f"installing {wheel.filename}")
+        shell.run(command, env=env, inherit=False)
     return Side(wheel.version, wheel, python)
 
 
@@ -314,13 +314,6 @@ def runs(archive: Archive, project: str, version: str) -> list[dict[str, Any]]:
     folder = (project, version, "bench")
     names = [n for n in archive.listdir(*folder) if n.endswith(".json") and ".raw." not in n]
     return [{**archive.read_json(*folder, name), "run": name[: -len(".json")]} for name in names]
-
-
-def _run(command: list[str], env: dict[str, str], action: str) -> None:
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if result.returncode:
-        tail = "\n".join(mask(result.stderr).strip().splitlines()[-5:])
-        raise CIError(f"{action} failed:\n{tail}")
 
 
 def _stamp(iso: str) -> str:

@@ -33,12 +33,13 @@ from packaging.version import InvalidVersion, Version
 
 from ci import git
 from ci.archive import Archive, configured_archive
+from ci.bench import runs
 from ci.config import PipelineConfig, load_config
 from ci.devpi import connect
 from ci.distribution import is_final
 from ci.errors import CIError
 from ci.index import DevpiRefusedError
-from ci.release import actor, now, read_record, stage, update_record
+from ci.release import actor, now, read_record, stage, update_record, wheel_of
 from ci.state import repo_root
 from ci.verify import evidence_for
 
@@ -134,7 +135,7 @@ def promote(
         "to": target,
         "who": actor(),
         "when": now(),
-        "sha256": _wheel(record)["sha256"],
+        "sha256": wheel_of(record)["sha256"],
         "evidence": evidence,
     }
     if approval is not None:
@@ -218,13 +219,9 @@ def _published(archive: Archive, project: str, version: str) -> dict:
     return record
 
 
-def _wheel(record: dict) -> dict:
-    return next(f for f in record["files"] if f["kind"] == "wheel")
-
-
 def _passing_evidence(archive: Archive, config: PipelineConfig, record: dict) -> list[dict]:
     """Return the evidence that every configured suite passed for this wheel, or refuse."""
-    sha = _wheel(record)["sha256"]
+    sha = wheel_of(record)["sha256"]
     found = [
         e
         for e in evidence_for(archive, record["project"], record["version"])
@@ -284,10 +281,8 @@ def _check_benchmarks(
     The latest ``ci bench`` run of the version's wheel decides; without one the
     promotion is refused when ``[bench] required`` is set.
     """
-    from ci.bench import runs
-
     name, version = record["project"], record["version"]
-    sha = _wheel(record)["sha256"]
+    sha = wheel_of(record)["sha256"]
     measured = [r for r in runs(archive, name, version) if r["sha256"]["candidate"] == sha]
     if not measured:
         if not config.bench.required:

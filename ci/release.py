@@ -60,6 +60,11 @@ def update_record(
         return record
 
 
+def wheel_of(record: dict[str, Any]) -> dict[str, Any]:
+    """Return the wheel's entry (filename, sha256, ...) among a record's files."""
+    return next(f for f in record["files"] if f["kind"] == "wheel")
+
+
 def stage(record: dict[str, Any] | None) -> str:
     """Return the stage a record says the version has reached."""
     if not record:

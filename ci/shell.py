@@ -61,6 +61,7 @@ def run(
     *,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    inherit: bool = True,
     timeout: float | None = None,
 ) -> str:
     """Run ``command``; return its combined stdout and stderr, with secrets masked.
@@ -72,7 +73,10 @@ def run(
     cwd
         Working directory.
     env
-        Variables added to (not replacing) the current environment.
+        Variables added to the current environment.
+    inherit
+        False to run with ``env`` alone (e.g. to keep the caller's pip or uv
+        settings out).
     timeout
         Seconds before the command is killed.
 
@@ -86,7 +90,7 @@ def run(
     result = subprocess.run(
         argv,
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env={**(os.environ if inherit else {}), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
