@@ -24,15 +24,15 @@ import argparse
 import json
 import logging
 import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ci import shell, verdict
+from ci import environments, instructions, verdict
 from ci.archive import Archive, configured_archive
 from ci.build import REPORT_NAME
 from ci.config import Bench, load_config
@@ -48,7 +48,8 @@ from ci.verify import isolated_environment
 logger = logging.getLogger(__name__)
 
 CANDIDATE, BASELINE = "candidate", "baseline"
-UV = (sys.executable, "-m", "uv")
+INSTRUCTIONS = "instr"
+"""Unit of the instruction-count rows; their names are ``instructions::<kernel>``."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--baseline", help="version to compare with (default: the newest release on stable)"
     )
     parser.add_argument("--rounds", type=int, help="rounds per side (default: pipeline.toml)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the kernels' instructions under valgrind (minutes per side)",
+    )
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
     parser.set_defaults(handler=_handle)
 
@@ -85,12 +91,20 @@ def _handle(args: argparse.Namespace) -> int:
     if report is None:
         raise CIError(f"no {args.dist / REPORT_NAME}", tip="run `python -m ci build` first")
     version = args.version or report["version"]
-    record = bench(root, report["project"], version, args.baseline, settings)
+    record = bench(
+        root, report["project"], version, args.baseline, settings, count=args.instructions
+    )
     return 1 if record["verdict"] == verdict.SLOWER else 0
 
 
 def bench(
-    root: Path, project: str, version: str, baseline: str | None, settings: Bench
+    root: Path,
+    project: str,
+    version: str,
+    baseline: str | None,
+    settings: Bench,
+    *,
+    count: bool = False,
 ) -> dict[str, Any]:
     """Compare ``version`` with ``baseline`` (default: newest stable); archive and print it.
 
@@ -105,6 +119,8 @@ def bench(
         stable index (no comparison if there is none yet).
     settings
         The ``[bench]`` section of the configuration.
+    count
+        Also compare instructions per call of the kernels (valgrind).
 
     Returns
     -------
@@ -117,27 +133,50 @@ def bench(
     if record is None:
         raise CIError(f"{project} {version} was never published", tip="run `python -m ci publish`")
     wheel_sha = wheel_of(record)["sha256"]
+    script = root / settings.kernels
+    if count and not script.is_file():
+        raise CIError(
+            f"--instructions needs the kernels script {script}, which does not exist",
+            tip="set `kernels` in the [bench] section of pipeline.toml",
+        )
+    if count:
+        instructions.require_valgrind()  # now, not after the rounds
     started = now()
     with connect("ci") as client, tempfile.TemporaryDirectory(prefix="ci-bench-") as tmp:
         work = Path(tmp)
         index_url = f"{client.url}/{indexes.unstable}/+simple/"
         order = [indexes.unstable, indexes.testing, indexes.stable]
-        candidate_file = _find_wheel(client, order, project, version, wheel_sha)
+        candidate_file = environments.find_wheel(client, order, project, version, wheel_sha)
         if baseline is None:
             baseline = newest_release(client, indexes.stable, project, below=version)
         sides = {CANDIDATE: _install(client, candidate_file, settings, index_url, work, CANDIDATE)}
         if baseline is not None:
-            baseline_file = _find_wheel(client, order[::-1], project, baseline)
+            baseline_file = environments.find_wheel(client, order[::-1], project, baseline)
             sides[BASELINE] = _install(client, baseline_file, settings, index_url, work, BASELINE)
         pythons = {name: side.python for name, side in sides.items()}
         rounds = run_rounds(pythons, settings, root, work, isolated_environment(index_url))
-    comparisons = verdict.compare(
-        typical_values(rounds[CANDIDATE]),
-        typical_values(rounds[BASELINE]) if BASELINE in rounds else None,
-        alpha=settings.alpha,
-        min_effect=settings.min_effect,
-    )
+        comparisons = verdict.compare(
+            typical_values(rounds[CANDIDATE]),
+            typical_values(rounds[BASELINE]) if BASELINE in rounds else None,
+            alpha=settings.alpha,
+            min_effect=settings.min_effect,
+        )
+        if count:
+            counted = count_instructions(pythons, script, work)
+            comparisons += verdict.compare(
+                counted[CANDIDATE],
+                counted.get(BASELINE),
+                alpha=settings.alpha,
+                min_effect=settings.instruction_effect,
+                unit=INSTRUCTIONS,
+            )
     result = _run_record(project, record, sides, settings, comparisons, started)
+    if count:
+        result["instructions"] = {
+            "tool": " ".join(("valgrind", *instructions.TOOL)),
+            "calls": instructions.CALLS,
+            "min_effect": settings.instruction_effect,
+        }
     run = f"{_stamp(result['started_at'])}-vs-{baseline or 'none'}"
     result["raw"] = f"{run}.raw.json"
     archive.write_json({"rounds": rounds}, project, version, "bench", result["raw"])
@@ -156,35 +195,18 @@ def newest_release(client: DevpiClient, index: str, project: str, below: str) ->
     return older[-1] if older else None
 
 
-def _find_wheel(
-    client: DevpiClient, indexes: list[str], project: str, version: str, sha256: str | None = None
-) -> ReleaseFile:
-    """Return the wheel of ``version`` from the first index holding it (with ``sha256``)."""
-    for index in indexes:
-        for item in client.release_files(index, project, version):
-            if item.filename.endswith(".whl") and sha256 in (None, item.sha256):
-                return item
-    raise CIError(
-        f"no wheel of {project} {version} on {', '.join(indexes)}"
-        + (f" with sha256 {sha256[:12]}" if sha256 else ""),
-        tip="check the version (`python -m ci status`); the candidate must be published",
-    )
-
-
 def _install(
     client: DevpiClient, wheel: ReleaseFile, settings: Bench, index_url: str, work: Path, name: str
 ) -> Side:
-    """Download ``wheel`` (hash-checked) into a new environment with its extras."""
-    path = client.download(wheel, work / f"{name}-wheel")
-    venv = work / f"{name}-venv"
-    python = venv / "bin" / "python"
-    extras = f"[{','.join(settings.extras)}]" if settings.extras else ""
-    env = isolated_environment(index_url)
-    for command in (
-        [*UV, "venv", "--quiet", "--python", f"python{settings.python}", str(venv)],
-        [*UV, "pip", "install", "--quiet", "--python", str(python), f"{path}{extras}"],
-    ):
-        shell.run(command, env=env, inherit=False)
+    """Install ``wheel`` with the bench extras into a new environment of the bench Python."""
+    python = environments.install(
+        client,
+        wheel,
+        work / f"{name}-venv",
+        python=settings.python,
+        extras=settings.extras,
+        index_url=index_url,
+    )
     return Side(wheel.version, wheel, python)
 
 
@@ -244,6 +266,30 @@ def _one_round(
     if result.returncode:
         logger.warning("some benchmarks failed for the %s:\n%s", name, mask(result.stdout))
     return json.loads(out.read_text(encoding="utf-8"))
+
+
+def count_instructions(
+    pythons: dict[str, Path],
+    script: Path,
+    work: Path,
+    kernels: Mapping[str, int] = instructions.CALLS,
+) -> dict[str, dict[str, list[float]]]:
+    """Return per side the instructions per call of each kernel it has, as one-value lists.
+
+    ``kernels`` gives the calls counted per kernel. A kernel a side's release
+    lacks is left out of that side (the comparison then calls it new or
+    missing); any other failure is an error.
+    """
+    counted: dict[str, dict[str, list[float]]] = {name: {} for name in pythons}
+    for kernel, calls in kernels.items():
+        for name, python in pythons.items():
+            try:
+                value = instructions.count(python, script, kernel, calls, work)
+            except instructions.KernelUnavailableError as exc:
+                logger.warning("%s: %s", name, exc)
+                continue
+            counted[name][f"instructions::{kernel}"] = [value]
+    return counted
 
 
 def typical_values(rounds: list[dict]) -> dict[str, list[float]]:

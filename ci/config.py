@@ -72,11 +72,45 @@ class Bench(_Section):
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     min_effect: float = Field(default=0.03, ge=0, lt=1)
     required: bool = True
+    kernels: str = "benchmarks/kernels.py"
+    instruction_effect: float = Field(default=0.01, ge=0, lt=1)
 
     @field_validator("python")
     @classmethod
     def _version(cls, value: str) -> str:
         return _python_version(value)
+
+
+class Calibrate(_Section):
+    """Which calibrations a tagged release runs, on which cluster, in which environment.
+
+    ``calibrations`` are bundled names (``epicast calibrations``) or YAML files
+    relative to the repository root. ``cluster`` is what ``epicast calibrate
+    --cluster`` takes: ``local`` (Dask on this machine), ``slurm`` (the
+    calibration file's Slurm profile), ``tcp://HOST:PORT`` (an existing
+    scheduler) or ``none`` (one chain after another). ``chains`` and
+    ``iterations`` override the files' values when set (reduced runs).
+    """
+
+    calibrations: list[str] = Field(default_factory=lambda: ["sir-boarding-school"])
+    cluster: str = "local"
+    workers: int | None = Field(default=None, ge=1)
+    chains: int | None = Field(default=None, ge=1)
+    iterations: int | None = Field(default=None, ge=1)
+    python: str = "3.11"
+    extras: list[str] = Field(default_factory=lambda: ["cluster"])
+
+    @field_validator("python")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        return _python_version(value)
+
+    @field_validator("cluster")
+    @classmethod
+    def _place(cls, value: str) -> str:
+        if value not in ("local", "slurm", "none") and not value.startswith("tcp://"):
+            raise ValueError(f"expected local, slurm, none or tcp://HOST:PORT, got {value!r}")
+        return value
 
 
 class Archive(_Section):
@@ -97,6 +131,7 @@ class PipelineConfig(_Section):
     indexes: Indexes = Indexes()
     verify: Verify = Verify()
     bench: Bench = Bench()
+    calibrate: Calibrate = Calibrate()
     archive: Archive = Archive()
     approval: Approval = Approval()
 

@@ -83,7 +83,16 @@ def environment(work: Path, name: str, wheel: Path, python: str = "3.11") -> Pat
     subprocess.run([*uv, "venv", "--quiet", "--python", python, str(venv)], check=True)
     interpreter = venv / "bin" / "python"
     subprocess.run(
-        [*uv, "pip", "install", "--quiet", "--python", str(interpreter), f"{wheel}[testing]"],
+        [
+            *uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--compile-bytecode",
+            "--python",
+            str(interpreter),
+            f"{wheel}[testing]",
+        ],
         check=True,
     )
     return interpreter
