@@ -81,6 +81,44 @@ class Archive:
         self.fs.mv(tmp, path)
         return path
 
+    def publish_folder(self, local: Path, *parts: str, last: str) -> str:
+        """Copy the folder ``local`` to ``parts`` so that it appears complete or not at all.
+
+        The files go to a hidden sibling (``.<name>.partial-<random>``) first,
+        the file ``last`` (the manifest) after all others, and the folder is then
+        renamed into place: atomic on a file system. On an object store, where a
+        rename is a copy, a folder counts as complete once ``last`` exists
+        (:meth:`complete_folders`), which is why it is written last.
+
+        Returns
+        -------
+        str
+            The store path of the published folder.
+        """
+        final = self.path(*parts)
+        parent, name = final.rsplit("/", 1)
+        partial = f"{parent}/.{name}.partial-{uuid.uuid4().hex[:8]}"
+        self.fs.makedirs(partial, exist_ok=True)
+        files = sorted(p for p in local.rglob("*") if p.is_file())
+        for path in sorted(files, key=lambda p: p.name == last):
+            target = f"{partial}/{path.relative_to(local).as_posix()}"
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(str(path), target)
+        self.fs.mv(partial, final, recursive=True)
+        return final
+
+    def complete_folders(self, *parts: str, marker: str) -> list[str]:
+        """Return the names of the folders under ``parts`` that hold ``marker``, sorted.
+
+        Hidden folders (partial uploads) and folders without the marker (an
+        interrupted copy to an object store) are left out.
+        """
+        return [
+            name
+            for name in self.listdir(*parts)
+            if not name.startswith(".") and self.exists(*parts, name, marker)
+        ]
+
     @contextmanager
     def lock(self, *parts: str) -> Iterator[None]:
         """Hold an exclusive lock on a record while reading and rewriting it.

@@ -22,6 +22,9 @@ COMMAND_MODULES = [
     "ci.promote",
     "ci.status",
     "ci.bench",
+    "ci.calibrate",
+    "ci.reproduce",
+    "ci.manifest",
     "ci.dashboard",
     "ci.pipeline",
 ]

@@ -7,6 +7,9 @@ link leaving the site. Layout of the output folder::
     index.html                          every project: versions, charts, comparisons
     style.css
     versions/<project>/<version>.html   one version: release record, evidence, bench runs
+    calibrations/<project>/<version>/<name>/<run>/index.html
+                                        one archived calibration: diagnostics, plots,
+                                        manifest, the command that reproduces it
 
 Rendering is deterministic: everything is sorted and numbers have fixed
 formats, so the same archive gives the same bytes. The one exception is the
@@ -19,6 +22,7 @@ so readers never see a half-written one.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -37,6 +41,7 @@ from ci.archive import Archive, configured_archive
 from ci.bench import runs
 from ci.errors import CIError
 from ci.index import version_key
+from ci.manifest import MANIFEST
 from ci.release import read_record, stage
 from ci.state import repo_root, state_dir
 from ci.verdict import format_value
@@ -61,6 +66,7 @@ class Version:
     record: dict[str, Any] | None
     evidence: list[dict[str, Any]]
     runs: list[dict[str, Any]]
+    calibrations: list[CalibrationRun]
 
     @property
     def page(self) -> str:
@@ -71,6 +77,33 @@ class Version:
     def href(self) -> str:
         """Return the version page's URL relative to the site root."""
         return f"versions/{quote(self.project)}/{quote(self.version)}.html"
+
+
+@dataclass(frozen=True)
+class CalibrationRun:
+    """One complete archived calibration folder: where it is and its manifest."""
+
+    name: str
+    run: str
+    location: str
+    """The folder's path (or URL) in the archive, as ``ci reproduce`` takes it."""
+    manifest: dict[str, Any]
+
+    @property
+    def folder(self) -> str:
+        """Return the page's folder in the site (the plots are copied beside the page)."""
+        m = self.manifest
+        return f"calibrations/{m['project']}/{m['version']}/{self.name}/{self.run}"
+
+    @property
+    def href(self) -> str:
+        """Return the page's URL relative to the site root."""
+        return quote(f"{self.folder}/index.html")
+
+    @property
+    def plots(self) -> list[str]:
+        """Return the figures among the folder's files (paths within the folder)."""
+        return [f for f in sorted(self.manifest["files"]) if f.endswith((".png", ".svg"))]
 
 
 @dataclass(frozen=True)
@@ -94,11 +127,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _handle(args: argparse.Namespace) -> int:
     out = args.out or state_dir() / "dashboard"
     summary = render(configured_archive(repo_root()), out, generated_at())
-    print(
-        f"dashboard: {summary.index} ({summary.versions} versions, "
-        f"{summary.comparisons} benchmark comparisons)"
-    )
+    counts = _plural(summary.versions, "version"), _plural(summary.comparisons, "comparison")
+    print(f"dashboard: {summary.index} ({counts[0]}, {counts[1]} of benchmarks)")
     return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def generated_at(environ: Mapping[str, str] | None = None) -> datetime:
@@ -156,10 +191,28 @@ def load(archive: Archive) -> dict[str, list[Version]]:
                     key=lambda e: (e["suite"], _python_key(e["python"])),
                 ),
                 runs=runs(archive, project, name),
+                calibrations=_calibration_runs(archive, project, name),
             )
             for name in names
         ]
     return projects
+
+
+def _calibration_runs(archive: Archive, project: str, version: str) -> list[CalibrationRun]:
+    """Return the complete calibration folders of a version, by name then run."""
+    found = []
+    for name in _folders(archive, project, version, "calibrations"):
+        parts = (project, version, "calibrations", name)
+        for run in archive.complete_folders(*parts, marker=MANIFEST):
+            location = archive.path(*parts, run)
+            manifest = archive.read_json(*parts, run, MANIFEST)
+            found.append(CalibrationRun(name, run, _url(archive, location), manifest))
+    return found
+
+
+def _url(archive: Archive, path: str) -> str:
+    """Return a store path as a local path, or as a URL for other file systems."""
+    return path if "file" in archive.fs.protocol else archive.fs.unstrip_protocol(path)
 
 
 def _folders(archive: Archive, *parts: str) -> list[str]:
@@ -174,17 +227,27 @@ def _python_key(python: str) -> tuple[int, ...] | tuple[str]:
         return (python,)
 
 
-def site(archive: Archive, projects: Mapping[str, list[Version]], when: datetime) -> dict[str, str]:
-    """Return every file of the site: path relative to the site root → text."""
+def site(
+    archive: Archive, projects: Mapping[str, list[Version]], when: datetime
+) -> dict[str, str | bytes]:
+    """Return every file of the site: path relative to the site root → text (or bytes)."""
     footer = f"Generated {when.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC by ci dashboard."
-    pages = {"style.css": STYLE, "index.html": _index_page(projects, footer)}
+    pages: dict[str, str | bytes] = {
+        "style.css": STYLE,
+        "index.html": _index_page(projects, footer),
+    }
     for versions in projects.values():
         for version in versions:
-            pages[version.page] = _version_page(archive, version, footer)
+            pages[version.page] = _version_page(version, footer)
+            for calibration in version.calibrations:
+                pages[f"{calibration.folder}/index.html"] = _calibration_page(calibration, footer)
+                for plot in calibration.plots:
+                    with archive.fs.open(f"{calibration.location}/{plot}", "rb") as handle:
+                        pages[f"{calibration.folder}/{plot}"] = handle.read()
     return pages
 
 
-def write_site(pages: Mapping[str, str], out: Path) -> None:
+def write_site(pages: Mapping[str, str | bytes], out: Path) -> None:
     """Write ``pages`` into a new folder beside ``out``, then put it in place of ``out``.
 
     The swap is two renames (old site aside, new site in), so a reader sees the
@@ -198,7 +261,10 @@ def write_site(pages: Mapping[str, str], out: Path) -> None:
         for name, text in sorted(pages.items()):
             path = new / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            if isinstance(text, bytes):
+                path.write_bytes(text)
+            else:
+                path.write_text(text, encoding="utf-8")
         new.chmod(0o755)
         old = out.with_name(f".{out.name}.{uuid.uuid4().hex}.old")
         if out.exists():
@@ -370,7 +436,7 @@ def _comparisons_table(versions: Sequence[Version]) -> str:
     return _table(["version", "baseline", "started", "verdict", "run"], rows)
 
 
-def _version_page(archive: Archive, v: Version, footer: str) -> str:
+def _version_page(v: Version, footer: str) -> str:
     title, reached = f"{v.project} {v.version}", escape(stage(v.record))
     body = [
         f'<h1>{escape(title)} <span class="stage-{reached}">{reached}</span></h1>',
@@ -386,7 +452,7 @@ def _version_page(archive: Archive, v: Version, footer: str) -> str:
         "<h2>Benchmark runs</h2>",
         *([_bench_run(run) for run in v.runs] or ["<p>No benchmark runs archived.</p>"]),
         "</section>",
-        _calibrations_section(archive, v.project, v.version),
+        _calibrations_section(v.calibrations),
     ]
     return _document(title, "../../", body, footer)
 
@@ -483,15 +549,80 @@ def _bench_run(run: dict[str, Any]) -> str:
     )
 
 
-def _calibrations_section(archive: Archive, project: str, version: str) -> str:
-    """Return the calibrations section: each archived run folder per calibration name."""
-    folder = (project, version, "calibrations")
-    items = [
-        f"<li>{escape(name)}: {escape(', '.join(_folders(archive, *folder, name)) or '-')}</li>"
-        for name in _folders(archive, *folder)
+def _calibrations_section(calibrations: Sequence[CalibrationRun]) -> str:
+    """Return the version page's calibrations: one row and link per archived folder."""
+    rows = [
+        [
+            _td(_link(f"../../{c.href}", c.name), raw=True),
+            _td(c.run),
+            _td(_number(c.manifest["diagnostics"]["max_rhat"]), "number"),
+            _td(_number(c.manifest["diagnostics"]["min_ess_bulk"]), "number"),
+            _td(" – ".join(f"{a:.2f}" for a in c.manifest["diagnostics"]["acceptance"]), "number"),
+            _td(_when(c.manifest["finished_at"])),
+        ]
+        for c in calibrations
     ]
-    listing = f"<ul>{''.join(items)}</ul>" if items else "<p>No calibrations were archived.</p>"
+    header = ["calibration", "run", "max R-hat", "min bulk ESS", "acceptance", "finished"]
+    listing = _table(header, rows) if rows else "<p>No calibrations were archived.</p>"
     return f'<section id="calibrations">\n<h2>Calibrations</h2>\n{listing}\n</section>'
+
+
+def _calibration_page(c: CalibrationRun, footer: str) -> str:
+    """Return the page of one archived calibration."""
+    m = c.manifest
+    title = f"{m['project']} {m['version']}: {c.name}"
+    diagnostics = m["diagnostics"]
+    rows = [
+        [_td(quantity), *(_td(_number(value), "number") for value in values)]
+        for quantity, *values in diagnostics["table"]["rows"]
+    ]
+    facts = {
+        "archived at": c.location,
+        "commit": m["commit"],
+        "tag": m["tag"] or "-",
+        "wheel": f"{m['wheel']['filename']} (sha256 {m['wheel']['sha256']})",
+        "cluster": _describe(m["cluster"]),
+        "seed": str(m["seed"]),
+        "environment": f"Python {m['environment']['python']}, "
+        f"{len(m['environment']['packages'])} packages pinned in the manifest",
+        "ran": f"{_when(m['started_at'])} to {_when(m['finished_at'])}",
+        "command": " ".join(m["command"]),
+    }
+    warnings = diagnostics["warnings"]
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        "<dl>",
+        *(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts.items()),
+        "</dl>",
+        '<section id="diagnostics">',
+        "<h2>Diagnostics</h2>",
+        _table(diagnostics["table"]["columns"], rows),
+        "<ul>" + "".join(f"<li>{escape(w)}</li>" for w in warnings) + "</ul>"
+        if warnings
+        else "<p>No convergence warnings.</p>",
+        "</section>",
+        '<section id="plots">',
+        "<h2>Plots</h2>",
+        *(
+            f'<figure><img src="{quote(p)}" alt="{escape(p)}"><figcaption>{escape(p)}'
+            "</figcaption></figure>"
+            for p in c.plots
+        ),
+        "</section>",
+        '<section id="reproduce">',
+        "<h2>Reproduce</h2>",
+        f"<pre>python -m ci reproduce {escape(c.location)}</pre>",
+        "</section>",
+        '<section id="manifest">',
+        "<h2>Manifest</h2>",
+        f"<pre>{escape(json.dumps(m, indent=2, sort_keys=True))}</pre>",
+        "</section>",
+    ]
+    return _document(title, "../../../../../", body, footer)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 # --- small HTML helpers --------------------------------------------------------------------
@@ -566,6 +697,9 @@ dd { margin: 0; }
 .accepted { color: #6a737d; font-style: italic; }
 .method { color: #586069; }
 figure { margin: 0.5em 0 1em; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e1e4e8; }
+figcaption { color: #586069; font-size: 12px; }
+pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 12px; }
 svg.chart { background: #fff; border: 1px solid #e1e4e8; }
 svg.chart text { font: 11px system-ui, sans-serif; fill: #444d56; }
 svg.chart .chart-title { font-size: 13px; font-weight: 600; fill: #1d232a; }

@@ -61,3 +61,12 @@ def is_final(version: Version) -> bool:
     return not (
         version.is_devrelease or version.is_prerelease or version.is_postrelease or version.local
     )
+
+
+def is_tagged(version: Version) -> bool:
+    """Return whether ``version`` was built from a release tag (final or pre-release).
+
+    setuptools-scm gives every other commit a ``.devN`` version, and a dirty
+    checkout a local part.
+    """
+    return not (version.is_devrelease or version.local)

@@ -3,9 +3,11 @@
 The stages are the same ``python -m ci`` commands the Buildkite and GitHub
 Actions pipelines call, run in order in this process: devpi (the embedded
 server unless ``DEVPI_URL`` is set), build, publish, verify, promote to
-testing, the benchmark gate against the newest stable release, and, for a
-final version that QA approved (or with ``--approve`` for a local
-demonstration) and that is not slower, promote to stable; then the dashboard.
+testing, the calibrations of a tagged release (``ci calibrate``: on the
+cluster, archived with the version), the benchmark gate against the newest
+stable release, and, for a final version that QA approved (or with
+``--approve`` for a local demonstration) and that is not slower, promote to
+stable; then the dashboard.
 It ends with the line a user types to install what was released. (The CI
 pipelines run the benchmark gate and the dashboard on final tags only.)
 """
@@ -22,7 +24,7 @@ from ci import credentials
 from ci.build import REPORT_NAME
 from ci.config import load_config
 from ci.devpi import locate
-from ci.distribution import is_final
+from ci.distribution import is_final, is_tagged
 from ci.jsonfile import read_json
 from ci.state import repo_root
 
@@ -34,6 +36,7 @@ STAGES = (
     "publish",
     "verify",
     "promote-testing",
+    "calibrate",
     "bench",
     "approve",
     "promote-stable",
@@ -74,6 +77,8 @@ def _handle(args: argparse.Namespace) -> int:
     version = report["version"]
     stage("promote", version, "--to", "testing")
     reached = "testing"
+    if is_tagged(Version(version)):
+        stage("calibrate", version)
     benched = main(["bench", version])
     if benched not in (0, 1):
         raise SystemExit(benched)

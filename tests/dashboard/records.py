@@ -4,14 +4,23 @@
 - 0.2.0rc1 (testing): evidence all passed, a bench run vs 0.1.0, all ``same``;
 - 0.2.0 (unstable): one failed suite, a bench run vs 0.1.0 with one ``slower``.
 
+0.1.0 also has one archived calibration (``CALIBRATION``), published as ci
+calibrate does: its files, a manifest with their checksums, a folder renamed
+into place.
+
 Formats: ``release.json`` of ci publish and ci promote, ``tests/*.json`` of ci
-verify, ``bench/<run>.json`` of ci bench.
+verify, ``bench/<run>.json`` of ci bench, ``manifest.json`` of ci calibrate.
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
+import tempfile
+import zlib
+from pathlib import Path
 
+from ci import manifest
 from ci.archive import Archive
 
 PROJECT = "epicast"
@@ -128,6 +137,77 @@ def write_bench(archive: Archive, run: dict) -> str:
     return name
 
 
+def png(width: int, height: int, grey: int) -> bytes:
+    """A valid greyscale PNG of one shade (Chromium must be able to show it)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress((b"\0" + bytes([grey]) * width) * height)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+CALIBRATION = ("0.1.0", "sir-boarding-school", f"20261102T100000Z-{_commit('0.1.0')[:12]}")
+"""Version, name and run folder of the archived calibration."""
+PLOTS = {"plots/traces.png": png(40, 20, 90), "plots/fit.png": png(30, 30, 200)}
+
+
+def calibration_manifest(version: str, name: str) -> dict:
+    """The manifest fields of a calibration run, as ci calibrate writes them (but ``files``)."""
+    wheel = f"{PROJECT}-{version}-py3-none-any.whl"
+    table = {
+        "columns": ["quantity", "mean", "sd", "q05", "q50", "q95", "rhat", "ess_bulk", "ess_tail"],
+        "rows": [
+            ["beta", 1.69, 0.05, 1.61, 1.69, 1.77, 1.002, 1510.0, 1700.0],
+            ["gamma", 0.48, 0.02, 0.45, 0.48, 0.51, 1.004, 1402.0, 1500.0],
+            ["R0", 3.52, 0.1, 3.36, 3.52, 3.68, None, None, None],
+        ],
+    }
+    return {
+        "project": PROJECT,
+        "version": version,
+        "commit": _commit(version),
+        "tag": version,
+        "calibration": name,
+        "request": {"name": name, "calibration": name, "wheel_sha256": _sha(wheel)},
+        "wheel": {"filename": wheel, "sha256": _sha(wheel), "index": "ci/unstable"},
+        "inputs": {part: _sha(part) for part in ("calibration", "scenario", "data")},
+        "seed": 1978,
+        "sampler": {"chains": 4, "warmup": 1000, "iterations": 2000},
+        "cluster": {"profile": "local", "where": "local", "workers": 2},
+        "environment": {"python": "3.11", "extras": ["cluster"], "packages": {"numpy": "2.4.6"}},
+        "versions": {"epicast": version, "python": "3.11.7"},
+        "started_at": "2026-11-02T10:00:00+00:00",
+        "finished_at": "2026-11-02T10:03:10+00:00",
+        "diagnostics": {
+            "max_rhat": 1.004,
+            "min_ess_bulk": 1402.0,
+            "acceptance": [0.31, 0.36],
+            "warnings": [],
+            "table": table,
+        },
+        "command": ["epicast", "calibrate", name],
+    }
+
+
+def write_calibration(archive: Archive, version: str, name: str, run: str) -> str:
+    """Archive a calibration folder (plots, a result, a log, the manifest); return its path."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / run
+        (folder / "plots").mkdir(parents=True)
+        for plot, data in PLOTS.items():
+            (folder / plot).write_bytes(data)
+        (folder / "result.h5").write_bytes(b"not read by the dashboard")
+        (folder / "calibrate.log").write_text("sir-boarding-school: 4 chains\n", encoding="utf-8")
+        manifest.write(folder, calibration_manifest(version, name))
+        parts = (PROJECT, version, "calibrations", name, run)
+        return archive.publish_folder(folder, *parts, last=manifest.MANIFEST)
+
+
 def fill(archive: Archive) -> Archive:
     """Write the archive of the module docstring; return it."""
     for version, stage in VERSIONS.items():
@@ -139,4 +219,5 @@ def fill(archive: Archive) -> Archive:
     write_bench(archive, bench_run("0.1.0", None, day=1))
     write_bench(archive, bench_run("0.2.0rc1", "0.1.0", day=4))
     write_bench(archive, bench_run("0.2.0", "0.1.0", day=6, slower=SLOWER))
+    write_calibration(archive, *CALIBRATION)
     return archive

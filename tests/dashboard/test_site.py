@@ -13,7 +13,15 @@ from ci.archive import Archive
 from ci.dashboard import generated_at, render
 from ci.errors import CIError
 from tests.dashboard.pages import parse, tree
-from tests.dashboard.records import BENCHMARKS, PROJECT, SLOWER, VERSIONS, release
+from tests.dashboard.records import (
+    BENCHMARKS,
+    CALIBRATION,
+    PLOTS,
+    PROJECT,
+    SLOWER,
+    VERSIONS,
+    release,
+)
 
 WHEN = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
@@ -23,7 +31,7 @@ def test_command_renders_versions_stages_and_verdicts(dashboard, tmp_path: Path)
     result = dashboard("--out", out)
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        f"dashboard: {out / 'index.html'} (3 versions, 3 benchmark comparisons)\n"
+        f"dashboard: {out / 'index.html'} (3 versions, 3 comparisons of benchmarks)\n"
     )
     index = (out / "index.html").read_text(encoding="utf-8")
     page = parse(index)
@@ -45,6 +53,8 @@ def test_command_renders_versions_stages_and_verdicts(dashboard, tmp_path: Path)
     assert "14.22 ms" in newest  # candidate of the slower benchmark: 12.7 ms x 1.12
     assert "1,234,567 instructions" in newest
     assert "No calibrations were archived." in newest
+    oldest = (out / "versions" / PROJECT / "0.1.0.html").read_text(encoding="utf-8")
+    assert '<td class="number">1.004</td>' in oldest
 
 
 def test_default_output_is_in_the_state_dir(dashboard, tmp_path: Path) -> None:
@@ -84,7 +94,7 @@ def test_same_epoch_same_bytes_another_only_changes_footers(
             for a, b in zip(old[name].splitlines(), new[name].splitlines(), strict=True)
             if a != b
         ]
-        assert len(changed) == (0 if name.endswith(".css") else 1), name
+        assert len(changed) == (1 if name.endswith(".html") else 0), name
         assert all(a.startswith(b"<footer>") for a, _ in changed)
 
 
@@ -95,7 +105,7 @@ def test_every_link_stays_inside_the_site(archive: Archive, tmp_path: Path) -> N
     assert "url(" not in css
     assert "@import" not in css
     pages = {p.resolve(): parse(p.read_text(encoding="utf-8")) for p in out.rglob("*.html")}
-    assert len(pages) == 1 + len(VERSIONS)
+    assert len(pages) == 1 + len(VERSIONS) + 1  # index, versions, the calibration
     checked = 0
     for path, page in pages.items():
         for reference in page.references:
@@ -129,13 +139,29 @@ def test_accepted_regression_is_shown_with_its_reason(archive: Archive, tmp_path
     assert "reason: exact likelihood; who: qa-alice" in page
 
 
-def test_calibration_runs_are_listed(archive: Archive, tmp_path: Path) -> None:
-    run = Path(archive.path(PROJECT, "0.1.0", "calibrations", "seir-gbr", "20261201T000000Z-abc"))
-    run.mkdir(parents=True)
-    (run / "manifest.json").write_text("{}", encoding="utf-8")
-    render(archive, tmp_path / "site", WHEN)
-    page = (tmp_path / "site" / "versions" / PROJECT / "0.1.0.html").read_text(encoding="utf-8")
-    assert "<li>seir-gbr: 20261201T000000Z-abc</li>" in page
+def test_each_archived_calibration_has_a_page_with_its_plots(archive: Archive, tmp_path):
+    version, name, run = CALIBRATION
+    parts = (PROJECT, version, "calibrations", name)
+    Path(archive.path(*parts, f".{run}.partial-0a1b2c3d", "plots")).mkdir(parents=True)
+    Path(archive.path(*parts, "20261103T000000Z-unfinished")).mkdir()  # no manifest yet
+    out = tmp_path / "site"
+    render(archive, out, WHEN)
+    listing = parse((out / "versions" / PROJECT / f"{version}.html").read_text(encoding="utf-8"))
+    [link] = [r for r in listing.references if "calibrations/" in r]
+    assert link == f"../../calibrations/{PROJECT}/{version}/{name}/{run}/index.html"
+    folder = out / "calibrations" / PROJECT / version / name
+    assert [p.name for p in folder.iterdir()] == [run]  # partial and unfinished left out
+    page = (folder / run / "index.html").read_text(encoding="utf-8")
+    assert '<td>beta</td><td class="number">1.69</td>' in page
+    assert '<td>R0</td><td class="number">3.52</td>' in page
+    assert '<td class="number">3.68</td><td class="number">-</td>' in page  # R0 has no R-hat
+    assert "No convergence warnings." in page
+    assert f"python -m ci reproduce {archive.path(*parts, run)}" in page
+    assert "&quot;seed&quot;: 1978" in page  # the manifest, escaped
+    images = [r for r in parse(page).references if r.endswith(".png")]
+    assert images == ["plots/fit.png", "plots/traces.png"]
+    for plot, data in PLOTS.items():
+        assert (folder / run / plot).read_bytes() == data
 
 
 def test_rendering_again_replaces_the_whole_site(archive: Archive, tmp_path: Path) -> None:

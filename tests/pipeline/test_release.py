@@ -326,7 +326,8 @@ def test_an_untagged_commit_passes_and_stops_at_testing(devpi: DevpiServer, tmp_
         f"archived {repo.archive}/{version}/bench/"
     )
     assert lines[8:] == [
-        f"dashboard: {devpi.state_dir}/dashboard/index.html (1 versions, 1 benchmark comparisons)",
+        f"dashboard: {devpi.state_dir}/dashboard/index.html "
+        "(1 version, 1 comparison of benchmarks)",
         f"pipeline: ci-demo-dev {version} is on testing ({devpi.url}/ci/testing/+simple/)",
         f"pipeline: install it with: pip install --index-url {devpi.url}/ci/testing/+simple/ "
         f"ci-demo-dev=={version}",
@@ -404,6 +405,11 @@ def released(devpi: DevpiServer, tmp_path_factory: pytest.TempPathFactory) -> Re
         f"ci: error: ci-demo-final 0.1.0 has no benchmark run for wheel "
         f"{built['0.1.0'][wheel('ci-demo-final', '0.1.0')][:12]}",
         "ci: tip: run `python -m ci bench 0.1.0` first",
+    ]
+    assert error_lines(repo.ci("bench", "0.1.0", "--instructions")) == [
+        f"ci: error: --instructions needs the kernels script {repo.path}/benchmarks/kernels.py, "
+        "which does not exist",
+        "ci: tip: set `kernels` in the [bench] section of pipeline.toml",
     ]
     benched = repo.ok("bench", "0.1.0")
     assert "ci-demo-final 0.1.0 vs nothing (no stable release yet): no-baseline" in benched

@@ -14,7 +14,7 @@ import pytest
 from packaging.version import Version
 
 from ci.config import load_config
-from ci.distribution import is_final
+from ci.distribution import is_final, is_tagged
 from tests.workflows.pipelines import (
     BUILDKITE,
     ROOT,
@@ -35,6 +35,8 @@ TAGS = [
 
 TAG_ONLY = ("bench", "qa-approval", "approve", "promote-stable", "dashboard")
 """Buildkite steps that run on final tags only."""
+RELEASE_TAG_ONLY = ("calibrate",)
+"""Buildkite steps that run on every release tag (final, pre- and post-releases)."""
 
 
 # -- the verify matrix is [verify] of pipeline.toml ----------------------------------
@@ -160,11 +162,19 @@ def test_workflows_have_least_privilege_and_concurrency():
     assert workflow_problems(ROOT) == []
 
 
+STAGES_CALL = "    uses: ./.github/workflows/stages.yml # zizmor: ignore[self-repository]\n"
+
+
 @pytest.mark.parametrize(
     ("name", "old", "new", "expected"),
     [
         ("release.yml", "    environment: qa\n", "", "QA credentials outside"),
-        ("ci.yml", "    permissions:\n      contents: read\n", "", "no permissions of its own"),
+        (
+            "ci.yml",
+            f"{STAGES_CALL}    permissions:\n      contents: read\n",
+            STAGES_CALL,
+            "no permissions of its own",
+        ),
         ("stages.yml", "permissions: {}\n", "permissions: read-all\n", "top-level permissions"),
         ("ci.yml", "concurrency:\n  group", "x-concurrency:\n  group", "concurrency belongs"),
     ],
@@ -241,30 +251,31 @@ def test_a_buildkite_copy_with_a_bad_retry_soft_fail_or_field_fails(
     assert any(expected in problem for problem in buildkite_problems(copy_root))
 
 
-# -- final tags: the YAML conditions agree with ci's policy --------------------------
+# -- tags: the YAML conditions agree with ci's policy ---------------------------------
 
 
-def buildkite_final_tag_problems(root: Path) -> list[str]:
+def buildkite_tag_problems(root: Path) -> list[str]:
     graph = buildkite_graph(root / BUILDKITE)
     problems = []
     for name, node in graph.nodes.items():
-        if name not in TAG_ONLY:
+        if name not in TAG_ONLY + RELEASE_TAG_ONLY:
             if node.condition is not None:
                 problems.append(f"{name}: runs only if {node.condition}")
             continue
+        runs_on = is_final if name in TAG_ONLY else is_tagged
         match = re.fullmatch(r"build\.tag =~ /(.*)/", node.condition or "")
         if match is None:
             problems.append(f"{name}: not conditioned on the tag ({node.condition})")
             continue
         regex = re.compile(match.group(1).replace("$$", "$"))
-        wrong = [t for t in TAGS if bool(regex.search(t)) != is_final(Version(t))]
+        wrong = [t for t in TAGS if bool(regex.search(t)) != runs_on(Version(t))]
         if wrong:
             problems.append(f"{name}: the tag condition disagrees with ci on {wrong}")
     return problems
 
 
-def test_buildkite_asks_qa_on_final_tags_only():
-    assert buildkite_final_tag_problems(ROOT) == []
+def test_buildkite_asks_qa_on_final_tags_only_and_calibrates_every_release_tag():
+    assert buildkite_tag_problems(ROOT) == []
 
 
 BUILD_STEP = '  - label: ":package: build"\n'
@@ -279,7 +290,7 @@ BUILD_STEP = '  - label: ":package: build"\n'
 )
 def test_a_buildkite_copy_with_a_wrong_tag_condition_fails(copy_root: Path, old, new, expected):
     replace_once(copy_root / BUILDKITE, old, new)
-    assert any(expected in problem for problem in buildkite_final_tag_problems(copy_root))
+    assert any(expected in problem for problem in buildkite_tag_problems(copy_root))
 
 
 def github_tag_problems(root: Path) -> list[str]:

@@ -1,0 +1,353 @@
+"""``ci calibrate``: a release's calibrations, run from its wheel on the cluster, archived once.
+
+For each calibration of ``[calibrate]`` in pipeline.toml, the released wheel
+(found on the indexes by the sha256 its release record holds) is installed
+with the cluster extra into a new environment, and ``epicast calibrate`` runs
+there on the configured cluster: never the source tree. The run's folder
+(``result.h5``, the plots, the log and ``manifest.json``) is built in the state
+directory and published to the archive as a whole::
+
+    <archive>/<project>/<version>/calibrations/<name>/<timestamp>-<commit>/
+
+Exactly once: a calibration whose request (wheel, calibration, overrides) is
+already archived is skipped. An interrupted run keeps its chains' checkpoints
+in ``<state>/calibrate/<project>/<version>/<name>/``, and the next ``ci
+calibrate`` resumes from them (epicast's chains are bit-identical however
+often they are resumed); it first stops what the interrupted one left running
+(the previous ``epicast calibrate`` and its Dask workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import fcntl
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from ci import environments, manifest, results
+from ci.archive import Archive, configured_archive
+from ci.build import REPORT_NAME
+from ci.config import Calibrate, load_config
+from ci.devpi import connect
+from ci.errors import CIError
+from ci.jsonfile import read_json
+from ci.release import now, read_record, wheel_of
+from ci.shell import SECRET_VARIABLES
+from ci.state import repo_root, state_dir
+
+RESULT, PLOTS, LOG = "result.h5", "plots", "calibrate.log"
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Request:
+    """What decides a calibration's result, besides the wheel: archived runs are matched on it."""
+
+    name: str
+    """The folder name in the archive: the bundled name, or the file's stem."""
+    calibration: str
+    """What ``epicast calibrate`` is given: a bundled name or a path relative to the repository."""
+    file_sha256: str | None
+    chains: int | None
+    iterations: int | None
+    wheel_sha256: str
+
+    @classmethod
+    def of(cls, entry: str, root: Path, settings: Calibrate, wheel_sha256: str) -> Request:
+        """Return the request of one ``[calibrate] calibrations`` entry."""
+        path = root / entry
+        is_file = entry.endswith((".yaml", ".yml"))
+        if is_file and not path.is_file():
+            raise CIError(
+                f"[calibrate] calibrations: {entry} is not a file",
+                tip="give a bundled name (`epicast calibrations`) or a YAML file in the repository",
+            )
+        return cls(
+            name=Path(entry).stem if is_file else entry,
+            calibration=entry,
+            file_sha256=_sha256(path) if is_file else None,
+            chains=settings.chains,
+            iterations=settings.iterations,
+            wheel_sha256=wheel_sha256,
+        )
+
+    def arguments(self, root: Path) -> list[str]:
+        """Return the ``epicast calibrate`` arguments that make this result.
+
+        Raises
+        ------
+        CIError
+            If the calibration is a file of ``root`` that is missing or changed.
+        """
+        target = self.calibration
+        if self.file_sha256:
+            path = root / target
+            if not path.is_file() or _sha256(path) != self.file_sha256:
+                raise CIError(
+                    f"{path} is not the calibration file of this request (missing or changed)",
+                    tip="run from a checkout of the commit the calibration was archived from",
+                )
+            target = str(path)
+        return [target, *self.overrides()]
+
+    def overrides(self) -> list[str]:
+        """Return the options that override the calibration file's sampler settings."""
+        flags = {"--chains": self.chains, "--iterations": self.iterations}
+        return [f"{flag}={value}" for flag, value in flags.items() if value]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``calibrate`` command."""
+    parser = commands.add_parser(
+        "calibrate", help="run a release's calibrations on the cluster and archive them"
+    )
+    parser.add_argument("version", nargs="?", help="the release (default: the built one)")
+    parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    report = read_json(args.dist / REPORT_NAME)
+    if report is None:
+        raise CIError(f"no {args.dist / REPORT_NAME}", tip="run `python -m ci build` first")
+    for line in calibrate_release(
+        repo_root(), report["project"], args.version or report["version"]
+    ):
+        print(line)
+    return 0
+
+
+def calibrate_release(root: Path, project: str, version: str) -> list[str]:
+    """Run and archive every configured calibration of a release not archived yet.
+
+    Parameters
+    ----------
+    root
+        The checkout whose ``pipeline.toml`` configures the calibrations (and
+        holds calibration files named there).
+    project, version
+        The release; it must have been published.
+
+    Returns
+    -------
+    list of str
+        One line per calibration: the archived folder, or that it was already there.
+    """
+    config = load_config(root)
+    settings, indexes = config.calibrate, config.indexes
+    archive = configured_archive(root)
+    record = read_record(archive, project, version)
+    if record is None:
+        raise CIError(f"{project} {version} was never published", tip="run `python -m ci publish`")
+    wheel_sha = wheel_of(record)["sha256"]
+    requests = [Request.of(entry, root, settings, wheel_sha) for entry in settings.calibrations]
+    lines, pending = [], []
+    for request in requests:
+        done = archived(archive, project, version, request)
+        if done:
+            lines.append(f"calibrate: {request.name} is already archived: {done}")
+        else:
+            pending.append(request)
+    if not pending:
+        return lines
+    with connect("ci") as client, tempfile.TemporaryDirectory(prefix="ci-calibrate-") as tmp:
+        order = [indexes.unstable, indexes.testing, indexes.stable]
+        wheel = environments.find_wheel(client, order, project, version, wheel_sha)
+        index_url = f"{client.url}/{indexes.unstable}/+simple/"
+        python = environments.install(
+            client,
+            wheel,
+            Path(tmp) / "venv",
+            python=settings.python,
+            extras=settings.extras,
+            index_url=index_url,
+        )
+        packages = environments.frozen(python)
+        for request in pending:
+            facts = {
+                "project": project,
+                "version": version,
+                "commit": record["commit"],
+                "tag": release_tag(record.get("tags", []), version),
+                "wheel": {"filename": wheel.filename, "sha256": wheel.sha256, "index": wheel.index},
+                "environment": {
+                    "python": settings.python,
+                    "extras": settings.extras,
+                    "packages": packages,
+                },
+                "cluster": {"profile": settings.cluster, "workers": settings.workers},
+            }
+            folder = run(archive, request, python, settings, facts, root)
+            lines.append(f"calibrate: {request.name} archived: {folder}")
+    return lines
+
+
+def release_tag(tags: list[str], version: str) -> str | None:
+    """Return the tag among ``tags`` that names ``version`` (``v1.0.0`` names 1.0.0), if any."""
+    for tag in tags:
+        with suppress(InvalidVersion):
+            if Version(tag) == Version(version):
+                return tag
+    return None
+
+
+def archived(archive: Archive, project: str, version: str, request: Request) -> str | None:
+    """Return the archived folder of ``request``, if a complete one exists."""
+    parts = (project, version, "calibrations", request.name)
+    for name in archive.complete_folders(*parts, marker=manifest.MANIFEST):
+        found = archive.read_json(*parts, name, manifest.MANIFEST) or {}
+        if found.get("request") == asdict(request):
+            return archive.path(*parts, name)
+    return None
+
+
+def run(
+    archive: Archive,
+    request: Request,
+    python: Path,
+    settings: Calibrate,
+    facts: dict[str, Any],
+    root: Path,
+) -> str:
+    """Run one calibration (resuming any interrupted run) and publish its folder.
+
+    Returns
+    -------
+    str
+        The archived folder.
+    """
+    work = state_dir() / "calibrate" / facts["project"] / facts["version"] / request.name
+    with _exclusive(work):
+        _stop_leftovers(work)
+        folder = work / "run"
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / PLOTS).mkdir(parents=True)
+        command = [
+            str(python.with_name("epicast")),
+            "calibrate",
+            *request.arguments(root),
+            *("--cluster", settings.cluster),
+            *((f"--workers={settings.workers}",) if settings.workers else ()),
+            *("--output", str(folder / RESULT), "--plots", str(folder / PLOTS)),
+            *("--checkpoints", str(work / "checkpoints"), "--quiet"),
+        ]
+        started = now()
+        tip = f"the whole log is {folder / LOG}; the checkpoints are kept: a re-run resumes"
+        run_logged(command, folder / LOG, work, tip)
+        found = results.facts(folder / RESULT)
+        manifest.write(
+            folder,
+            {
+                **facts,
+                "calibration": request.name,
+                "request": asdict(request),
+                "inputs": found["inputs"],
+                "seed": found["seed"],
+                "sampler": found["sampler"],
+                "cluster": {**facts["cluster"], **found["cluster"]},
+                "versions": found["versions"],
+                "started_at": started,
+                "finished_at": now(),
+                "diagnostics": found["diagnostics"],
+                "command": ["epicast", "calibrate", request.calibration, *request.overrides()],
+            },
+        )
+        stamp = started.replace("-", "").replace(":", "").replace("+0000", "Z")
+        name = f"{stamp}-{facts['commit'][:12]}"
+        parts = (facts["project"], facts["version"], "calibrations", request.name, name)
+        published = archive.publish_folder(folder, *parts, last=manifest.MANIFEST)
+        shutil.rmtree(work)
+    return published
+
+
+def run_logged(command: list[str], log: Path, work: Path, tip: str) -> None:
+    """Run ``command`` in ``work`` with its output in ``log``, in a process group of its own.
+
+    The group's leader is noted in ``work/pid`` while it runs; it dies with this
+    process (``PR_SET_PDEATHSIG``), and :func:`_stop_leftovers` stops what of
+    its group (Dask workers) outlives it.
+
+    Raises
+    ------
+    CIError
+        If the command fails: its exit code and the end of its log, and ``tip``.
+    """
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES},
+        "MPLBACKEND": "Agg",
+    }
+    pid_file = work / "pid"
+    with log.open("w", encoding="utf-8") as output:
+        process = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=work,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        environment = Path(command[0]).parent.parent  # every process of the run runs from it
+        pid_file.write_text(f"{process.pid}\n{environment}", encoding="utf-8")
+        code = process.wait()
+    pid_file.unlink()
+    if code:
+        tail = "\n".join(log.read_text(encoding="utf-8").strip().splitlines()[-10:])
+        raise CIError(
+            f"`epicast calibrate {command[2]}` failed with exit code {code}:\n{tail}",
+            tip=tip,
+        )
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _stop_leftovers(work: Path) -> None:
+    """Kill what an interrupted run left running: its process group, from its environment.
+
+    Only processes of the noted group whose command line names the run's
+    environment are killed, so a reused process id hits nothing else.
+    """
+    pid_file = work / "pid"
+    if not pid_file.exists():
+        return
+    group, _, environment = pid_file.read_text(encoding="utf-8").partition("\n")
+    for entry in Path("/proc").glob("[0-9]*"):
+        with suppress(OSError, ValueError):
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if environment and os.getpgid(int(entry.name)) == int(group) and environment in command:
+                os.kill(int(entry.name), signal.SIGKILL)
+    pid_file.unlink()
+
+
+@contextmanager
+def _exclusive(work: Path) -> Iterator[None]:
+    """Hold the lock of a calibration's work folder; refuse if another run holds it."""
+    work.mkdir(parents=True, exist_ok=True)
+    with (work.parent / f".{work.name}.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CIError(
+                f"another `ci calibrate` is running {work.name} (lock {handle.name})",
+                tip="wait for it to finish",
+            ) from None
+        yield

@@ -1,0 +1,137 @@
+"""Manifests of archived folders, and ``ci archive verify``, which checks them.
+
+Every archived calibration folder holds ``manifest.json``: what ran (version,
+commit, wheel, inputs, seeds, cluster, environment, times, diagnostics) and
+the sha256 of every other file in the folder. :func:`write` adds the
+checksums when the folder is made; :func:`check` recomputes them wherever the
+folder now lives (a local archive or any fsspec URL) and names every file that
+does not match, is missing, or was added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import fsspec
+
+from ci.archive import configured_archive
+from ci.jsonfile import dump_artefact, load_artefact
+from ci.state import repo_root
+
+MANIFEST = "manifest.json"
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file of a folder that does not agree with its manifest."""
+
+    folder: str
+    file: str
+    reason: str
+
+    def line(self) -> str:
+        """One line for people."""
+        return f"{self.folder}/{self.file}: {self.reason}"
+
+
+def write(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """Write ``data`` plus the sha256 of every file in ``folder`` as its manifest.
+
+    Returns
+    -------
+    dict
+        The manifest as written.
+    """
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    manifest = {**data, "files": {}}
+    for path in files:
+        with path.open("rb") as handle:
+            manifest["files"][path.relative_to(folder).as_posix()] = _sha256(handle)
+    (folder / MANIFEST).write_text(dump_artefact(manifest), encoding="utf-8")
+    return manifest
+
+
+def read(fs: fsspec.AbstractFileSystem, folder: str) -> dict[str, Any]:
+    """Return the manifest of ``folder`` on ``fs``."""
+    with fs.open(f"{folder}/{MANIFEST}", "r", encoding="utf-8") as handle:
+        return load_artefact(handle.read(), f"{folder}/{MANIFEST}")
+
+
+def check(fs: fsspec.AbstractFileSystem, folder: str) -> list[Problem]:
+    """Return every file of ``folder`` that does not match its manifest (empty: all match)."""
+    listed = read(fs, folder)["files"]
+    present = {path[len(folder) + 1 :] for path in fs.find(folder)} - {MANIFEST}
+    problems = [Problem(folder, name, "missing") for name in sorted(set(listed) - present)]
+    problems += [
+        Problem(folder, name, "not in the manifest") for name in sorted(present - set(listed))
+    ]
+    for name in sorted(set(listed) & present):
+        with fs.open(f"{folder}/{name}", "rb") as handle:
+            actual = _sha256(handle)
+        if actual != listed[name]:
+            problems.append(
+                Problem(
+                    folder, name, f"sha256 {actual[:12]}..., manifest says {listed[name][:12]}..."
+                )
+            )
+    return sorted(problems, key=lambda p: p.file)
+
+
+def manifest_folders(fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
+    """Return every folder below ``root`` (or ``root`` itself) that holds a manifest.
+
+    Hidden folders (partial uploads) are left out: they are not part of the archive.
+    """
+    found = [
+        path.rsplit("/", 1)[0]
+        for path in fs.find(root)
+        if path.endswith(f"/{MANIFEST}") and "/." not in path[len(root) :]
+    ]
+    return sorted(found)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``archive verify``."""
+    parser = commands.add_parser("archive", help="check the archive")
+    actions = parser.add_subparsers(title="actions", required=True, metavar="ACTION")
+    verify = actions.add_parser(
+        "verify", help="check every archived file against the sha256 in its manifest"
+    )
+    verify.add_argument(
+        "path", nargs="?", help="a folder or URL in the archive (default: the whole archive)"
+    )
+    verify.set_defaults(handler=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    if args.path:
+        fs, root = fsspec.core.url_to_fs(
+            args.path if "://" in args.path else str(Path(args.path).resolve())
+        )
+    else:
+        archive = configured_archive(repo_root())
+        fs, root = archive.fs, archive.root
+    root = root.rstrip("/")
+    folders = manifest_folders(fs, root)
+    problems = [problem for folder in folders for problem in check(fs, folder)]
+    for problem in problems:
+        print(f"MISMATCH {problem.line()}")
+    bad = {p.folder for p in problems}
+    files = sum(len(read(fs, f)["files"]) for f in folders)
+    print(
+        f"archive verify: {len(folders) - len(bad)} of {len(folders)} folder(s) intact "
+        f"({files} file(s) checked) under {root}"
+    )
+    return 1 if problems else 0
+
+
+def _sha256(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(CHUNK), b""):
+        digest.update(chunk)
+    return digest.hexdigest()

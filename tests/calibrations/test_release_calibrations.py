@@ -1,0 +1,163 @@
+"""Calibrations of a tagged release: run from the published wheel, archived once, verifiable,
+reproducible, resumable after a SIGKILL, and the same on Slurm.
+
+All real: a clone of this repository tagged and released by ``ci pipeline``
+(conftest.py), the wheel installed from its devpi-server into new
+environments, ``epicast calibrate`` on a local Dask cluster or the
+single-node Slurm of scripts/slurm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ci import results
+from tests.calibrations.conftest import CALIBRATION, CONFIG, ITERATIONS, ROOT, TAG, Clone
+
+BUNDLED = ROOT / "src" / "epicast" / "data" / "calibrations" / f"{CALIBRATION}.yaml"
+
+
+def manifest_of(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_a_tagged_release_runs_its_calibration_and_archives_it(released: Clone):
+    [folder] = released.calibrations()
+    assert f"calibrate: {CALIBRATION} archived: {folder}" in released.pipeline_output
+    manifest = manifest_of(folder)
+    commit = subprocess.run(
+        ["git", "-C", str(released.path), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    record = json.loads((released.archive / "release.json").read_text(encoding="utf-8"))
+    [wheel] = [f for f in record["files"] if f["filename"].endswith(".whl")]
+    assert (manifest["version"], manifest["tag"], manifest["commit"]) == (TAG, TAG, commit)
+    assert folder.name.endswith(f"-{commit[:12]}")
+    assert manifest["wheel"]["sha256"] == wheel["sha256"]
+    assert manifest["inputs"]["calibration"] == hashlib.sha256(BUNDLED.read_bytes()).hexdigest()
+    assert manifest["seed"] == 1978
+    assert manifest["sampler"]["iterations"] == ITERATIONS
+    assert manifest["cluster"] == {"profile": "local", "where": "local", "workers": 2}
+    assert manifest["environment"]["python"] == "3.11"
+    assert {"numpy", "numba", "dask", "dask-jobqueue"} <= set(manifest["environment"]["packages"])
+    assert manifest["command"] == [
+        "epicast",
+        "calibrate",
+        CALIBRATION,
+        f"--iterations={ITERATIONS}",
+    ]
+    diagnostics = manifest["diagnostics"]
+    assert diagnostics["max_rhat"] < 1.05
+    assert diagnostics["min_ess_bulk"] > 100
+    assert 0.1 < diagnostics["acceptance"][0] <= diagnostics["acceptance"][1] < 0.9
+    assert diagnostics["table"]["columns"][:3] == ["quantity", "mean", "sd"]
+    assert {"beta", "gamma", "phi", "R0"} <= {row[0] for row in diagnostics["table"]["rows"]}
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert sorted(manifest["files"]) == [f for f in files if f != "manifest.json"]
+    assert {"result.h5", "calibrate.log", "plots/traces.png", "plots/fit.png"} <= set(files)
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+
+
+def test_a_second_run_archives_nothing_new(released: Clone):
+    before = released.calibrations()
+    result = released.ci("calibrate", TAG)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"calibrate: {CALIBRATION} is already archived: {before[0]}\n"
+    assert released.calibrations() == before
+
+
+def test_archive_verify_passes_and_names_a_corrupted_file(released: Clone, tmp_path):
+    result = released.ci("archive", "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("archive verify: 1 of 1 folder(s) intact (")
+    [folder] = released.calibrations()
+    copy = tmp_path / folder.name
+    shutil.copytree(folder, copy)
+    traces = copy / "plots" / "traces.png"
+    data = bytearray(traces.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    traces.write_bytes(bytes(data))
+    (copy / "calibrate.log").unlink()
+    result = released.ci("archive", "verify", str(copy))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"MISMATCH {copy}/calibrate.log: missing"
+    assert lines[1].startswith(f"MISMATCH {copy}/plots/traces.png: sha256 ")
+    assert lines[2] == f"archive verify: 0 of 1 folder(s) intact (6 file(s) checked) under {copy}"
+
+
+def test_reproduce_rebuilds_the_environment_and_finds_identical_results(released: Clone):
+    [folder] = released.calibrations()
+    result = released.ci("reproduce", str(folder))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"reproduce: epicast {TAG} (wheel ")
+    assert lines[-1] == (
+        "reproduce: identical: every dataset equals the archived one bit for bit "
+        "(wall times not compared: chain_seconds)"
+    )
+
+
+def test_a_killed_calibration_resumes_and_archives_one_equal_result(released: Clone, tmp_path):
+    """SIGKILL ``ci calibrate`` once a chain has saved a checkpoint, then run it again."""
+    archive = tmp_path / "archive"
+    shutil.copytree(released.archive.parent.parent, archive, ignore=_calibrations)
+    env = released.config("killed", CONFIG + f'\n[archive]\nurl = "{archive}"\n')
+    work = released.path / ".state" / "calibrate" / "epicast" / TAG / CALIBRATION
+    command = [sys.executable, "-m", "ci", "calibrate", TAG]
+    process = subprocess.Popen(
+        command, cwd=released.path, env={**released.env, **env}, stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not list(work.glob("checkpoints/*/chain-*.npz")) and process.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
+            time.sleep(0.05)
+        assert process.poll() is None, "ci calibrate ended before any checkpoint"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    assert released.calibrations(archive / "epicast" / TAG) == []
+    assert (work / "pid").exists()  # the run was under way
+
+    result = released.ci("calibrate", TAG, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [folder] = released.calibrations(archive / "epicast" / TAG)
+    assert not work.exists()  # checkpoints and the working folder are gone once archived
+    [uninterrupted] = released.calibrations()
+    differences, _ = results.compare(uninterrupted / "result.h5", folder / "result.h5")
+    assert differences == []
+
+
+def _calibrations(folder: str, names: list[str]) -> list[str]:
+    return ["calibrations"] if "calibrations" in names else []
+
+
+@pytest.mark.slurm
+def test_the_slurm_profile_gives_the_same_result(released: Clone, slurm, tmp_path):
+    archive = tmp_path / "archive"
+    shutil.copytree(released.archive.parent.parent, archive, ignore=_calibrations)
+    text = CONFIG.replace('cluster = "local"', 'cluster = "slurm"')
+    env = released.config("slurm", text + f'\n[archive]\nurl = "{archive}"\n')
+    result = released.ci("calibrate", TAG, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [folder] = released.calibrations(archive / "epicast" / TAG)
+    manifest = manifest_of(folder)
+    assert manifest["cluster"]["profile"] == "slurm"
+    assert manifest["cluster"]["where"] == "slurm"
+    verified = released.ci("archive", "verify", str(folder))
+    assert verified.returncode == 0, verified.stdout
+    reproduced = released.ci("reproduce", str(folder), "--cluster", "slurm", env=env)
+    assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
+    assert reproduced.stdout.splitlines()[-1].startswith("reproduce: identical")
+    [local] = released.calibrations()
+    assert results.compare(local / "result.h5", folder / "result.h5")[0] == []

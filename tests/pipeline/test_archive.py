@@ -1,0 +1,133 @@
+"""Archived folders: published whole or not at all, checked against their manifests, and
+result files compared dataset by dataset (ci.archive, ci.manifest, ci.results).
+
+Real files on the local file system; fsspec's in-memory file system stands in
+for an object store, where a folder cannot be renamed atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import fsspec
+import h5py
+import numpy as np
+import pytest
+
+from ci import manifest, results
+from ci.archive import Archive
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = fsspec.filesystem("file")
+RESULT = b"\x89HDF not really"
+
+
+def make_folder(path: Path) -> Path:
+    """A calibration-like folder with its manifest."""
+    (path / "plots").mkdir(parents=True)
+    (path / "result.h5").write_bytes(RESULT)
+    (path / "plots" / "fit.png").write_bytes(b"a figure")
+    (path / "calibrate.log").write_text("done\n", encoding="utf-8")
+    manifest.write(path, {"version": "1.0.0"})
+    return path
+
+
+def test_a_manifest_holds_the_sha256_of_every_other_file(tmp_path):
+    folder = make_folder(tmp_path / "run")
+    written = manifest.read(LOCAL, str(folder))
+    assert written["version"] == "1.0.0"
+    assert written["files"] == {
+        "calibrate.log": hashlib.sha256(b"done\n").hexdigest(),
+        "plots/fit.png": hashlib.sha256(b"a figure").hexdigest(),
+        "result.h5": hashlib.sha256(RESULT).hexdigest(),
+    }
+    assert manifest.check(LOCAL, str(folder)) == []
+
+
+def test_check_names_changed_missing_and_unlisted_files(tmp_path):
+    folder = make_folder(tmp_path / "run")
+    (folder / "plots" / "fit.png").write_bytes(b"another figure")
+    (folder / "calibrate.log").unlink()
+    (folder / "notes.txt").write_text("added later", encoding="utf-8")
+    problems = manifest.check(LOCAL, str(folder))
+    assert [(p.file, p.reason.split()[0]) for p in problems] == [
+        ("calibrate.log", "missing"),
+        ("notes.txt", "not"),
+        ("plots/fit.png", "sha256"),
+    ]
+    assert problems[2].line() == (
+        f"{folder}/plots/fit.png: sha256 "
+        f"{hashlib.sha256(b'another figure').hexdigest()[:12]}..., manifest says "
+        f"{hashlib.sha256(b'a figure').hexdigest()[:12]}..."
+    )
+
+
+@pytest.mark.parametrize("url", ["local", "memory://archive"])
+def test_a_published_folder_appears_whole_and_partial_ones_are_ignored(tmp_path, url):
+    archive = Archive(str(tmp_path / "archive") if url == "local" else url, tmp_path)
+    folder = make_folder(tmp_path / "run")
+    parts = ("epicast", "1.0.0", "calibrations", "sir")
+    published = archive.publish_folder(folder, *parts, "20261124T000000Z-abc", last="manifest.json")
+    assert published == archive.path(*parts, "20261124T000000Z-abc")
+    archive.fs.makedirs(archive.path(*parts, ".20261125T000000Z-abc.partial-0123abcd"))
+    archive.fs.makedirs(archive.path(*parts, "20261126T000000Z-abc"), exist_ok=True)
+    archive.fs.pipe(archive.path(*parts, "20261126T000000Z-abc", "result.h5"), b"no manifest")
+    assert archive.complete_folders(*parts, marker="manifest.json") == ["20261124T000000Z-abc"]
+    assert manifest.check(archive.fs, published) == []
+    assert manifest.manifest_folders(archive.fs, archive.root) == [published]
+    archive.fs.rm(archive.path(*parts), recursive=True)
+
+
+def test_archive_verify_checks_the_whole_archive_or_one_folder(tmp_path):
+    archive = tmp_path / "archive"
+    good = make_folder(archive / "epicast" / "1.0.0" / "calibrations" / "a" / "run-1")
+    bad = make_folder(archive / "epicast" / "1.0.0" / "calibrations" / "b" / "run-1")
+    (bad / "result.h5").write_bytes(b"corrupted")
+    make_folder(archive / "epicast" / "1.0.0" / "calibrations" / "b" / ".run-2.partial-1")
+    verify = [sys.executable, "-m", "ci", "archive", "verify"]
+    whole = subprocess.run(
+        [*verify, str(archive)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert whole.returncode == 1
+    assert whole.stdout.splitlines() == [
+        f"MISMATCH {bad}/result.h5: sha256 {hashlib.sha256(b'corrupted').hexdigest()[:12]}..., "
+        f"manifest says {hashlib.sha256(RESULT).hexdigest()[:12]}...",
+        f"archive verify: 1 of 2 folder(s) intact (6 file(s) checked) under {archive}",
+    ]
+    one = subprocess.run(
+        [*verify, str(good)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert one.returncode == 0
+    assert (
+        one.stdout == f"archive verify: 1 of 1 folder(s) intact (3 file(s) checked) under {good}\n"
+    )
+
+
+def write_result(path: Path, draws: np.ndarray, seconds: list[float]) -> Path:
+    with h5py.File(path, "w") as handle:
+        handle["draws"] = draws
+        handle["chain_seconds"] = seconds
+        handle["observations/in_bed"] = np.arange(4.0)
+    return path
+
+
+def test_results_compare_bit_for_bit_and_say_by_how_much(tmp_path):
+    draws = np.linspace(1.0, 2.0, 12).reshape(2, 6)
+    archived = write_result(tmp_path / "a.h5", draws, [1.0, 2.0])
+    same = write_result(tmp_path / "b.h5", draws.copy(), [1.5, 2.5])
+    assert results.compare(archived, same) == ([], ["chain_seconds"])
+    changed = draws.copy()
+    changed[1, 2] *= 1 + 1e-12
+    other = write_result(tmp_path / "c.h5", changed, [1.0, 2.0])
+    [difference], _ = results.compare(archived, other)
+    assert (difference.name, difference.reason, difference.differing) == ("draws", "values", 1)
+    assert difference.max_rel == pytest.approx(1e-12, rel=1e-3)
+    assert difference.line().startswith("draws: 1 value(s) differ, max |difference| ")
+    with h5py.File(other, "a") as handle:
+        del handle["observations/in_bed"]
+        handle["extra"] = [1]
+    names = [(d.name, d.reason) for d in results.compare(archived, other)[0]]
+    assert names == [("draws", "values"), ("extra", "new"), ("observations/in_bed", "missing")]
