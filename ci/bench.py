@@ -48,7 +48,7 @@ from ci.verify import isolated_environment
 logger = logging.getLogger(__name__)
 
 CANDIDATE, BASELINE = "candidate", "baseline"
-INSTRUCTIONS = "instr"
+INSTRUCTIONS = "instructions"
 """Unit of the instruction-count rows; their names are ``instructions::<kernel>``."""
 
 

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 import fsspec
 
 from ci.archive import configured_archive
+from ci.errors import CIError
 from ci.jsonfile import dump_artefact, load_artefact
 from ci.state import repo_root
 
@@ -117,7 +118,14 @@ def _verify(args: argparse.Namespace) -> int:
         archive = configured_archive(repo_root())
         fs, root = archive.fs, archive.root
     root = root.rstrip("/")
+    if args.path and not fs.isdir(root):
+        raise CIError(f"{args.path} is not a folder", tip="give a folder of the archive")
     folders = manifest_folders(fs, root)
+    if args.path and not folders:
+        raise CIError(
+            f"no archived folder (with a {MANIFEST}) under {args.path}",
+            tip="give a calibration folder of the archive, or a folder above some",
+        )
     problems = [problem for folder in folders for problem in check(fs, folder)]
     for problem in problems:
         print(f"MISMATCH {problem.line()}")

@@ -97,6 +97,14 @@ def test_archive_verify_checks_the_whole_archive_or_one_folder(tmp_path):
         f"manifest says {hashlib.sha256(RESULT).hexdigest()[:12]}...",
         f"archive verify: 1 of 2 folder(s) intact (6 file(s) checked) under {archive}",
     ]
+    for wrong, message in (
+        (tmp_path / "missing", f"{tmp_path / 'missing'} is not a folder"),
+        (good / "plots", f"no archived folder (with a manifest.json) under {good / 'plots'}"),
+    ):
+        result = subprocess.run(
+            [*verify, str(wrong)], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        assert (result.returncode, result.stderr.splitlines()[0]) == (2, f"ci: error: {message}")
     one = subprocess.run(
         [*verify, str(good)], cwd=ROOT, capture_output=True, text=True, check=False
     )
