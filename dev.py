@@ -3,7 +3,7 @@
 
 Needs only python3 (3.10 or newer) and git::
 
-    python3 dev.py pipeline   # the main job: the whole release, locally
+    python3 dev.py pipeline   # the main job: the whole release, calibrations included, locally
     python3 dev.py test       # every test suite, as CI runs it
 
 The first call creates ``.venv`` with the pinned tools of requirements/dev.txt;
@@ -87,8 +87,12 @@ def run(command: list, **kwargs) -> None:
 
 
 def pipeline(args: list[str]) -> None:
-    """Run the whole release locally: ``python -m ci pipeline`` on the embedded devpi-server."""
-    run([BIN / "python", "-m", "ci", "pipeline", *args])
+    """Run the whole release locally: ``python -m ci pipeline`` on the embedded devpi-server.
+
+    With ``--calibrate``: the main job shows every stage, so the calibrations run
+    on a local Dask cluster even for an untagged commit (CI runs them on tags).
+    """
+    run([BIN / "python", "-m", "ci", "pipeline", "--calibrate", *args])
 
 
 def test(tox_args: list[str]) -> None:

@@ -4,7 +4,8 @@ The stages are the same ``python -m ci`` commands the Buildkite and GitHub
 Actions pipelines call, run in order in this process: devpi (the embedded
 server unless ``DEVPI_URL`` is set), build, publish, verify, promote to
 testing, the calibrations of a tagged release (``ci calibrate``: on the
-cluster, archived with the version), the benchmark gate against the newest
+cluster, archived with the version; ``--calibrate`` for any version), the
+benchmark gate against the newest
 stable release, and, for a final version that QA approved (or with
 ``--approve`` for a local demonstration) and that is not slower, promote to
 stable; then the dashboard.
@@ -53,6 +54,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="record a local QA approval so a final version reaches stable (demonstration)",
     )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="run the calibrations even if the version has no release tag (demonstration)",
+    )
     parser.add_argument("--suite", action="append", help="only this suite (repeatable)")
     parser.add_argument("--python", action="append", help="only this Python (repeatable)")
     parser.set_defaults(handler=_handle)
@@ -77,7 +83,7 @@ def _handle(args: argparse.Namespace) -> int:
     version = report["version"]
     stage("promote", version, "--to", "testing")
     reached = "testing"
-    if is_tagged(Version(version)):
+    if args.calibrate or is_tagged(Version(version)):
         stage("calibrate", version)
     benched = main(["bench", version])
     if benched not in (0, 1):
