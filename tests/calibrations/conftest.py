@@ -96,7 +96,8 @@ def released(tmp_path_factory) -> Iterator[Clone]:
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(path)], check=True)
     subprocess.run(["git", "-C", str(path), "tag", TAG], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(STEERING_PREFIXES)}
-    clone = Clone(path, {**env, "MPLBACKEND": "Agg"})
+    # A free port: the default one may be taken by the main job's server.
+    clone = Clone(path, {**env, "MPLBACKEND": "Agg", "CI_DEVPI_PORT": "0"})
     clone.env.update(clone.config("pipeline", CONFIG))
     try:
         result = clone.ci("pipeline", timeout=1800)
