@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import fcntl
-import hashlib
 import os
 import shutil
 import signal
@@ -41,6 +40,7 @@ from ci.archive import Archive, configured_archive
 from ci.build import REPORT_NAME
 from ci.config import Calibrate, load_config
 from ci.devpi import connect
+from ci.distribution import sha256_of
 from ci.errors import CIError
 from ci.jsonfile import read_json
 from ci.release import now, read_record, wheel_of
@@ -77,7 +77,7 @@ class Request:
         return cls(
             name=Path(entry).stem if is_file else entry,
             calibration=entry,
-            file_sha256=_sha256(path) if is_file else None,
+            file_sha256=sha256_of(path) if is_file else None,
             chains=settings.chains,
             iterations=settings.iterations,
             wheel_sha256=wheel_sha256,
@@ -94,7 +94,7 @@ class Request:
         target = self.calibration
         if self.file_sha256:
             path = root / target
-            if not path.is_file() or _sha256(path) != self.file_sha256:
+            if not path.is_file() or sha256_of(path) != self.file_sha256:
                 raise CIError(
                     f"{path} is not the calibration file of this request (missing or changed)",
                     tip="run from a checkout of the commit the calibration was archived from",
@@ -106,10 +106,6 @@ class Request:
         """Return the options that override the calibration file's sampler settings."""
         flags = {"--chains": self.chains, "--iterations": self.iterations}
         return [f"{flag}={value}" for flag, value in flags.items() if value]
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def register(commands: argparse._SubParsersAction) -> None:

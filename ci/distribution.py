@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
@@ -49,10 +50,15 @@ def read_dist_file(path: Path) -> DistFile:
 
 def sha256_of(path: Path) -> str:
     """Return the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        return sha256_of_stream(handle)
+
+
+def sha256_of_stream(handle: BinaryIO) -> str:
+    """Return the hex SHA-256 of what is left to read in a binary file object (any fsspec file)."""
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 

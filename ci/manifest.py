@@ -11,20 +11,19 @@ does not match, is missing, or was added.
 from __future__ import annotations
 
 import argparse
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import fsspec
 
 from ci.archive import configured_archive
+from ci.distribution import sha256_of, sha256_of_stream
 from ci.errors import CIError
 from ci.jsonfile import dump_artefact, load_artefact
 from ci.state import repo_root
 
 MANIFEST = "manifest.json"
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,7 @@ def write(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
     manifest = {**data, "files": {}}
     for path in files:
-        with path.open("rb") as handle:
-            manifest["files"][path.relative_to(folder).as_posix()] = _sha256(handle)
+        manifest["files"][path.relative_to(folder).as_posix()] = sha256_of(path)
     (folder / MANIFEST).write_text(dump_artefact(manifest), encoding="utf-8")
     return manifest
 
@@ -73,7 +71,7 @@ def check(fs: fsspec.AbstractFileSystem, folder: str) -> list[Problem]:
     ]
     for name in sorted(set(listed) & present):
         with fs.open(f"{folder}/{name}", "rb") as handle:
-            actual = _sha256(handle)
+            actual = sha256_of_stream(handle)
         if actual != listed[name]:
             problems.append(
                 Problem(
@@ -136,10 +134,3 @@ def _verify(args: argparse.Namespace) -> int:
         f"({files} file(s) checked) under {root}"
     )
     return 1 if problems else 0
-
-
-def _sha256(handle: BinaryIO) -> str:
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: handle.read(CHUNK), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
