@@ -345,7 +345,7 @@ def print_table(result: dict[str, Any]) -> None:
                 verdict.format_value(item["baseline"], item["unit"]),
                 f"{item['ratio']:.3f}" if compared else "-",
                 f"[{item['ci_low']:.3f}, {item['ci_high']:.3f}]" if compared else "-",
-                f"{item['p_value']:.2g}" if compared else "-",
+                f"{item['p_value']:.2g}" if item["p_value"] is not None else "-",
                 item["verdict"],
             )
         )

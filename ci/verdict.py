@@ -121,9 +121,9 @@ def paired_test(
     logs = np.log(candidate) - np.log(baseline)
     mean = float(logs.mean())
     if logs.size < 2 or np.all(logs == logs[0]):
-        # No spread (e.g. instruction counts): the ratio is exact.
+        # No spread (e.g. instruction counts): the ratio is exact, there is nothing to test.
         low = high = mean
-        p_value = 1.0 if mean == 0 else 0.0
+        p_value = None
     else:
         from scipy import stats  # here, not at the top: every `ci` command imports this module
 
@@ -140,8 +140,9 @@ def paired_test(
     }
 
 
-def _verdict(ratio: float, p_value: float, alpha: float, min_effect: float) -> str:
-    if p_value >= alpha:
+def _verdict(ratio: float, p_value: float | None, alpha: float, min_effect: float) -> str:
+    """Judge a ratio: beyond the minimum effect and, unless exact (no p-value), significant."""
+    if p_value is not None and p_value >= alpha:
         return SAME
     if ratio >= 1 + min_effect:
         return SLOWER
