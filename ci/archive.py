@@ -26,6 +26,7 @@ from typing import Any
 import fsspec
 
 from ci.jsonfile import dump_artefact, load_artefact
+from ci.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ class Archive:
         the file ``last`` (the manifest) after all others, and the folder is then
         renamed into place: atomic on a file system. On an object store, where a
         rename is a copy, a folder counts as complete once ``last`` exists
-        (:meth:`complete_folders`), which is why it is written last.
+        (:meth:`complete_folders`), which is why it is written last. Each file
+        is a step of the progress shown on standard error (:mod:`ci.progress`).
 
         Returns
         -------
@@ -100,10 +102,14 @@ class Archive:
         partial = f"{parent}/.{name}.partial-{uuid.uuid4().hex[:8]}"
         self.fs.makedirs(partial, exist_ok=True)
         files = sorted(p for p in local.rglob("*") if p.is_file())
-        for path in sorted(files, key=lambda p: p.name == last):
-            target = f"{partial}/{path.relative_to(local).as_posix()}"
-            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.put_file(str(path), target)
+        with Progress("archive", len(files)) as progress:
+            for path in sorted(files, key=lambda p: p.name == last):
+                relative = path.relative_to(local).as_posix()
+                target = f"{partial}/{relative}"
+                with progress.step(relative) as step:
+                    self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+                    self.fs.put_file(str(path), target)
+                    step.outcome = "uploaded"
         self.fs.mv(partial, final, recursive=True)
         return final
 

@@ -25,7 +25,6 @@ import json
 import logging
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -40,6 +39,7 @@ from ci.devpi import connect
 from ci.errors import CIError
 from ci.index import DevpiClient, ReleaseFile, version_key
 from ci.jsonfile import read_json
+from ci.progress import Progress
 from ci.release import now, read_record, wheel_of
 from ci.shell import mask
 from ci.state import repo_root
@@ -216,7 +216,8 @@ def run_rounds(
     """Run the benchmark suite in rotating rounds; return each side's pytest-benchmark data.
 
     Round ``r`` runs the sides in their order rotated by ``r`` (for two sides:
-    A B, B A, A B, ...), after one discarded warm-up round per side.
+    A B, B A, A B, ...), after one discarded warm-up round per side. Each round
+    is a step of the progress shown on standard error (:mod:`ci.progress`).
 
     Parameters
     ----------
@@ -234,16 +235,15 @@ def run_rounds(
     env = {**env, "BENCH_QUICK": "0", "MPLBACKEND": "Agg"}
     names = list(pythons)
     results: dict[str, list[dict]] = {name: [] for name in names}
-    began = time.monotonic()
-    for number in range(-1, settings.rounds):
-        shift = max(number, 0) % len(names)
-        for name in names[shift:] + names[:shift]:
-            out = work / f"{name}-{number}.json"
-            data = _one_round(pythons[name], name, settings, root, out, env)
-            if number >= 0:
-                results[name].append(data)
-        elapsed = time.monotonic() - began
-        logger.info("round %d of %d done (%.0f s)", number + 1, settings.rounds, elapsed)
+    with Progress("bench", settings.rounds + 1) as progress:
+        for number in range(-1, settings.rounds):
+            shift = max(number, 0) % len(names)
+            with progress.step(f"round {number + 1}" if number >= 0 else "warm-up round"):
+                for name in names[shift:] + names[:shift]:
+                    out = work / f"{name}-{number}.json"
+                    data = _one_round(pythons[name], name, settings, root, out, env)
+                    if number >= 0:
+                        results[name].append(data)
     return results
 
 
@@ -278,17 +278,22 @@ def count_instructions(
 
     ``kernels`` gives the calls counted per kernel. A kernel a side's release
     lacks is left out of that side (the comparison then calls it new or
-    missing); any other failure is an error.
+    missing); any other failure is an error. Each kernel of each side is a step
+    of the progress shown on standard error (:mod:`ci.progress`).
     """
     counted: dict[str, dict[str, list[float]]] = {name: {} for name in pythons}
-    for kernel, calls in kernels.items():
-        for name, python in pythons.items():
-            try:
-                value = instructions.count(python, script, kernel, calls, work)
-            except instructions.KernelUnavailableError as exc:
-                logger.warning("%s: %s", name, exc)
-                continue
-            counted[name][f"instructions::{kernel}"] = [value]
+    with Progress("instructions", len(kernels) * len(pythons)) as progress:
+        for kernel, calls in kernels.items():
+            for name, python in pythons.items():
+                with progress.step(f"{kernel} {name}") as step:
+                    try:
+                        value = instructions.count(python, script, kernel, calls, work)
+                    except instructions.KernelUnavailableError as exc:
+                        logger.warning("%s: %s", name, exc)
+                        step.outcome = "unavailable"
+                    else:
+                        counted[name][f"instructions::{kernel}"] = [value]
+                        step.outcome = "counted"
     return counted
 
 

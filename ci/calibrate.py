@@ -43,6 +43,7 @@ from ci.devpi import connect
 from ci.distribution import sha256_of
 from ci.errors import CIError
 from ci.jsonfile import read_json
+from ci.progress import Progress
 from ci.release import now, read_record, wheel_of
 from ci.shell import SECRET_VARIABLES
 from ci.state import repo_root, state_dir
@@ -174,23 +175,25 @@ def calibrate_release(root: Path, project: str, version: str) -> list[str]:
             extras=settings.extras,
             index_url=index_url,
         )
-        packages = environments.frozen(python)
-        for request in pending:
-            facts = {
-                "project": project,
-                "version": version,
-                "commit": record["commit"],
-                "tag": release_tag(record.get("tags", []), version),
-                "wheel": {"filename": wheel.filename, "sha256": wheel.sha256, "index": wheel.index},
-                "environment": {
-                    "python": settings.python,
-                    "extras": settings.extras,
-                    "packages": packages,
-                },
-                "cluster": {"profile": settings.cluster, "workers": settings.workers},
-            }
-            folder = run(archive, request, python, settings, facts, root)
-            lines.append(f"calibrate: {request.name} archived: {folder}")
+        facts = {
+            "project": project,
+            "version": version,
+            "commit": record["commit"],
+            "tag": release_tag(record.get("tags", []), version),
+            "wheel": {"filename": wheel.filename, "sha256": wheel.sha256, "index": wheel.index},
+            "environment": {
+                "python": settings.python,
+                "extras": settings.extras,
+                "packages": environments.frozen(python),
+            },
+            "cluster": {"profile": settings.cluster, "workers": settings.workers},
+        }
+        with Progress("calibrate", len(pending)) as progress:
+            for request in pending:
+                with progress.step(request.name) as step:
+                    folder = run(archive, request, python, settings, facts, root)
+                    step.outcome = "archived"
+                lines.append(f"calibrate: {request.name} archived: {folder}")
     return lines
 
 
@@ -241,7 +244,7 @@ def run(
             *("--cluster", settings.cluster),
             *((f"--workers={settings.workers}",) if settings.workers else ()),
             *("--output", str(folder / RESULT), "--plots", str(folder / PLOTS)),
-            *("--checkpoints", str(work / "checkpoints"), "--quiet"),
+            *("--checkpoints", str(work / "checkpoints")),  # the log shows the chains' progress
         ]
         started = now()
         tip = f"the whole log is {folder / LOG}; the checkpoints are kept: a re-run resumes"

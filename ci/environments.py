@@ -17,6 +17,7 @@ from pathlib import Path
 from ci import shell
 from ci.errors import CIError
 from ci.index import DevpiClient, ReleaseFile
+from ci.progress import Progress
 from ci.verify import isolated_environment
 
 UV = (sys.executable, "-m", "uv")
@@ -71,6 +72,9 @@ def install(
 ) -> Path:
     """Download ``wheel`` (hash-checked) and install it into a new environment.
 
+    The two steps (the environment, the installation) show as progress on
+    standard error (:mod:`ci.progress`).
+
     Parameters
     ----------
     client
@@ -102,11 +106,23 @@ def install(
     # Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE (common in CI)
     # every process would otherwise recompile ~1000 modules (40% of a benchmark round).
     install_command = [*UV, "pip", "install", "--quiet", "--compile-bytecode"]
-    for command in (
-        [*UV, "venv", "--quiet", "--python", f"python{python}", str(venv)],
-        [*install_command, "--python", str(interpreter), requirement, *constraints],
-    ):
-        shell.run(command, env=env, inherit=False)
+    steps = [
+        (
+            f"python{python} environment",
+            "created",
+            [*UV, "venv", "--quiet", "--python", f"python{python}", str(venv)],
+        ),
+        (
+            Path(requirement).name,
+            "installed",
+            [*install_command, "--python", str(interpreter), requirement, *constraints],
+        ),
+    ]
+    with Progress("install", len(steps)) as progress:
+        for name, outcome, command in steps:
+            with progress.step(name) as step:
+                shell.run(command, env=env, inherit=False)
+                step.outcome = outcome
     return interpreter
 
 

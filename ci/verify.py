@@ -33,6 +33,7 @@ from ci.devpi import connect
 from ci.errors import CIError
 from ci.index import ReleaseFile
 from ci.jsonfile import read_json
+from ci.progress import Progress
 from ci.release import now, read_record
 from ci.shell import mask
 from ci.state import repo_root
@@ -103,7 +104,8 @@ def verify(target: Target, suites: list[str], pythons: list[str], root: Path) ->
 
     The tox runs are independent (own environment, work folder and report), so
     as many run at once as the machine has cores: installing one overlaps the
-    tests of another.
+    tests of another. Each finished run is a step of the progress shown on
+    standard error (:mod:`ci.progress`).
     """
     config = load_config(root)
     archive = configured_archive(root)
@@ -113,11 +115,19 @@ def verify(target: Target, suites: list[str], pythons: list[str], root: Path) ->
         wheel_file = _published_wheel(client, config.indexes.unstable, target)
         wheel = client.download(wheel_file, Path(tmp))
         index_url = f"{client.url}/{config.indexes.unstable}/+simple/"
-        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-            runs = pool.map(
-                lambda job: _run_suite(root, wheel, index_url, job[1], job[0], Path(tmp)), jobs
-            )
-            for (python, suite), result in zip(jobs, runs, strict=True):
+        with (
+            Progress("verify", len(jobs)) as progress,
+            ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool,
+        ):
+
+            def run(job: tuple[str, str]) -> dict[str, Any]:
+                python, suite = job
+                with progress.step(_env_name(python, suite)) as step:
+                    result = _run_suite(root, wheel, index_url, suite, python, Path(tmp))
+                    step.outcome = result["status"]
+                return result
+
+            for (python, suite), result in zip(jobs, pool.map(run, jobs), strict=True):
                 evidence = {
                     **result,
                     "project": target.project,
@@ -154,7 +164,7 @@ def _run_suite(
     root: Path, wheel: Path, index_url: str, suite: str, python: str, tmp: Path
 ) -> dict[str, Any]:
     """Run one suite on one Python with tox; return status, counts and duration."""
-    env_name = f"py{python.replace('.', '')}-{suite}"
+    env_name = _env_name(python, suite)
     base = {"suite": suite, "python": python, "tox_env": env_name}
     if not _interpreter_runs(f"python{python}"):
         return {
@@ -209,6 +219,11 @@ def _run_suite(
         "duration_s": duration,
         "exit_code": result.returncode,
     }
+
+
+def _env_name(python: str, suite: str) -> str:
+    """Return the tox environment of a suite on a Python: ``py311-unit`` for 3.11 and unit."""
+    return f"py{python.replace('.', '')}-{suite}"
 
 
 def _interpreter_runs(name: str) -> bool:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -293,9 +296,10 @@ def calibrate(
     checkpoints
         Folder for the chains' checkpoints; None for none.
     progress
-        True: a progress bar per chain (rich) on standard error; False: none; or a
-        function called with (chain, iterations done) as the chains run, wherever
-        they run.
+        True: progress per chain on standard error (a rich bar per chain on a
+        terminal, otherwise a plain line per chain at each quarter of its
+        iterations); False: none; or a function called with (chain, iterations
+        done) as the chains run, wherever they run.
 
     Returns
     -------
@@ -357,19 +361,60 @@ def _run_on_worker(task: ChainTask) -> ChainResult:
 
 @contextmanager
 def _progress(tasks: list[ChainTask], progress: bool | Report) -> Iterator[Report]:
-    """Yield the report callback: the caller's, a rich bar per chain, or one that does nothing."""
+    """Yield the report callback: the caller's, progress on standard error, or none.
+
+    On a terminal a rich bar per chain; otherwise (a log) :func:`progress_lines`.
+    """
     if callable(progress):
         yield progress
         return
     if not progress:
         yield lambda chain, iteration: None
         return
+    if not sys.stderr.isatty():
+        yield progress_lines({t.chain: t.settings.total for t in tasks}, sys.stderr)
+        return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     columns = ("chain {task.fields[chain]}", BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, TimeElapsedColumn()) as bar:
+    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as bar:
         ids = {t.chain: bar.add_task("", total=t.settings.total, chain=t.chain) for t in tasks}
         yield lambda chain, iteration: bar.update(ids[chain], completed=iteration)
+
+
+def progress_lines(totals: dict[int, int], stream: TextIO) -> Report:
+    """Return a progress callback that writes a plain line per chain at each quarter done.
+
+    For logs: no bar, no carriage return, at most four lines per chain, e.g.
+    ``chain 1: 750/3000 iterations (25%, 4 s)`` (seconds since the callback
+    was made). A line comes with the first report past each quarter, so a
+    chain resumed from a checkpoint starts with the quarter it resumed in.
+
+    Parameters
+    ----------
+    totals
+        Iterations (warm-up included) of each chain, by chain index.
+    stream
+        Where the lines go (flushed after each).
+    """
+    reached, lock, started = dict.fromkeys(totals, 0), threading.Lock(), time.monotonic()
+
+    def report(chain: int, iteration: int) -> None:
+        total = totals[chain]
+        quarter = 4 * iteration // total
+        with lock:  # reports of Dask workers arrive on another thread
+            if quarter <= reached[chain]:
+                return
+            reached[chain] = quarter
+            seconds = time.monotonic() - started
+            stream.write(
+                f"chain {chain}: {iteration}/{total} iterations "
+                f"({100 * iteration // total}%, {seconds:.0f} s)\n"
+            )
+            stream.flush()
+
+    return report
 
 
 def _gather(

@@ -760,8 +760,21 @@ def test_a_failing_unit_test_leaves_the_version_in_unstable(devpi: DevpiServer, 
         f"verified ci-demo-fail {version}: smoke {PY} passed (2 passed, 0 failed), "
         f"unit {PY} failed (0 passed, 1 failed), bench {PY} passed (1 passed, 0 failed)\n"
     )
-    assert verify.stderr.startswith(f"py{PYTHON.replace('.', '')}-unit failed:\n")
-    assert "assert 5 == 6" in verify.stderr
+    env = f"py{PYTHON.replace('.', '')}"
+    # One plain progress line per suite, in the order they finished.
+    steps = [
+        re.fullmatch(r"verify: (\d)/3 (.+) \(\d+ s\)", line)
+        for line in verify.stderr.splitlines()
+        if line.startswith("verify: ")
+    ]
+    assert [step.group(1) for step in steps] == ["1", "2", "3"]
+    assert sorted(step.group(2) for step in steps) == [
+        f"{env}-bench passed",
+        f"{env}-smoke passed",
+        f"{env}-unit failed",
+    ]
+    failure = verify.stderr.split(f"{env}-unit failed:\n", 1)[1]
+    assert "assert 5 == 6" in failure
     evidence = repo.evidence(version)[f"unit-{PY}"]
     assert (evidence["status"], evidence["passed"], evidence["failed"]) == ("failed", 0, 1)
 
