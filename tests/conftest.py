@@ -36,6 +36,18 @@ def _no_leaked_environment():
     assert _environment() == before, "test leaked environment variable changes"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_update_check():
+    """Turn off the CLI's update check: no test asks a package index or writes ~/.cache.
+
+    For the whole session, so that the commands session fixtures run are quiet too;
+    tests of the check (tests/pipeline/test_updates.py) set their own environment.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EPICAST_NO_UPDATE_CHECK", "1")
+        yield
+
+
 def _environment() -> dict[str, str]:
     """os.environ without the variable pytest itself updates in every phase."""
     return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}

@@ -3,7 +3,9 @@
 Exit status: 0 success, 2 a user error (printed as one line per problem,
 without traceback). Heavy modules (numba kernels, h5py, matplotlib) are
 imported only by the subcommands that need them, so ``epicast validate`` and
-``epicast --version`` start fast.
+``epicast --version`` start fast. After a command that succeeded, one line on
+standard error may tell of a newer release on the stable index
+(:mod:`epicast.updates`).
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: OUTPUT.checkpoints next to the output file)",
     )
     calibrate.add_argument("--force", action="store_true", help="overwrite existing output files")
-    calibrate.add_argument("--quiet", action="store_true", help="no progress bar")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress of the chains")
 
     _command(commands, "calibrations", _calibrations, "list the bundled calibrations")
     summary = _command(commands, "summary", _summary_file, "summarise a calibration file")
@@ -111,7 +113,26 @@ def _command(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``epicast`` command; return its exit status."""
+    """Run the ``epicast`` command; return its exit status.
+
+    A check for a newer release on the stable index runs alongside the command
+    (:mod:`epicast.updates`); its notice follows the output of a command that
+    succeeded, ``--version`` included, on standard error.
+    """
+    update_check = _start_update_check()
+    try:
+        status = _dispatch(argv)
+    except SystemExit as exc:  # argparse exits after --version and --help (0) or a usage error
+        if exc.code in (0, None):
+            _print_update_notice(update_check)
+        raise
+    if status == 0:
+        _print_update_notice(update_check)
+    return status
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
+    """Parse the arguments and run the command's handler; map user errors to status 2."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -125,6 +146,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("epicast: interrupted", file=sys.stderr)
         return 130
+
+
+def _start_update_check():
+    """Start the check for a newer release; ``None`` when it is turned off or cannot start."""
+    try:
+        from epicast import __version__
+        from epicast.updates import UpdateCheck
+
+        return UpdateCheck.start(__version__)
+    except Exception:  # the check never breaks a command
+        logger.debug("update check not started", exc_info=True)
+        return None
+
+
+def _print_update_notice(update_check) -> None:
+    """Print the check's notice (or config warning) after the command's own output."""
+    if update_check is None:
+        return
+    try:
+        lines = update_check.lines()
+        if lines:
+            sys.stdout.flush()
+            print("\n".join(lines), file=sys.stderr)
+    except Exception:  # a closed pipe, say: the command itself succeeded
+        logger.debug("update notice not shown", exc_info=True)
 
 
 def _report(exc: EpicastError) -> None:
