@@ -6,6 +6,8 @@ pinned by the ci tool's lock, so the same commit builds byte-identical files:
 the wheel is reproducible by itself; the sdist is normalised afterwards (file
 times clamped to the commit time, owners zeroed, members sorted, no gzip
 timestamp), since tar archives otherwise record the checkout's file times.
+With ``[build] docs`` set, the documentation is then built against the wheel
+and zipped beside it (:mod:`ci.docs`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from ci import git, shell
-from ci.distribution import DistFile, read_dist_file
+from ci import docs, git, shell
+from ci.config import load_config
+from ci.distribution import DistFile, read_dist_file, sha256_of
 from ci.errors import CIError
 from ci.jsonfile import read_json, write_json
 
@@ -57,7 +60,8 @@ def build(root: Path, dist: Path) -> dict:
     root
         A git checkout of a setuptools-scm project.
     dist
-        Output folder; replaced by the new sdist, wheel and build report.
+        Output folder; replaced by the new sdist, wheel, documentation zip (with
+        ``[build] docs``) and build report.
 
     Returns
     -------
@@ -82,10 +86,16 @@ def build(root: Path, dist: Path) -> dict:
         _normalise_sdist(sdist.path, checkout.commit_time)
         shell.run([sys.executable, "-m", "twine", "check", "--strict", sdist.path, wheel.path])
         _check_package_data(sdist.path, wheel.path)
+        docs_env = load_config(checkout.root).build.docs
+        if docs_env:
+            doczip = out / docs.doczip_name(wheel.project, str(wheel.version))
+            docs.build_docs(checkout.root, docs_env, wheel.path, doczip, checkout.commit_time)
         if dist.exists():
             shutil.rmtree(dist)
         dist.mkdir(parents=True)
         files = [read_dist_file(shutil.move(f.path, dist / f.filename)) for f in (wheel, sdist)]
+        if docs_env:
+            shutil.move(doczip, dist / doczip.name)
     report = {
         "project": wheel.project,
         "version": str(wheel.version),
@@ -102,6 +112,8 @@ def build(root: Path, dist: Path) -> dict:
             for f in files
         ],
     }
+    if docs_env:
+        report["docs"] = {"filename": doczip.name, "sha256": sha256_of(dist / doczip.name)}
     write_json(dist / REPORT_NAME, report)
     return report
 
@@ -123,6 +135,16 @@ def built_files(dist: Path) -> tuple[dict, list[DistFile]]:
             raise CIError(f"{path} changed since it was built", tip="run `ci build` again")
         files.append(found)
     return report, files
+
+
+def built_docs(dist: Path, report: dict) -> Path | None:
+    """Return the documentation zip of the build report (None if it has none), checked."""
+    if "docs" not in report:
+        return None
+    path = dist / report["docs"]["filename"]
+    if not path.exists() or sha256_of(path) != report["docs"]["sha256"]:
+        raise CIError(f"{path} is missing or changed since it was built", tip="run `ci build`")
+    return path
 
 
 def _check_tags(checkout: git.Checkout) -> None:

@@ -42,6 +42,16 @@ class Indexes(_Section):
         return value
 
 
+class Build(_Section):
+    """What ``ci build`` makes besides the sdist and the wheel.
+
+    ``docs`` is the tox environment that builds the HTML documentation into the
+    folder given as its argument, against the built wheel; empty: no documentation.
+    """
+
+    docs: str = ""
+
+
 class Verify(_Section):
     """Which test suites run on which Pythons before promotion to testing."""
 
@@ -129,6 +139,7 @@ class PipelineConfig(_Section):
     """The whole configuration file."""
 
     indexes: Indexes = Indexes()
+    build: Build = Build()
     verify: Verify = Verify()
     bench: Bench = Bench()
     calibrate: Calibrate = Calibrate()

@@ -11,6 +11,7 @@ JSON/HTTP interface (the one devpi-client itself speaks):
 ``POST /+login`` ``{user, password}``  a token, sent as ``X-Devpi-Auth: b64(user:token)``
 ``GET /USER/INDEX/PROJECT?ignore_bases``  versions, each with ``+links`` (href, hashes)
 ``POST /USER/INDEX/`` (multipart)      upload: ``:action=file_upload``, metadata, ``content``
+``POST /USER/INDEX/`` (multipart)      documentation: ``:action=doc_upload``, name, version, zip
 ``POST /USER/INDEX`` ``{name, version, targetindex}``  push a release to another index
 ``POST <file URL>`` (JSON body)        attach a toxresult to a release file
 ``DELETE /USER/INDEX/PROJECT/VERSION``  remove a version (volatile indexes only)
@@ -41,7 +42,7 @@ from packaging.version import InvalidVersion, Version
 
 from ci import shell
 from ci.credentials import Credentials, env_names
-from ci.distribution import read_dist_file
+from ci.distribution import read_dist_file, sha256_of
 from ci.errors import CIError
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class ReleaseConflictError(CIError):
 
 @dataclass(frozen=True)
 class ReleaseFile:
-    """One release file (wheel or sdist) of a version on an index.
+    """One file of a version on an index: a wheel, an sdist or the documentation zip.
 
     Parameters
     ----------
@@ -514,6 +515,42 @@ class DevpiClient:
             raise DevpiRefusedError(
                 f"accept {path.name} on {index} from {user or 'anonymous'}", status, detail
             ) from exc
+
+    def docs(self, index: str, project: str, version: str) -> ReleaseFile | None:
+        """Return the documentation zip of a version on ``index`` (None if it has none)."""
+        verdata = self._project(index, project).get(version) or {}
+        for link in verdata.get("+links", []):
+            if link.get("rel") == "doczip":
+                url = _strip_fragment(link["href"])
+                return ReleaseFile(
+                    index=index,
+                    project=verdata.get("name", project),
+                    version=version,
+                    filename=url.rsplit("/", 1)[-1],
+                    url=url,
+                    sha256=(link.get("hashes") or {}).get("sha256", ""),
+                )
+        return None
+
+    def upload_docs(self, index: str, project: str, version: str, path: Path) -> str:
+        """Upload the documentation zip of a version; return ``"uploaded"`` or ``"already there"``.
+
+        devpi keeps one zip per version and pushes it along with the release
+        files on promotion. The same bytes again count as success; other bytes
+        replace it on a volatile index and are refused by a non-volatile one.
+        """
+        present = self.docs(index, project, version)
+        if present and present.sha256 == sha256_of(path):
+            return "already there"
+        with path.open("rb") as content:
+            self.request(
+                "POST",
+                f"{index}/",
+                action=f"accept the documentation of {project} {version} on {index}",
+                data={":action": "doc_upload", "name": project, "version": version},
+                files={"content": (path.name, content, "application/zip")},
+            )
+        return "uploaded"
 
     def push(self, source: str, project: str, version: str, target: str) -> str:
         """Copy a release (files and toxresults) from ``source`` to ``target`` on the server.

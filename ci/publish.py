@@ -1,5 +1,8 @@
 """``ci publish``: upload the built files to the unstable index and record the release.
 
+The documentation zip of ``ci build`` (if any) goes with them: devpi keeps it
+beside the version's files and pushes it along on every promotion.
+
 Safe to re-run: an identical file already on the index counts as success, and
 the release record only changes when something new was published.
 """
@@ -11,7 +14,7 @@ import logging
 from pathlib import Path
 
 from ci.archive import configured_archive
-from ci.build import built_files
+from ci.build import built_docs, built_files
 from ci.config import load_config
 from ci.devpi import connect
 from ci.errors import CIError
@@ -36,7 +39,7 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def publish(dist: Path) -> tuple[dict, dict[str, str]]:
-    """Upload the files of ``dist/build-report.json``; return the report and each file's outcome.
+    """Upload the files (and docs) of ``dist/build-report.json``; return the report and outcomes.
 
     The release record in the archive gets the commit, tags and file hashes.
     """
@@ -47,8 +50,13 @@ def publish(dist: Path) -> tuple[dict, dict[str, str]]:
     _refuse_changed_promoted_files(
         read_record(archive, report["project"], report["version"]), report
     )
+    doczip = built_docs(dist, report)
     with connect("ci") as client:
         outcomes = {f.filename: client.upload(index, f.path) for f in files}
+        if doczip:
+            outcomes[doczip.name] = client.upload_docs(
+                index, report["project"], report["version"], doczip
+            )
     published = {"commit": report["commit"], "tags": report["tags"], "files": report["files"]}
 
     def record_files(record: dict) -> bool:

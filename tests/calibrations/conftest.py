@@ -2,8 +2,8 @@
 
 ``released`` clones the repository's HEAD, tags it ``TAG`` and runs ``python -m
 ci pipeline`` there, with its own embedded devpi-server and archive (in the
-clone's ``.state``) and a reduced configuration (``CONFIG``: the smoke suite on
-one Python, two benchmark rounds, a shortened calibration on a local Dask
+clone's ``.state``) and a reduced configuration (``CONFIG``: the documentation,
+the smoke suite on one Python, two benchmark rounds, a shortened calibration on a local Dask
 cluster). Everything after that works on what the pipeline left: the
 published wheel, the archive, the checkpoints folder.
 """
@@ -27,6 +27,9 @@ CALIBRATION = "sir-boarding-school"
 ITERATIONS = 600
 """Sampling iterations after the file's 1000 warm-up ones (a checkpoint every 1000)."""
 CONFIG = f"""
+[build]
+docs = "docs"
+
 [verify]
 suites = ["smoke"]
 pythons = ["3.11"]

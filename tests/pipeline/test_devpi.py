@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -290,14 +291,24 @@ def test_identical_reupload_succeeds_and_a_rebuild_is_refused(
         assert replaced.sha256 == refused.value.ours
 
 
-def test_a_release_travels_to_stable_with_its_toxresult(
+def test_a_release_travels_to_stable_with_its_toxresult_and_docs(
     devpi: DevpiServer, wheels: dict[str, Path], tmp_path: Path
 ) -> None:
     wheel = wheels["probe-release"]
+    doczip = tmp_path / "ci-probe-release-1.0.doc.zip"
+    with zipfile.ZipFile(doczip, "w") as docs:
+        docs.writestr("index.html", "<h1>ci-probe-release 1.0</h1>")
+    rebuilt = tmp_path / "rebuilt" / doczip.name
+    rebuilt.parent.mkdir()
+    with zipfile.ZipFile(rebuilt, "w") as docs:
+        docs.writestr("index.html", "<h1>other words</h1>")
     with devpi.client("ci") as ci, devpi.client("qa") as qa:
         assert ci.upload("ci/unstable", wheel) in ("uploaded", "already there")
         (unstable,) = ci.release_files("ci/unstable", "ci-probe-release", "1.0")
         ci.attach_toxresult(unstable, {"reportversion": "1", "testenvs": {"py311-unit": {}}})
+        assert ci.upload_docs("ci/unstable", "ci-probe-release", "1.0", rebuilt) == "uploaded"
+        assert ci.upload_docs("ci/unstable", "ci-probe-release", "1.0", doczip) == "uploaded"
+        assert ci.upload_docs("ci/unstable", "ci-probe-release", "1.0", doczip) == "already there"
         assert ci.push("ci/unstable", "ci-probe-release", "1.0", "ci/testing") == "pushed"
         assert ci.push("ci/unstable", "ci-probe-release", "1.0", "ci/testing") == "already there"
         assert qa.push("ci/testing", "ci-probe-release", "1.0", "qa/stable") == "pushed"
@@ -306,6 +317,11 @@ def test_a_release_travels_to_stable_with_its_toxresult(
         assert stable.sha256 == unstable.sha256
         assert len(stable.toxresults) == 1
         assert qa.download(stable, tmp_path).read_bytes() == wheel.read_bytes()
+        docs_on_stable = qa.docs("qa/stable", "ci-probe-release", "1.0")
+        assert docs_on_stable.filename == doczip.name
+        assert qa.download(docs_on_stable, tmp_path / "got").read_bytes() == doczip.read_bytes()
+        with pytest.raises(DevpiRefusedError):  # stable never changes, docs included
+            qa.upload_docs("qa/stable", "ci-probe-release", "1.0", rebuilt)
         with pytest.raises(DevpiRefusedError) as refused:
             ci.delete_version("ci/testing", "ci-probe-release", "1.0")
         assert refused.value.status == 403

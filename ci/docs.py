@@ -1,0 +1,78 @@
+"""The documentation of a version: built against its wheel, zipped for devpi.
+
+``ci build`` runs the project's documentation tox environment (``[build] docs``
+in ``pipeline.toml``) with the freshly built wheel installed (``--installpkg``),
+so the API and reference pages describe exactly the code being released, and
+zips the HTML as ``<project>-<version>.doc.zip``, the name devpi gives doc
+uploads. ``ci publish`` uploads it beside the files (``DevpiClient.upload_docs``)
+and every promotion pushes it along, so each version on each index carries its
+own documentation. The zip is reproducible like the wheel: sorted members with
+the commit time.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from ci import shell
+
+
+def doczip_name(project: str, version: str) -> str:
+    """Return the file name devpi stores the documentation of a version under."""
+    return f"{project}-{version}.doc.zip"
+
+
+def build_docs(root: Path, env: str, wheel: Path, target: Path, epoch: int) -> Path:
+    """Build the HTML documentation with tox environment ``env`` and zip it to ``target``.
+
+    Parameters
+    ----------
+    root
+        The checkout, with the ``tox.ini`` that defines ``env``; the environment
+        gets the output folder as its positional argument (``{posargs}``).
+    env
+        The tox environment, e.g. ``docs``.
+    wheel
+        The built wheel, installed into the environment instead of the source tree.
+    target
+        The zip file to write.
+    epoch
+        Time stamp of every member (the commit time), for reproducible bytes.
+    """
+    with tempfile.TemporaryDirectory(prefix="ci-docs-") as tmp:
+        html = Path(tmp) / "html"
+        shell.run(
+            [
+                sys.executable,
+                "-m",
+                "tox",
+                "run",
+                "-e",
+                env,
+                "--root",
+                root,
+                "--workdir",
+                Path(tmp) / "tox",
+                "--installpkg",
+                wheel,
+                "--",
+                html,
+            ],
+            cwd=root,
+        )
+        _zip_folder(html, target, epoch)
+    return target
+
+
+def _zip_folder(folder: Path, target: Path, epoch: int) -> None:
+    """Zip every file under ``folder`` (paths relative to it) with fixed order and times."""
+    stamp = time.gmtime(max(epoch, 315532800))[:6]  # zip cannot hold times before 1980
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=stamp)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
