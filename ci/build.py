@@ -47,7 +47,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     report = build(args.root, args.dist)
-    files = ", ".join(f"{f['filename']} ({f['sha256'][:12]})" for f in report["files"])
+    built = [*report["files"], *([report["docs"]] if "docs" in report else [])]
+    files = ", ".join(f"{f['filename']} ({f['sha256'][:12]})" for f in built)
     print(f"built {report['project']} {report['version']} at {report['commit'][:12]}: {files}")
     return 0
 
