@@ -397,22 +397,11 @@ class DevpiClient:
                 toxresults.setdefault(_strip_fragment(link["for_href"]), []).append(
                     _strip_fragment(link["href"])
                 )
-        files = []
-        for link in links:
-            if link.get("rel") != "releasefile":
-                continue
-            url = _strip_fragment(link["href"])
-            files.append(
-                ReleaseFile(
-                    index=index,
-                    project=verdata.get("name", project),
-                    version=version,
-                    filename=url.rsplit("/", 1)[-1],
-                    url=url,
-                    sha256=(link.get("hashes") or {}).get("sha256", ""),
-                    toxresults=tuple(toxresults.get(url, ())),
-                )
-            )
+        files = [
+            _release_file(index, verdata.get("name", project), version, link, toxresults)
+            for link in links
+            if link.get("rel") == "releasefile"
+        ]
         return sorted(files, key=lambda item: item.filename)
 
     def download(self, release_file: ReleaseFile, directory: Path) -> Path:
@@ -521,15 +510,7 @@ class DevpiClient:
         verdata = self._project(index, project).get(version) or {}
         for link in verdata.get("+links", []):
             if link.get("rel") == "doczip":
-                url = _strip_fragment(link["href"])
-                return ReleaseFile(
-                    index=index,
-                    project=verdata.get("name", project),
-                    version=version,
-                    filename=url.rsplit("/", 1)[-1],
-                    url=url,
-                    sha256=(link.get("hashes") or {}).get("sha256", ""),
-                )
+                return _release_file(index, verdata.get("name", project), version, link, {})
         return None
 
     def upload_docs(self, index: str, project: str, version: str, path: Path) -> str:
@@ -639,6 +620,22 @@ def _normalised(value: Any) -> Any:
     if isinstance(value, (list, tuple, set)):
         return sorted(str(item) for item in value)
     return value
+
+
+def _release_file(
+    index: str, project: str, version: str, link: Mapping[str, Any], toxresults: Mapping
+) -> ReleaseFile:
+    """Return the file of a devpi ``+links`` entry; ``toxresults`` maps file URLs to theirs."""
+    url = _strip_fragment(link["href"])
+    return ReleaseFile(
+        index=index,
+        project=project,
+        version=version,
+        filename=url.rsplit("/", 1)[-1],
+        url=url,
+        sha256=(link.get("hashes") or {}).get("sha256", ""),
+        toxresults=tuple(toxresults.get(url, ())),
+    )
 
 
 def _strip_fragment(url: str) -> str:
