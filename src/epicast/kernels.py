@@ -217,10 +217,18 @@ def _error_norm(y, y_new, h, k, scratch, n):
 
 
 @njit(inline="always", **_OPTIONS)
-def _dense_output(out, row, y, y_new, h, k, theta, scratch):
-    """Write the continuous extension at ``t + theta * h`` (0 < theta <= 1) into ``out[row]``."""
+def _dense_coefficients(dense, y, y_new, h, k):
+    """Write the coefficients of the step's continuous extension into ``dense`` (4, n).
+
+    Computed once per step that ends a day or more, whatever the number of days it ends.
+    """
     for q in range(y.size):
-        scratch[q] = h * (
+        change = y_new[q] - y[q]
+        spline = h * k[0, q] - change
+        dense[0, q] = change
+        dense[1, q] = spline
+        dense[2, q] = change - h * k[6, q] - spline
+        dense[3, q] = h * (
             DP_DENSE[0] * k[0, q]
             + DP_DENSE[2] * k[2, q]
             + DP_DENSE[3] * k[3, q]
@@ -228,12 +236,15 @@ def _dense_output(out, row, y, y_new, h, k, theta, scratch):
             + DP_DENSE[5] * k[5, q]
             + DP_DENSE[6] * k[6, q]
         )
+
+
+@njit(inline="always", **_OPTIONS)
+def _dense_output(out, row, y, dense, theta):
+    """Write the continuous extension at ``t + theta * h`` (0 < theta <= 1) into ``out[row]``."""
     for q in range(y.size):
-        change = y_new[q] - y[q]
-        spline = h * k[0, q] - change
-        quartic = change - h * k[6, q] - spline
         out[row, q] = y[q] + theta * (
-            change + (1.0 - theta) * (spline + theta * (quartic + (1.0 - theta) * scratch[q]))
+            dense[0, q]
+            + (1.0 - theta) * (dense[1, q] + theta * (dense[2, q] + (1.0 - theta) * dense[3, q]))
         )
 
 
@@ -296,6 +307,7 @@ def integrate(
     stage = np.empty(n)
     k = np.empty((N_STAGES, n))
     work = np.empty((2, n_groups))
+    dense = np.empty((4, n))
     flat_out[0] = y
 
     t = t_start
@@ -332,9 +344,10 @@ def integrate(
             rejected = True
             continue
         t_new = stop if to_stop else t + h
+        if day <= n_days and t_start + day <= t_new:
+            _dense_coefficients(dense, y, y_new, h, k)
         while day <= n_days and t_start + day <= t_new:
-            theta = (t_start + day - t) / h
-            _dense_output(flat_out, day, y, y_new, h, k, theta, stage)
+            _dense_output(flat_out, day, y, dense, (t_start + day - t) / h)
             day += 1
         growth = FAC_MAX if error == 0.0 else min(FAC_MAX, max(FAC_MIN, SAFETY * error**-0.2))
         if rejected:
@@ -356,6 +369,25 @@ def integrate(
     return evaluations
 
 
+@njit(**_OPTIONS)
+def daily_counts(out, reporting_fraction):
+    """Turn the cumulative rows of one run's ``out`` (T, N_STATE, G) into counts per day.
+
+    In place, so that a batch needs no second pass over its outputs: afterwards
+    row ``CUM_INFECTIONS`` holds the infections of the day ending at each output
+    time and row ``CUM_ONSETS`` the notifications, ``reporting_fraction`` times
+    that day's onsets of infectiousness (both 0 on the first day).
+    """
+    for d in range(out.shape[0] - 1, 0, -1):
+        for i in range(out.shape[2]):
+            out[d, CUM_INFECTIONS, i] -= out[d - 1, CUM_INFECTIONS, i]
+            onsets = out[d, CUM_ONSETS, i] - out[d - 1, CUM_ONSETS, i]
+            out[d, CUM_ONSETS, i] = onsets * reporting_fraction
+    for i in range(out.shape[2]):
+        out[0, CUM_INFECTIONS, i] = 0.0
+        out[0, CUM_ONSETS, i] = 0.0
+
+
 @njit(parallel=True, **_OPTIONS)
 def integrate_batch(
     y0,
@@ -369,14 +401,17 @@ def integrate_batch(
     t_start,
     n_days,
     first_step,
+    reporting_fraction,
     out,
 ):
-    """Run :func:`integrate` for B parameter sets in parallel threads.
+    """Run :func:`integrate` then :func:`daily_counts` for B parameter sets in parallel threads.
 
     ``beta``, ``sigma``, ``gamma`` have shape (B,); ``out`` has shape
     (B, n_days + 1, N_STATE, G); the other arguments are as for
-    :func:`integrate`. Each set is computed exactly as by a single run, so
-    results do not depend on the number of threads or on the other sets.
+    :func:`integrate` and :func:`daily_counts`. Each set is computed exactly as
+    by a single run, so results do not depend on the number of threads or on
+    the other sets. Counting days in the same thread, while the set's outputs
+    are still in its core's cache, saves a pass over the whole batch's outputs.
     Returns the number of right-hand side evaluations per set, shape (B,).
 
     Runs take different times (adaptive steps): call it under
@@ -399,4 +434,5 @@ def integrate_batch(
             first_step,
             out[b],
         )
+        daily_counts(out[b], reporting_fraction)
     return evaluations

@@ -203,7 +203,16 @@ def simulate_batch(
         Outputs with a leading batch axis: prevalence (B, T, C, G), incidence and
         notifications (B, T, G).
     """
-    from epicast.kernels import CUM_INFECTIONS, CUM_ONSETS, I, R, S, integrate, integrate_batch
+    from epicast.kernels import (
+        CUM_INFECTIONS,
+        CUM_ONSETS,
+        I,
+        R,
+        S,
+        daily_counts,
+        integrate,
+        integrate_batch,
+    )
 
     arrays = model_arrays(scenario)
     beta, period, latent_days = np.broadcast_arrays(
@@ -215,34 +224,34 @@ def simulate_batch(
     common = arrays.kernel_args()
     if beta.size == 1:  # no threads to start (or to wait for, on a busy machine)
         integrate(arrays.y0, beta[0], 1.0 / latent_days[0], 1.0 / period[0], *common, out[0])
+        daily_counts(out[0], scenario.reporting_fraction)
     else:
         import numba
 
         sigma, gamma = 1.0 / latent_days, 1.0 / period
         with numba.parallel_chunksize(1):  # one set at a time to whichever thread is free
-            integrate_batch(arrays.y0, np.ascontiguousarray(beta), sigma, gamma, *common, out)
-    # S, E, I, R are the first rows of the state: a view, not a copy, for SEIR
+            integrate_batch(
+                arrays.y0,
+                np.ascontiguousarray(beta),
+                sigma,
+                gamma,
+                *common,
+                scenario.reporting_fraction,
+                out,
+            )
+    # S, E, I, R are the first rows of the state: a view, not a copy, for SEIR; the
+    # cumulative rows now hold daily incidence and notifications (kernels.daily_counts)
     prevalence = out[:, :, S : R + 1] if arrays.latent else out[:, :, [S, I, R]]
-    notifications = _daily(out[:, :, CUM_ONSETS])
-    notifications *= scenario.reporting_fraction
     return Trajectory(
         time=scenario.t_start + np.arange(arrays.n_days + 1, dtype=float),
         age_groups=scenario.age_groups,
         compartments=scenario.compartments,
         prevalence=prevalence,
-        incidence=_daily(out[:, :, CUM_INFECTIONS]),
-        notifications=notifications,
+        incidence=out[:, :, CUM_INFECTIONS],
+        notifications=out[:, :, CUM_ONSETS],
     )
 
 
 def _per_set(values: np.ndarray | None, default: float) -> np.ndarray:
     """Return per-set parameter values as a float array of shape (B,)."""
     return np.atleast_1d(np.asarray(default if values is None else values, dtype=float))
-
-
-def _daily(cumulative: np.ndarray) -> np.ndarray:
-    """Difference a cumulative count (..., T, G) into counts per day (0 on the first day)."""
-    daily = np.empty_like(cumulative)
-    daily[..., 0, :] = 0.0
-    np.subtract(cumulative[..., 1:, :], cumulative[..., :-1, :], out=daily[..., 1:, :])
-    return daily

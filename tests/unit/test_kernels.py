@@ -101,3 +101,14 @@ def test_any_number_of_age_groups_matches_the_reference():
     run = epicast.simulate(scenario)
     error = np.abs(run.prevalence - expected[:, :4]) / np.abs(expected[:, :4]).max(axis=0)
     assert error.max() < 1e-10
+
+
+def test_daily_counts_difference_the_cumulative_rows_in_place():
+    cumulative = np.array([[0.0, 1.0], [3.0, 4.0], [10.0, 4.0]])  # (T, G) by day
+    out = np.full((3, kernels.N_STATE, 2), 7.0)
+    out[:, kernels.CUM_INFECTIONS] = cumulative
+    out[:, kernels.CUM_ONSETS] = 2 * cumulative
+    kernels.daily_counts(out, 0.25)
+    np.testing.assert_array_equal(out[:, kernels.CUM_INFECTIONS], [[0, 0], [3, 3], [7, 0]])
+    np.testing.assert_array_equal(out[:, kernels.CUM_ONSETS], [[0, 0], [1.5, 1.5], [3.5, 0]])
+    assert (out[:, : kernels.R + 1] == 7.0).all()  # the compartments are left alone
