@@ -94,7 +94,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         per_set = r["batch"] / r["batch_size"]
         ratio = per_set / r["single"]
         write(
-            f"batch of {r['batch_size']}: {per_set * 1e3:.3f} ms per set; "
+            f"batch of {r['batch_size']} on {r['threads']} threads: "
+            f"{per_set * 1e3:.3f} ms per set; "
             f"per set / single run = {ratio:.2f} (target <= 0.33): {_verdict(ratio <= 1 / 3)}"
         )
     for name in ("first", "second"):

@@ -9,6 +9,7 @@ most 1/3 of a single run per set.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -130,3 +131,4 @@ def test_batch_of_64_seir_gbr_16age(benchmark, rounds, gbr, report):
     assert batch.prevalence.shape == (BATCH, 366, 4, 16)
     report["batch"] = benchmark.stats.stats.min
     report["batch_size"] = BATCH
+    report["threads"] = numba.get_num_threads()
