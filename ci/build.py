@@ -71,6 +71,9 @@ def build(root: Path, dist: Path) -> dict:
     """
     checkout = git.checkout(root)
     _check_tags(checkout)
+    docs_env = load_config(checkout.root).build.docs
+    if docs_env:
+        docs.require_env(checkout.root, docs_env)
     with tempfile.TemporaryDirectory(prefix="ci-build-") as tmp:
         out = Path(tmp)
         shell.run(
@@ -87,7 +90,6 @@ def build(root: Path, dist: Path) -> dict:
         _normalise_sdist(sdist.path, checkout.commit_time)
         shell.run([sys.executable, "-m", "twine", "check", "--strict", sdist.path, wheel.path])
         _check_package_data(sdist.path, wheel.path)
-        docs_env = load_config(checkout.root).build.docs
         if docs_env:
             doczip = out / docs.doczip_name(wheel.project, str(wheel.version))
             docs.build_docs(checkout.root, docs_env, wheel.path, doczip, checkout.commit_time)

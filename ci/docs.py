@@ -19,11 +19,27 @@ import zipfile
 from pathlib import Path
 
 from ci import shell
+from ci.errors import CIError
 
 
 def doczip_name(project: str, version: str) -> str:
     """Return the file name devpi stores the documentation of a version under."""
     return f"{project}-{version}.doc.zip"
+
+
+def require_env(root: Path, env: str) -> None:
+    """Raise CIError unless the checkout's tox configuration defines environment ``env``.
+
+    ``ci build`` checks this before building anything, so that a misspelt
+    ``[build] docs`` costs one line instead of a build and tox's error.
+    """
+    tox = [sys.executable, "-m", "tox", "list", "--no-desc", "--root", root]
+    defined = shell.run(tox, cwd=root).split()
+    if env not in defined:
+        raise CIError(
+            f"[build] docs = {env!r} in pipeline.toml is not a tox environment of {root} "
+            f"(tox knows: {', '.join(defined) or 'none'}); name one that builds the HTML"
+        )
 
 
 def build_docs(root: Path, env: str, wheel: Path, target: Path, epoch: int) -> Path:

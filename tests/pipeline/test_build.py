@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -114,3 +115,22 @@ def test_not_a_checkout_is_one_line(tmp_path):
         f"ci: error: {tmp_path} is not a git checkout",
         "ci: tip: run the ci tool inside a clone",
     ]
+
+
+def test_docs_env_missing_from_tox_is_one_line_before_building(tmp_path):
+    source = tmp_path / "tiny"
+    shutil.copytree(PACKAGES / "missing-data", source)
+    (source / "src" / "tinypkg" / "table.csv").unlink()
+    (source / "pipeline.toml").write_text('[build]\ndocs = "doc"\n')
+    (source / "tox.ini").write_text("[tox]\nenv_list = lint\n\n[testenv:docs]\n")
+    repo = git_project(source, tmp_path / "repo")
+    env = {k: v for k, v in os.environ.items() if k != "CI_CONFIG"}
+    command = [sys.executable, "-m", "ci", "build", "--root", str(repo), "--dist", "d"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"ci: error: [build] docs = 'doc' in pipeline.toml is not a tox environment of {repo} "
+        "(tox knows: lint, docs); name one that builds the HTML"
+    )
+    assert "Traceback" not in result.stderr
+    assert not (ROOT / "d").exists()
