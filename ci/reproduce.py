@@ -109,7 +109,7 @@ def reproduce(path: str, cluster: str = "local") -> list[results.Difference]:
         run = work / "run"
         run.mkdir()
         command = [str(python.with_name("epicast")), "calibrate", *arguments]
-        command += ["--cluster", cluster, "--output", str(run / RESULT), "--quiet"]
+        command += ["--cluster", cluster, "--output", str(run / RESULT)]  # log: chains' progress
         run_logged(command, run / LOG, work, tip="the lines above end the calibration's log")
         archived = work / "archived.h5"
         fs.get_file(f"{folder}/{RESULT}", str(archived))
