@@ -220,7 +220,7 @@ def _error_norm(y, y_new, h, k, scratch, n):
 def _dense_coefficients(dense, y, y_new, h, k):
     """Write the coefficients of the step's continuous extension into ``dense`` (4, n).
 
-    Computed once per step that ends a day or more, whatever the number of days it ends.
+    Called once for a step that passes output days, however many it passes.
     """
     for q in range(y.size):
         change = y_new[q] - y[q]
