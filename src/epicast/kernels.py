@@ -47,6 +47,15 @@ here and serialised the threads of :func:`integrate_batch`. For the same
 reason no loop only fills an array with zeros (LLVM turns it into a ``memset``
 call, which stops Numba from removing the reference counts).
 
+Compile time
+------------
+A new environment compiles :func:`integrate` once (then numba's cache serves
+it). Two numpy conveniences cost more to compile than the whole loop and are
+written as element loops instead: ``transpose`` with axes (about 4 s) and any
+whole-array assignment such as ``a[0] = b`` (about 2 s: its shape-mismatch
+error compiles numba's string formatting). Each ``inline="always"`` helper is
+typed again at every call site, so they are called from few places.
+
 Numba caches the compiled code on disk (``cache=True``): next to this file
 when site-packages is writable, otherwise in the user's cache directory
 (numba's own fallback; ``NUMBA_CACHE_DIR`` overrides both).
@@ -300,7 +309,13 @@ def integrate(
     n_groups = inv_population.size
     n = y0.size
     n_dynamic = N_DYNAMIC * n_groups
-    contacts = np.ascontiguousarray(segment_contacts.transpose(0, 2, 1))
+    # Element loops, not `transpose` or whole-array assignment: those numpy
+    # overloads cost seconds of compiling (see "Compile time" above).
+    contacts = np.empty(segment_contacts.shape)
+    for c in range(segment_contacts.shape[0]):
+        for i in range(n_groups):
+            for j in range(n_groups):
+                contacts[c, j, i] = segment_contacts[c, i, j]
     flat_out = out.reshape(out.shape[0], n)
     y = y0.copy().reshape(n)
     y_new = np.empty(n)
@@ -308,7 +323,8 @@ def integrate(
     k = np.empty((N_STAGES, n))
     work = np.empty((2, n_groups))
     dense = np.empty((4, n))
-    flat_out[0] = y
+    for q in range(n):
+        flat_out[0, q] = y[q]
 
     t = t_start
     t_end = t_start + n_days
