@@ -53,7 +53,7 @@ import numpy as np
 from numba import njit
 
 from epicast.errors import EpicastError
-from epicast.posterior import LogDensity, Posterior, log_density, parameter_values, unconstrain
+from epicast.posterior import Posterior, log_density, parameter_values, unconstrain
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ T_SCALE = 1.25
 """Scale of the independence proposal relative to the warm-up's covariance estimate."""
 MAX_INITIAL_DRAWS = 1000
 _OPTIONS = {"cache": True, "error_model": "numpy"}
+# Compile time: the kernels copy arrays element by element, never ``a[:] = b``,
+# whose shape check compiles numba's string formatting (seconds on a new machine).
 
 
 @dataclass(frozen=True)
@@ -190,14 +192,14 @@ class Chain:
         self.posterior = posterior
         self.settings = settings
         self.rng = np.random.Generator(np.random.PCG64(seed))
-        if state is None:
-            state = self._start(initial)
-        self.rng.bit_generator.state = state.rng
-        self.state = state
         self._values = np.empty_like(posterior.base)
         self._out = np.empty((posterior.n_days + 1, *posterior.y0.shape))
         self._proposal = np.empty(posterior.dimension)
         self._window_ends = settings.window_ends()
+        if state is None:
+            state = self._start(initial)
+        self.rng.bit_generator.state = state.rng
+        self.state = state
 
     @property
     def done(self) -> bool:
@@ -212,12 +214,19 @@ class Chain:
 
     def advance(self) -> None:
         """Run the next block of ``BLOCK`` iterations (fewer at the very end)."""
-        state, d = self.state, self.posterior.dimension
+        d = self.posterior.dimension
         eps = self.rng.standard_normal((BLOCK, d))
         log_u = np.log(self.rng.random(BLOCK))
         choice = self.rng.random(BLOCK)
         chi2 = self.rng.chisquare(T_DOF, BLOCK)
-        count = min(BLOCK, self.settings.total - state.iteration)
+        count = min(BLOCK, self.settings.total - self.state.iteration)
+        self._run(eps[:count], log_u[:count], choice[:count], chi2[:count])
+        self.state.rng = self.rng.bit_generator.state
+
+    def _run(self, eps: np.ndarray, log_u: np.ndarray, choice: np.ndarray, chi2: np.ndarray):
+        """Run len(log_u) iterations of the compiled kernel on the state."""
+        state = self.state
+        count = log_u.size
         scalars = np.array([state.log_density, state.log_scale])
         _run_block(
             self.posterior,
@@ -228,10 +237,10 @@ class Chain:
             state.mean,
             state.m2,
             state.counts,
-            eps[:count],
-            log_u[:count],
-            choice[:count],
-            chi2[:count],
+            eps,
+            log_u,
+            choice,
+            chi2,
             state.iteration,
             self.settings.warmup,
             self.settings.thin,
@@ -244,27 +253,34 @@ class Chain:
         )
         state.log_density, state.log_scale = float(scalars[0]), float(scalars[1])
         state.iteration += count
-        state.rng = self.rng.bit_generator.state
 
     def _start(self, initial: list) -> ChainState:
-        """Draw a starting point from the prior with a finite log posterior."""
-        density = LogDensity(self.posterior)
+        """Draw a starting point from the prior with a finite log posterior.
+
+        Each point is evaluated by the chain's kernel with no iteration (log density
+        NaN: not known yet), so that ``epicast calibrate`` compiles one function with
+        the model in it, not two.
+        """
         d = self.posterior.dimension
+        no_draws = np.empty((0, d)), np.empty(0), np.empty(0), np.empty(0)
         for _ in range(MAX_INITIAL_DRAWS):
             u = np.array([prior.rvs(random_state=self.rng) for prior in initial], dtype=float)
-            z = unconstrain(self.posterior, u)
-            value = density(z)
-            if np.isfinite(value):
-                break
-        else:
-            raise EpicastError(
-                f"none of {MAX_INITIAL_DRAWS} starting points drawn from the priors gives a "
-                "finite log posterior; check the priors and the data"
-            )
+            self.state = self._initial_state(unconstrain(self.posterior, u))
+            self._run(*no_draws)
+            if np.isfinite(self.state.log_density):
+                return self.state
+        raise EpicastError(
+            f"none of {MAX_INITIAL_DRAWS} starting points drawn from the priors gives a "
+            "finite log posterior; check the priors and the data"
+        )
+
+    def _initial_state(self, z: np.ndarray) -> ChainState:
+        """Return the state of a chain starting at z, its log density not yet known."""
+        d = self.posterior.dimension
         return ChainState(
             iteration=0,
             z=z,
-            log_density=value,
+            log_density=np.nan,
             log_scale=math.log(2.38 / math.sqrt(d)),
             chol=np.eye(d) * INITIAL_SD,
             center=z.copy(),
@@ -303,11 +319,14 @@ def _run_block(
 ):
     """Run len(log_u) iterations from iteration ``first``, updating the state in place.
 
-    ``scalars`` holds [log density at z, log proposal scale]; ``counts`` [iterations
-    in the current window, accepted in warm-up, accepted after, evaluations].
+    ``scalars`` holds [log density at z, log proposal scale]; a NaN log density is
+    computed first (then -inf where it has no finite value). ``counts`` holds
+    [iterations in the current window, accepted in warm-up, accepted after, evaluations].
     """
     d = z.size
     lp, log_scale = scalars[0], scalars[1]
+    if np.isnan(lp):
+        lp = log_density(z, post, values, out)
     log_q = _log_t_density(z, center, chol, proposal)
     for j in range(log_u.size):
         i = first + j
@@ -331,7 +350,8 @@ def _run_block(
             log_ratio += log_q - log_q_new
         log_alpha = min(0.0, log_ratio) if np.isfinite(lp_new) else -np.inf
         if log_u[j] < log_alpha:
-            z[:] = proposal
+            for a in range(d):  # element loops, not z[:] = ...: see _OPTIONS
+                z[a] = proposal[a]
             lp = lp_new
             counts[1 if i < warmup else 2] += 1
             log_q = log_q_new if independent else _log_t_density(z, center, chol, proposal)
@@ -341,13 +361,16 @@ def _run_block(
             log_scale += (math.exp(log_alpha) - TARGET_ACCEPTANCE) / n**0.6
             _welford(z, mean, m2, n)
             if _window_ends_at(i + 1, window_ends) and n > d + 1:
-                if _cholesky(m2 / (n - 1), chol):
+                if _cholesky(m2, n - 1, chol):
                     log_scale = math.log(2.38 / math.sqrt(d))
-                    center[:] = mean
+                    for a in range(d):
+                        center[a] = mean[a]
                     log_q = _log_t_density(z, center, chol, proposal)
                 counts[0] = 0
-                mean[:] = 0.0
-                m2[:, :] = 0.0
+                for a in range(d):
+                    mean[a] = 0.0
+                    for b in range(d):
+                        m2[a, b] = 0.0
         else:
             k = i - warmup
             if k % thin == 0:
@@ -358,7 +381,7 @@ def _run_block(
     scalars[0], scalars[1] = lp, log_scale
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(**_OPTIONS)
 def _log_t_density(x, center, chol, work):
     """Log density, up to a constant, of x under the independence proposal (a multivariate t)."""
     d = x.size
@@ -394,17 +417,18 @@ def _welford(z, mean, m2, n):
 
 
 @njit(**_OPTIONS)
-def _cholesky(cov, chol):
-    """Write the lower Cholesky factor of ``cov`` into ``chol``; False (unchanged) if not PD.
+def _cholesky(m2, n, chol):
+    """Write the lower Cholesky factor of m2 / n into ``chol``; False (unchanged) if not PD.
 
-    Written out because numba's ``np.linalg`` needs SciPy's LAPACK at run time,
-    and D is a handful of parameters.
+    ``m2`` (D, D) is a sum of squared deviations over n + 1 points, so m2 / n is
+    their sample covariance. Written out because numba's ``np.linalg`` needs
+    SciPy's LAPACK at run time, and D is a handful of parameters.
     """
-    d = cov.shape[0]
+    d = m2.shape[0]
     result = np.zeros((d, d))
     for a in range(d):
         for b in range(a + 1):
-            total = cov[a, b]
+            total = m2[a, b] / n
             for k in range(b):
                 total -= result[a, k] * result[b, k]
             if a == b:
@@ -413,5 +437,7 @@ def _cholesky(cov, chol):
                 result[a, a] = math.sqrt(total)
             else:
                 result[a, b] = total / result[b, b]
-    chol[:, :] = result
+    for a in range(d):
+        for b in range(d):
+            chol[a, b] = result[a, b]
     return True
