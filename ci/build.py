@@ -40,7 +40,8 @@ CONSTRAINTS = Path(__file__).resolve().parents[1] / "requirements" / "dev.txt"
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``build`` command."""
     parser = commands.add_parser("build", help="build sdist and wheel once and check them")
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="git checkout to build")
+    # "." and not Path.cwd(): the documentation of this parser must not name the build's folder
+    parser.add_argument("--root", type=Path, default=Path("."), help="git checkout to build")
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="output folder")
     parser.set_defaults(handler=_handle)
 

@@ -7,7 +7,8 @@ zips the HTML as ``<project>-<version>.doc.zip``, the name devpi gives doc
 uploads. ``ci publish`` uploads it beside the files (``DevpiClient.upload_docs``)
 and every promotion pushes it along, so each version on each index carries its
 own documentation. The zip is reproducible like the wheel: sorted members with
-the commit time.
+the commit time and fixed permissions, and without Sphinx's ``.doctrees``
+cache (pickles that record the build's absolute paths; not documentation).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from pathlib import Path
 
 from ci import shell
 from ci.errors import CIError
+
+CACHE = ".doctrees"
+"""Sphinx's cache of parsed documents inside the output folder, left out of the zip."""
 
 
 def doczip_name(project: str, version: str) -> str:
@@ -85,10 +89,13 @@ def build_docs(root: Path, env: str, wheel: Path, target: Path, epoch: int) -> P
 
 
 def _zip_folder(folder: Path, target: Path, epoch: int) -> None:
-    """Zip every file under ``folder`` (paths relative to it) with fixed order and times."""
+    """Zip the files under ``folder`` but Sphinx's cache, with fixed order, times and modes."""
     stamp = time.gmtime(max(epoch, 315532800))[:6]  # zip cannot hold times before 1980
+    files = [
+        p for p in folder.rglob("*") if p.is_file() and CACHE not in p.relative_to(folder).parts
+    ]
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        for path in sorted(files):
             info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=stamp)
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)

@@ -8,11 +8,14 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from ci.build import build, built_files
+from ci.distribution import sha256_of
+from ci.docs import _zip_folder
 from ci.errors import CIError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +44,7 @@ def git_project(source: Path, target: Path, tag: str | None = None) -> Path:
 
 
 def test_same_commit_builds_identical_files(tmp_path):
+    """Two clones (other paths, other file times), two builds: the same bytes, docs too."""
     first = clone_of_this_repository(tmp_path / "a")
     time.sleep(1.1)  # the second checkout gets other file times
     second = clone_of_this_repository(tmp_path / "b")
@@ -48,6 +52,8 @@ def test_same_commit_builds_identical_files(tmp_path):
     report_b = build(second, tmp_path / "dist-b")
     assert report_a["files"] == report_b["files"]
     assert {f["kind"] for f in report_a["files"]} == {"wheel", "sdist"}
+    assert report_a["docs"]["filename"] == f"epicast-{report_a['version']}.doc.zip"
+    assert report_a["docs"] == report_b["docs"]
     assert report_a["commit"] == git(first, "rev-parse", "HEAD")
     assert report_a["source_date_epoch"] == int(git(first, "log", "-1", "--format=%ct"))
 
@@ -134,3 +140,22 @@ def test_docs_env_missing_from_tox_is_one_line_before_building(tmp_path):
     )
     assert "Traceback" not in result.stderr
     assert not (ROOT / "d").exists()
+
+
+def test_the_docs_zip_depends_on_content_alone_and_leaves_out_the_cache(tmp_path: Path):
+    zips = []
+    for name in ("a", "b"):
+        html = tmp_path / name
+        (html / "_static").mkdir(parents=True)
+        (html / ".doctrees").mkdir()
+        (html / "_static" / "style.css").write_text("body {}\n")
+        (html / "index.html").write_text("<p>epicast</p>\n")
+        (html / ".doctrees" / "environment.pickle").write_bytes(f"built in {html}".encode())
+        (html / "index.html").chmod(0o600 if name == "a" else 0o664)
+        os.utime(html / "index.html", (0, 1_600_000_000 if name == "a" else 1_800_000_000))
+        target = tmp_path / f"{name}.zip"
+        _zip_folder(html, target, epoch=1_700_000_000)
+        zips.append(target)
+    assert sha256_of(zips[0]) == sha256_of(zips[1])
+    with zipfile.ZipFile(zips[0]) as archive:
+        assert archive.namelist() == ["_static/style.css", "index.html"]
