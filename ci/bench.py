@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ci import environments, instructions, verdict
+from ci import environments, instructions, reuse, verdict
 from ci.archive import Archive, configured_archive
 from ci.build import REPORT_NAME
 from ci.config import Bench, load_config
@@ -77,6 +77,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="also count the kernels' instructions under valgrind (minutes per side)",
     )
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
+    parser.add_argument("--force", action="store_true", help=reuse.FORCE_HELP)
     parser.set_defaults(handler=_handle)
 
 
@@ -92,7 +93,13 @@ def _handle(args: argparse.Namespace) -> int:
         raise CIError(f"no {args.dist / REPORT_NAME}", tip="run `python -m ci build` first")
     version = args.version or report["version"]
     record = bench(
-        root, report["project"], version, args.baseline, settings, count=args.instructions
+        root,
+        report["project"],
+        version,
+        args.baseline,
+        settings,
+        count=args.instructions,
+        force=args.force,
     )
     return 1 if record["verdict"] == verdict.SLOWER else 0
 
@@ -105,8 +112,13 @@ def bench(
     settings: Bench,
     *,
     count: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Compare ``version`` with ``baseline`` (default: newest stable); archive and print it.
+
+    An archived run of the same two wheels (sha256), benchmark files and
+    settings is returned instead of measuring again (one line says so),
+    unless ``force``.
 
     Parameters
     ----------
@@ -121,6 +133,8 @@ def bench(
         The ``[bench]`` section of the configuration.
     count
         Also compare instructions per call of the kernels (valgrind).
+    force
+        Measure even if an archived run has the same key.
 
     Returns
     -------
@@ -142,17 +156,24 @@ def bench(
     if count:
         instructions.require_valgrind()  # now, not after the rounds
     started = now()
+    inputs = reuse.inputs_digest(root, settings.paths)
     with connect("ci") as client, tempfile.TemporaryDirectory(prefix="ci-bench-") as tmp:
         work = Path(tmp)
         index_url = f"{client.url}/{indexes.unstable}/+simple/"
         order = [indexes.unstable, indexes.testing, indexes.stable]
-        candidate_file = environments.find_wheel(client, order, project, version, wheel_sha)
+        files = {CANDIDATE: environments.find_wheel(client, order, project, version, wheel_sha)}
         if baseline is None:
             baseline = newest_release(client, indexes.stable, project, below=version)
-        sides = {CANDIDATE: _install(client, candidate_file, settings, index_url, work, CANDIDATE)}
         if baseline is not None:
-            baseline_file = environments.find_wheel(client, order[::-1], project, baseline)
-            sides[BASELINE] = _install(client, baseline_file, settings, index_url, work, BASELINE)
+            files[BASELINE] = environments.find_wheel(client, order[::-1], project, baseline)
+        earlier = None if force else _earlier_run(archive, record, files, settings, inputs, count)
+        if earlier is not None:
+            print(_reused_line(earlier, files[CANDIDATE]))
+            return earlier
+        sides = {
+            name: _install(client, file, settings, index_url, work, name)
+            for name, file in files.items()
+        }
         pythons = {name: side.python for name, side in sides.items()}
         rounds = run_rounds(pythons, settings, root, work, isolated_environment(index_url))
         comparisons = verdict.compare(
@@ -171,6 +192,7 @@ def bench(
                 unit=INSTRUCTIONS,
             )
     result = _run_record(project, record, sides, settings, comparisons, started)
+    result["inputs_sha256"] = inputs
     if count:
         result["instructions"] = {
             "tool": " ".join(("valgrind", *instructions.TOOL)),
@@ -187,6 +209,39 @@ def bench(
         f"{result['verdict']} ({settings.rounds} rounds); archived {path}"
     )
     return result
+
+
+def _earlier_run(
+    archive: Archive,
+    record: dict,
+    files: dict[str, ReleaseFile],
+    settings: Bench,
+    inputs: str,
+    count: bool,
+) -> dict[str, Any] | None:
+    """Return the newest archived run of the same wheels, benchmarks and settings, if any.
+
+    A run without instruction counts does not stand in for one asked with them.
+    """
+    wanted = {name: file.sha256 for name, file in files.items()}
+    same = (settings.rounds, settings.alpha, settings.min_effect, inputs)
+    for run in reversed(runs(archive, record["project"], record["version"])):
+        if (
+            run["sha256"] == wanted
+            and (run["rounds"], run["alpha"], run["min_effect"], run.get("inputs_sha256")) == same
+            and (not count or "instructions" in run)
+        ):
+            return run
+    return None
+
+
+def _reused_line(run: dict[str, Any], candidate: ReleaseFile) -> str:
+    """Return the line saying that an archived run answers this comparison."""
+    what = (
+        f"{run['project']} {run['version']} vs {run['baseline'] or 'nothing'} already measured: "
+        f"{run['verdict']} (run {run['run']})"
+    )
+    return reuse.skip_line("bench", what, candidate.filename, candidate.sha256, run["finished_at"])
 
 
 def newest_release(client: DevpiClient, index: str, project: str, below: str) -> str | None:

@@ -25,11 +25,12 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from ci import docs, git, shell
+from ci import docs, git, reuse, shell
 from ci.config import load_config
 from ci.distribution import DistFile, read_dist_file, sha256_of
 from ci.errors import CIError
 from ci.jsonfile import read_json, write_json
+from ci.release import now
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +44,59 @@ def register(commands: argparse._SubParsersAction) -> None:
     # "." and not Path.cwd(): the documentation of this parser must not name the build's folder
     parser.add_argument("--root", type=Path, default=Path("."), help="git checkout to build")
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="output folder")
+    parser.add_argument("--force", action="store_true", help="build even if dist/ is current")
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
+    if not args.force:
+        current = current_build(args.root, args.dist)
+        if current is not None:
+            wheel = next(f for f in current["files"] if f["kind"] == "wheel")
+            what = f"{current['project']} {current['version']} at {current['commit'][:12]}"
+            print(
+                reuse.skip_line(
+                    "build",
+                    f"{what} already built",
+                    wheel["filename"],
+                    wheel["sha256"],
+                    current["built_at"],
+                )
+            )
+            return 0
     report = build(args.root, args.dist)
     built = [*report["files"], *([report["docs"]] if "docs" in report else [])]
     files = ", ".join(f"{f['filename']} ({f['sha256'][:12]})" for f in built)
     print(f"built {report['project']} {report['version']} at {report['commit'][:12]}: {files}")
     return 0
+
+
+def current_build(root: Path, dist: Path) -> dict | None:
+    """Return the build report in ``dist`` if it is what building ``root`` now would make.
+
+    That is: built from the checkout's commit and tags, with the same build
+    constraints and documentation setting, every file still there unchanged.
+    The build is reproducible, so building again would give the same bytes.
+    """
+    checkout = git.checkout(root)
+    try:
+        report = read_json(dist / REPORT_NAME)
+    except CIError:
+        return None
+    wants_docs = bool(load_config(checkout.root).build.docs)
+    if (
+        "built_at" not in report
+        or (report["commit"], report["tags"]) != (checkout.commit, list(checkout.tags))
+        or report.get("constraints_sha256") != sha256_of(CONSTRAINTS)
+        or ("docs" in report) != wants_docs
+    ):
+        return None
+    try:
+        built_files(dist)
+        built_docs(dist, report)
+    except CIError:
+        return None
+    return report
 
 
 def build(root: Path, dist: Path) -> dict:
@@ -106,6 +151,8 @@ def build(root: Path, dist: Path) -> dict:
         "commit": checkout.commit,
         "tags": list(checkout.tags),
         "source_date_epoch": checkout.commit_time,
+        "constraints_sha256": sha256_of(CONSTRAINTS),
+        "built_at": now(),
         "files": [
             {
                 "filename": f.filename,

@@ -10,10 +10,11 @@ directory and published to the archive as a whole::
     <archive>/<project>/<version>/calibrations/<name>/<timestamp>-<commit>/
 
 Exactly once: a calibration whose request (wheel, calibration, overrides) is
-already archived is skipped. An interrupted run keeps its chains' checkpoints
-in ``<state>/calibrate/<project>/<version>/<name>/``, and the next ``ci
-calibrate`` resumes from them (epicast's chains are bit-identical however
-often they are resumed); it first stops what the interrupted one left running
+already archived is skipped, unless ``--force`` asks for another run. An
+interrupted run keeps its chains' checkpoints in
+``<state>/calibrate/<project>/<version>/<name>/``, and the next ``ci calibrate``
+resumes from them (epicast's chains are bit-identical however often they are
+resumed); it first stops what the interrupted one left running
 (the previous ``epicast calibrate`` and its Dask workers).
 """
 
@@ -35,7 +36,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from ci import environments, manifest, results
+from ci import environments, manifest, results, reuse
 from ci.archive import Archive, configured_archive
 from ci.build import REPORT_NAME
 from ci.config import Calibrate, load_config
@@ -116,6 +117,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("version", nargs="?", help="the release (default: the built one)")
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
+    parser.add_argument("--force", action="store_true", help=reuse.FORCE_HELP)
     parser.set_defaults(handler=_handle)
 
 
@@ -123,14 +125,13 @@ def _handle(args: argparse.Namespace) -> int:
     report = read_json(args.dist / REPORT_NAME)
     if report is None:
         raise CIError(f"no {args.dist / REPORT_NAME}", tip="run `python -m ci build` first")
-    for line in calibrate_release(
-        repo_root(), report["project"], args.version or report["version"]
-    ):
+    version = args.version or report["version"]
+    for line in calibrate_release(repo_root(), report["project"], version, force=args.force):
         print(line)
     return 0
 
 
-def calibrate_release(root: Path, project: str, version: str) -> list[str]:
+def calibrate_release(root: Path, project: str, version: str, *, force: bool = False) -> list[str]:
     """Run and archive every configured calibration of a release not archived yet.
 
     Parameters
@@ -140,6 +141,8 @@ def calibrate_release(root: Path, project: str, version: str) -> list[str]:
         holds calibration files named there).
     project, version
         The release; it must have been published.
+    force
+        Run and archive again even the calibrations already archived (a new folder).
 
     Returns
     -------
@@ -156,7 +159,7 @@ def calibrate_release(root: Path, project: str, version: str) -> list[str]:
     requests = [Request.of(entry, root, settings, wheel_sha) for entry in settings.calibrations]
     lines, pending = [], []
     for request in requests:
-        done = archived(archive, project, version, request)
+        done = None if force else archived(archive, project, version, request)
         if done:
             lines.append(f"calibrate: {request.name} is already archived: {done}")
         else:

@@ -53,10 +53,25 @@ class Build(_Section):
 
 
 class Verify(_Section):
-    """Which test suites run on which Pythons before promotion to testing."""
+    """Which test suites run on which Pythons before promotion to testing.
+
+    ``inputs`` are the files and folders of the checkout that decide a suite's
+    result besides the wheel (the tests, tox.ini, the lock): evidence of a pass
+    is reused only while their content is unchanged.
+    """
 
     suites: list[str] = Field(default_factory=lambda: ["smoke", "unit"], min_length=1)
     pythons: list[str] = Field(default_factory=lambda: ["3.11"], min_length=1)
+    inputs: list[str] = Field(
+        default_factory=lambda: [
+            "tox.ini",
+            "pyproject.toml",
+            "setup.cfg",
+            "requirements",
+            "tests",
+            "benchmarks",
+        ]
+    )
 
     @field_validator("pythons")
     @classmethod

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json"
 CHUNK = 1 << 20
+ALREADY_THERE = "already there"
+"""What upload and push return when the index holds the same file (same sha256)."""
 
 
 class DevpiUnreachableError(CIError):
@@ -463,7 +465,7 @@ class DevpiClient:
         # Without upload rights the server must refuse, even an identical file.
         if path.name in existing and self.may_upload(config):
             if existing[path.name] == ours:
-                return "already there"
+                return ALREADY_THERE
             if not config.get("volatile", False):
                 raise ReleaseConflictError(path.name, index, existing[path.name], ours)
         self._twine_upload(index, path)
@@ -522,7 +524,7 @@ class DevpiClient:
         """
         present = self.docs(index, project, version)
         if present and present.sha256 == sha256_of(path):
-            return "already there"
+            return ALREADY_THERE
         with path.open("rb") as content:
             self.request(
                 "POST",
@@ -555,7 +557,7 @@ class DevpiClient:
         present = {f.filename: f.sha256 for f in self.release_files(target, project, version)}
         if self.may_upload(target_config):  # else the server must refuse
             if all(present.get(name) == sha for name, sha in wanted.items()):
-                return "already there"
+                return ALREADY_THERE
             if not target_config.get("volatile", False):
                 for name, sha in wanted.items():
                     if name in present and present[name] != sha:

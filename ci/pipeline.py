@@ -11,6 +11,11 @@ stable release, and, for a final version that QA approved (or with
 stable; then the dashboard.
 It ends with the line a user types to install what was released. (The CI
 pipelines run the benchmark gate and the dashboard on final tags only.)
+
+Run again at the same commit, each stage finds its result already there and
+says so in one line (build, verify, calibrate and bench reuse what they made
+for the same files and inputs; publish uploads nothing; promote is already
+done); ``--force`` is passed on to the stages that reuse, and they redo the work.
 """
 
 from __future__ import annotations
@@ -61,6 +66,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--suite", action="append", help="only this suite (repeatable)")
     parser.add_argument("--python", action="append", help="only this Python (repeatable)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="build, verify, calibrate and bench again even if their results exist",
+    )
     parser.set_defaults(handler=_handle)
 
 
@@ -72,20 +82,21 @@ def _handle(args: argparse.Namespace) -> int:
         if status:
             raise SystemExit(status)
 
+    force = ("--force",) if args.force else ()
     if not os.environ.get(credentials.URL_ENV):
         stage("devpi", "start")
-    stage("build")
+    stage("build", *force)
     stage("publish")
     selection = [f"--suite={s}" for s in args.suite or []]
     selection += [f"--python={p}" for p in args.python or []]
-    stage("verify", *selection)
+    stage("verify", *selection, *force)
     report = read_json(repo_root() / "dist" / REPORT_NAME)
     version = report["version"]
     stage("promote", version, "--to", "testing")
     reached = "testing"
     if args.calibrate or is_tagged(Version(version)):
-        stage("calibrate", version)
-    benched = main(["bench", version])
+        stage("calibrate", version, *force)
+    benched = main(["bench", version, *force])
     if benched not in (0, 1):
         raise SystemExit(benched)
     if benched == 1:

@@ -4,7 +4,9 @@ The documentation zip of ``ci build`` (if any) goes with them: devpi keeps it
 beside the version's files and pushes it along on every promotion.
 
 Safe to re-run: an identical file already on the index counts as success, and
-the release record only changes when something new was published.
+the release record only changes when something new was published. When every
+file is already there (an unchanged commit), one line says that nothing was
+uploaded.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ci.build import built_docs, built_files
 from ci.config import load_config
 from ci.devpi import connect
 from ci.errors import CIError
+from ci.index import ALREADY_THERE
 from ci.release import now, read_record, update_record
 from ci.state import repo_root
 
@@ -33,8 +36,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     report, outcomes = publish(args.dist)
+    release = f"{report['project']} {report['version']}"
+    if set(outcomes.values()) == {ALREADY_THERE}:
+        print(
+            f"publish: {release} is already on {report['index']} "
+            f"({len(outcomes)} files, same sha256): nothing uploaded"
+        )
+        return 0
     done = ", ".join(f"{name} {outcome}" for name, outcome in outcomes.items())
-    print(f"published {report['project']} {report['version']} to {report['index']}: {done}")
+    print(f"published {release} to {report['index']}: {done}")
     return 0
 
 

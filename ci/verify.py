@@ -7,6 +7,13 @@ resolved through the devpi server only (user pip and uv configuration is
 ignored, no extra index), and runs the suite from the same commit's tests.
 Each result becomes evidence in the archive (``tests/<suite>-py<python>.json``)
 and a toxresult attached to the release file on devpi.
+
+Evidence is keyed by what determines the result: the wheel's sha256, the
+digest of the checkout's test inputs (``[verify] inputs``: tox.ini, the lock,
+the tests; see :func:`ci.reuse.inputs_digest`) and the interpreter's full
+version. A suite that already passed for the same key is not run again (one
+line says so; ``--force`` runs it). Failed evidence is never reused, and a
+Python that was missing is looked for again.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci import git
+from ci import git, reuse
 from ci.archive import configured_archive
 from ci.build import REPORT_NAME
 from ci.config import load_config
@@ -62,6 +69,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
     parser.add_argument("--suite", action="append", help="only this suite (repeatable)")
     parser.add_argument("--python", action="append", help="only this Python, e.g. 3.12")
+    parser.add_argument("--force", action="store_true", help=reuse.FORCE_HELP)
     parser.set_defaults(handler=_handle)
 
 
@@ -69,7 +77,10 @@ def _handle(args: argparse.Namespace) -> int:
     root = repo_root()
     config = load_config(root).verify
     target = release_target(args.dist, args.version, root)
-    results = verify(target, args.suite or config.suites, args.python or config.pythons, root)
+    suites, pythons = args.suite or config.suites, args.python or config.pythons
+    results = verify(target, suites, pythons, root, force=args.force)
+    for line in reused_lines(results):
+        print(line)
     summary = ", ".join(
         f"{r['suite']} py{r['python']} {r['status']}"
         + (f" ({r['passed']} passed, {r['failed']} failed)" if r["status"] != "skipped" else "")
@@ -99,20 +110,53 @@ def release_target(dist: Path, version: str | None, root: Path) -> Target:
     return Target(report["project"], version, record["commit"])
 
 
-def verify(target: Target, suites: list[str], pythons: list[str], root: Path) -> list[dict]:
+def verify(
+    target: Target, suites: list[str], pythons: list[str], root: Path, *, force: bool = False
+) -> list[dict]:
     """Run every suite on every Python; archive and attach the evidence; return it.
 
-    The tox runs are independent (own environment, work folder and report), so
-    as many run at once as the machine has cores: installing one overlaps the
-    tests of another. Each finished run is a step of the progress shown on
-    standard error (:mod:`ci.progress`).
+    A suite that already passed for the same key (wheel sha256, test inputs,
+    interpreter version) is not run again unless ``force``: its archived
+    evidence is returned with ``"reused": True`` and nothing new is written.
+    Each finished run is a step of the progress shown on standard error
+    (:mod:`ci.progress`).
     """
     config = load_config(root)
     archive = configured_archive(root)
-    results = []
-    jobs = [(python, suite) for python in pythons for suite in suites]
-    with connect("ci") as client, tempfile.TemporaryDirectory(prefix="ci-verify-") as tmp:
+    versions = {python: interpreter_version(python) for python in pythons}
+    inputs = reuse.inputs_digest(root, config.verify.inputs)
+    with connect("ci") as client:
         wheel_file = _published_wheel(client, config.indexes.unstable, target)
+        earlier = {}
+        if not force:
+            earlier = _passed_earlier(archive, target, suites, versions, wheel_file.sha256, inputs)
+        jobs = [(p, s) for p in pythons for s in suites if (p, s) not in earlier]
+        fresh = _run_jobs(client, archive, target, wheel_file, jobs, versions, inputs, root)
+    return [earlier.get((p, s)) or fresh[(p, s)] for p in pythons for s in suites]
+
+
+def _run_jobs(
+    client,
+    archive,
+    target: Target,
+    wheel_file: ReleaseFile,
+    jobs: list[tuple[str, str]],
+    versions: dict[str, str | None],
+    inputs: str,
+    root: Path,
+) -> dict[tuple[str, str], dict]:
+    """Run the (python, suite) jobs against the published wheel; return their evidence.
+
+    The tox runs are independent (own environment, work folder and report), so
+    as many run at once as the machine has cores: installing one overlaps the
+    tests of another. Each result is archived as soon as it is known, and
+    attached to the wheel on devpi as a toxresult (skipped ones are not).
+    """
+    if not jobs:
+        return {}
+    config = load_config(root)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="ci-verify-") as tmp:
         wheel = client.download(wheel_file, Path(tmp))
         index_url = f"{client.url}/{config.indexes.unstable}/+simple/"
         with (
@@ -123,27 +167,81 @@ def verify(target: Target, suites: list[str], pythons: list[str], root: Path) ->
             def run(job: tuple[str, str]) -> dict[str, Any]:
                 python, suite = job
                 with progress.step(_env_name(python, suite)) as step:
-                    result = _run_suite(root, wheel, index_url, suite, python, Path(tmp))
+                    result = _run_suite(
+                        root, wheel, index_url, suite, python, versions[python], Path(tmp)
+                    )
                     step.outcome = result["status"]
                 return result
 
-            for (python, suite), result in zip(jobs, pool.map(run, jobs), strict=True):
+            for job, result in zip(jobs, pool.map(run, jobs), strict=True):
                 evidence = {
                     **result,
                     "project": target.project,
                     "version": target.version,
                     "commit": target.commit,
                     "file": {"filename": wheel_file.filename, "sha256": wheel_file.sha256},
+                    "inputs_sha256": inputs,
                     "index": config.indexes.unstable,
                     "run_at": now(),
                 }
                 archive.write_json(
-                    evidence, target.project, target.version, "tests", f"{suite}-py{python}.json"
+                    evidence, target.project, target.version, "tests", f"{job[1]}-py{job[0]}.json"
                 )
                 if result["status"] != "skipped":
                     client.attach_toxresult(wheel_file, evidence)
-                results.append(evidence)
+                results[job] = evidence
     return results
+
+
+def _passed_earlier(
+    archive,
+    target: Target,
+    suites: list[str],
+    versions: dict[str, str | None],
+    wheel_sha256: str,
+    inputs: str,
+) -> dict[tuple[str, str], dict]:
+    """Return the archived passes of this key, by (python, suite), marked ``reused``."""
+    found = {}
+    for python, version in versions.items():
+        for suite in suites:
+            name = f"{suite}-py{python}.json"
+            evidence = archive.read_json(target.project, target.version, "tests", name)
+            if evidence and reusable(evidence, wheel_sha256, inputs, version):
+                found[(python, suite)] = {**evidence, "reused": True}
+    return found
+
+
+def reusable(
+    evidence: dict, wheel_sha256: str, inputs_sha256: str, python_version: str | None
+) -> bool:
+    """Whether archived evidence is a pass for exactly this wheel, test inputs and interpreter.
+
+    Failed evidence never counts, nor does evidence of a missing interpreter
+    (``python_version`` None: it is looked for again).
+    """
+    return (
+        python_version is not None
+        and evidence.get("status") == "passed"
+        and evidence.get("file", {}).get("sha256") == wheel_sha256
+        and evidence.get("inputs_sha256") == inputs_sha256
+        and evidence.get("python_version") == python_version
+    )
+
+
+def reused_lines(results: list[dict]) -> list[str]:
+    """Return one line per reused evidence record, saying what passed when."""
+    return [
+        reuse.skip_line(
+            "verify",
+            f"{e['suite']} py{e['python']} already passed",
+            e["file"]["filename"],
+            e["file"]["sha256"],
+            e["run_at"],
+        )
+        for e in results
+        if e.get("reused")
+    ]
 
 
 def _published_wheel(client, index: str, target: Target) -> ReleaseFile:
@@ -161,12 +259,18 @@ def _published_wheel(client, index: str, target: Target) -> ReleaseFile:
 
 
 def _run_suite(
-    root: Path, wheel: Path, index_url: str, suite: str, python: str, tmp: Path
+    root: Path,
+    wheel: Path,
+    index_url: str,
+    suite: str,
+    python: str,
+    python_version: str | None,
+    tmp: Path,
 ) -> dict[str, Any]:
     """Run one suite on one Python with tox; return status, counts and duration."""
     env_name = _env_name(python, suite)
-    base = {"suite": suite, "python": python, "tox_env": env_name}
-    if not _interpreter_runs(f"python{python}"):
+    base = {"suite": suite, "python": python, "python_version": python_version, "tox_env": env_name}
+    if python_version is None:
         return {
             **base,
             "status": "skipped",
@@ -226,11 +330,19 @@ def _env_name(python: str, suite: str) -> str:
     return f"py{python.replace('.', '')}-{suite}"
 
 
-def _interpreter_runs(name: str) -> bool:
-    """Whether ``name`` is on PATH and starts (a pyenv shim of an inactive version does not)."""
+def interpreter_version(python: str) -> str | None:
+    """Return the full version of ``python<python>`` on PATH (``3.11.7``), None if it is missing.
+
+    A pyenv shim of an inactive version is on PATH but does not start: missing.
+    """
+    name = f"python{python}"
     if shutil.which(name) is None:
-        return False
-    return subprocess.run([name, "-c", ""], capture_output=True, check=False).returncode == 0
+        return None
+    ask = [name, "-c", "import platform; print(platform.python_version())"]
+    found = subprocess.run(ask, capture_output=True, text=True, check=False)
+    if found.returncode:
+        return None
+    return found.stdout.strip() or None
 
 
 def isolated_environment(index_url: str) -> dict[str, str]:

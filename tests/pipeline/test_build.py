@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ci.build import build, built_files
+from ci.build import build, built_files, current_build
 from ci.distribution import sha256_of
 from ci.docs import _zip_folder
 from ci.errors import CIError
@@ -78,6 +79,59 @@ def test_report_names_project_version_and_tag(tmp_path):
     ]
     _, files = built_files(dist)
     assert [f.filename for f in files] == [f["filename"] for f in report["files"]]
+
+
+def test_a_current_build_is_reused_until_the_commit_tags_or_files_change(tmp_path):
+    source = tmp_path / "tiny"
+    shutil.copytree(PACKAGES / "missing-data", source)
+    (source / "src" / "tinypkg" / "table.csv").unlink()
+    repo = git_project(source, tmp_path / "repo")
+    dist = tmp_path / "dist"
+    assert current_build(repo, dist) is None  # nothing built yet
+    report = build(repo, dist)
+    assert current_build(repo, dist) == {**report, "schema_version": 1}
+    git(repo, "tag", "1.0.0")
+    assert current_build(repo, dist) is None  # the version would change
+    report = build(repo, dist)
+    assert current_build(repo, dist) == {**report, "schema_version": 1}
+    wheel = next(dist.glob("*.whl"))
+    wheel.write_bytes(wheel.read_bytes() + b"x")
+    assert current_build(repo, dist) is None
+    report = build(repo, dist)
+    (repo / "README.md").write_text("changed\n")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "two")
+    assert current_build(repo, dist) is None
+
+
+def test_a_second_build_of_the_same_commit_says_so_and_force_builds(tmp_path):
+    source = tmp_path / "tiny"
+    shutil.copytree(PACKAGES / "missing-data", source)
+    (source / "src" / "tinypkg" / "table.csv").unlink()
+    repo = git_project(source, tmp_path / "repo", tag="0.2.0")
+    command = [sys.executable, "-m", "ci", "build", "--root", str(repo), "--dist", "d"]
+    env = {k: v for k, v in os.environ.items() if k != "CI_CONFIG"}
+    env["PYTHONPATH"] = str(ROOT)
+
+    def ci_build(*extra: str) -> str:
+        result = subprocess.run(
+            [*command, *extra], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert ci_build().startswith("built tinypkg 0.2.0 at ")
+    report = json.loads((tmp_path / "d" / "build-report.json").read_text())
+    wheel = next(f for f in report["files"] if f["kind"] == "wheel")
+    assert re.fullmatch(
+        rf"build: tinypkg 0\.2\.0 at {report['commit'][:12]} already built for "
+        rf"tinypkg-0\.2\.0-py3-none-any\.whl sha256 {wheel['sha256'][:12]}… "
+        r"\(\d{4}-\d\d-\d\d \d\d:\d\d UTC\); --force re-runs\n",
+        ci_build(),
+    )
+    assert ci_build("--force").startswith("built tinypkg 0.2.0 at ")
+    rebuilt = json.loads((tmp_path / "d" / "build-report.json").read_text())
+    assert rebuilt["files"] == report["files"]
+    assert rebuilt["built_at"] >= report["built_at"]
 
 
 def test_undeclared_package_data_is_refused(tmp_path):

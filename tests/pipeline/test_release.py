@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -28,6 +29,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -358,6 +360,52 @@ def test_an_untagged_commit_passes_and_stops_at_testing(devpi: DevpiServer, tmp_
         "ci: tip: tag the approved candidate's commit with the final version (e.g. 1.2.0)",
     ]
     assert repo.on_index(STABLE) == {}
+    assert repo.record(version) == record
+
+    # The same command again at the same commit: every stage finds its result.
+    evidence = repo.evidence(version)
+    began = time.monotonic()
+    again = repo.ci("pipeline")
+    TIMINGS["ci pipeline again, same commit (every stage reused)"] = time.monotonic() - began
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = again.stdout.splitlines()
+    the_wheel = wheel("ci-demo-dev", version)
+    sha = built[the_wheel]
+    reused = f" for {the_wheel} sha256 {sha[:12]}… "
+    again_hint = "; --force re-runs"
+    assert lines[0].startswith(f"devpi: already running at {devpi.url} ")
+    assert lines[1] == (
+        f"build: ci-demo-dev {version} at {record['commit'][:12]} already built{reused}"
+        f"({skip_time(repo.report()['built_at'])}){again_hint}"
+    )
+    assert lines[2] == (
+        f"publish: ci-demo-dev {version} is already on ci/unstable (2 files, same sha256): "
+        "nothing uploaded"
+    )
+    assert lines[3:8] == [
+        *(
+            f"verify: {suite} {PY} already passed{reused}"
+            f"({skip_time(evidence[f'{suite}-{PY}']['run_at'])}){again_hint}"
+            for suite in ("smoke", "unit", "bench")
+        ),
+        f"verified ci-demo-dev {version}: {ALL_PASSED}",
+        f"ci-demo-dev {version} already on testing",
+    ]
+    [run] = [p for p in (repo.archive / version / "bench").glob("*.json") if ".raw." not in p.name]
+    assert lines[8] == (
+        f"bench: ci-demo-dev {version} vs nothing already measured: no-baseline (run {run.stem})"
+        f"{reused}({skip_time(json.loads(run.read_text())['finished_at'])}){again_hint}"
+    )
+    assert lines[9:] == [
+        f"dashboard: {devpi.state_dir}/dashboard/index.html "
+        "(1 version, 1 comparison of benchmarks)",
+        f"pipeline: ci-demo-dev {version} is on testing ({devpi.url}/ci/testing/+simple/)",
+        f"pipeline: install it with: pip install --index-url {devpi.url}/ci/testing/+simple/ "
+        f"ci-demo-dev=={version}",
+        "pipeline: only final versions that QA approved go on to stable",
+    ]
+    assert repo.evidence(version) == evidence
+    assert len(list((repo.archive / version / "bench").glob("*.raw.json"))) == 1
     assert repo.record(version) == record
 
 
@@ -849,6 +897,73 @@ def test_a_promoted_version_cannot_be_republished_with_other_files(
     assert repo.on_index(UNSTABLE) == {version: first}
     assert repo.on_index(TESTING) == {version: first}
     assert promotions(repo.record(version)) == [("unstable", "testing")]
+
+
+# -- reuse: the same key again is one line, --force and a changed key run again -------------
+
+
+def skip_time(iso: str) -> str:
+    """How a skip line shows when the reused result was made."""
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def test_verify_reuses_a_pass_of_the_same_key_and_force_runs_again(
+    devpi: DevpiServer, tmp_path: Path
+):
+    project, version = "ci-demo-reuse", "0.1.dev1"
+    repo = make_repo(tmp_path / "repo", project, devpi, config=SMOKE_ONLY)
+    repo.ok("build")
+    repo.ok("publish")
+    assert repo.ok("verify") == f"verified {project} {version}: {SMOKE_PASSED}\n"
+    the_wheel = wheel(project, version)
+    sha = repo.built()[the_wheel]
+    evidence_file = repo.archive / version / "tests" / f"smoke-{PY}.json"
+    first = evidence_file.read_bytes()
+    evidence = json.loads(first)
+    assert (evidence["file"]["sha256"], evidence["python_version"]) == (
+        sha,
+        platform.python_version(),
+    )
+    assert toxresult_count(devpi.url, UNSTABLE, project, version) == 1
+
+    # The same wheel, tests and interpreter: one line, nothing run, nothing written.
+    again = repo.ci("verify")
+    assert (again.returncode, again.stdout) == (
+        0,
+        f"verify: smoke {PY} already passed for {the_wheel} sha256 {sha[:12]}… "
+        f"({skip_time(evidence['run_at'])}); --force re-runs\n"
+        f"verified {project} {version}: {SMOKE_PASSED}\n",
+    )
+    assert "verify: 1/1" not in again.stderr  # no suite ran
+    assert evidence_file.read_bytes() == first
+    assert toxresult_count(devpi.url, UNSTABLE, project, version) == 1
+    # An unchanged commit: build and publish say so in one line each.
+    built = repo.report()
+    assert repo.ok("build") == (
+        f"build: {project} {version} at {built['commit'][:12]} already built for {the_wheel} "
+        f"sha256 {sha[:12]}… ({skip_time(built['built_at'])}); --force re-runs\n"
+    )
+    assert repo.ok("publish") == (
+        f"publish: {project} {version} is already on {UNSTABLE} (2 files, same sha256): "
+        "nothing uploaded\n"
+    )
+
+    # --force runs the suite again.
+    assert repo.ok("verify", "--force") == f"verified {project} {version}: {SMOKE_PASSED}\n"
+    assert toxresult_count(devpi.url, UNSTABLE, project, version) == 2
+
+    # A new test in the checkout changes the test inputs: the suite runs, with it.
+    more = "def test_more():\n    pass\n"
+    (repo.path / "tests" / "smoke" / "test_more.py").write_text(more)
+    three = f"smoke {PY} passed (3 passed, 0 failed)"
+    assert repo.ok("verify") == f"verified {project} {version}: {three}\n"
+
+    # Evidence of another interpreter (another patch release) does not count either.
+    recorded = json.loads(evidence_file.read_text())
+    evidence_file.write_text(json.dumps({**recorded, "python_version": "3.0.0"}))
+    assert repo.ok("verify") == f"verified {project} {version}: {three}\n"
+    assert json.loads(evidence_file.read_text())["python_version"] == platform.python_version()
+    assert toxresult_count(devpi.url, UNSTABLE, project, version) == 4
 
 
 # -- 6. malformed tags ----------------------------------------------------------------------------
