@@ -1,9 +1,21 @@
-"""A reduced run of the error-rate experiment: a 10% slowdown is caught, A/A stays quiet.
+"""``ci bench``'s timing path on real epicast wheels: a doubled run time is caught, A/A stays quiet.
 
-The full experiment (tests/regression/experiment.py, documented in
-docs/benchmarks.md) runs 20 or more trials of every comparison; here two
-trials of fewer rounds, which still must call the 10% slower 16-age model run
-slower and the unchanged wheel against itself the same.
+This checks the machinery end to end (environments of real wheels, interleaved
+rounds, typical values, the paired test and the verdict) with effects chosen so
+that a busy machine cannot make it fail. Timings of one round vary by about
+±20% between rounds on a shared 2-core machine; the mean of the log ratios over
+6 rounds then has a standard error of at most about 0.08, so:
+
+- the 16-age run made twice as slow (log ratio 0.69, 8 standard errors) is
+  called slower, with p far below ``alpha``, and
+- an A/A comparison (the same wheel in two environments) crosses the 25%
+  effect this test sets (log ratio 0.22, 2.8 standard errors) and p < ``alpha``
+  together in well under one run in a thousand.
+
+The gate's error rates at its real settings (pipeline.toml: 3% effect,
+alpha 0.01; 5% and 10% slowdowns) are measured by the experiment
+(tests/regression/experiment.py) and reported in docs/benchmarks.md, not
+asserted here: a test asserting them would itself fail at their rate.
 """
 
 from __future__ import annotations
@@ -13,21 +25,23 @@ import pytest
 from ci.config import load_config
 from tests.regression import experiment, variants
 
-TRIALS = 2
 ROUNDS = 6
+MIN_EFFECT = 0.25
+"""The effect this test needs before a difference counts: far beyond A/A noise."""
 
 
 @pytest.fixture(scope="module")
 def pythons(variant_envs):
-    """Two environments of the unchanged wheel and one of the 10% slower copy."""
-    return {name: variant_envs.python(name) for name in ("base-a", "base-b", "slow10")}
+    """Two environments of the unchanged wheel and one of the copy twice as slow."""
+    return {name: variant_envs.python(name) for name in ("base-a", "base-b", "slow100")}
 
 
-def test_a_10_percent_slowdown_is_caught_and_a_a_stays_quiet(pythons, tmp_path):
-    settings = load_config(variants.ROOT).bench.model_copy(update={"rounds": ROUNDS})
-    for number in range(TRIALS):
-        result = experiment.trial(pythons, settings, tmp_path)
-        assert not experiment.alarm(result["base-b"]), (number, result["base-b"])
-        assert experiment.detected(result["slow10"]), (number, result["slow10"])
-        [target] = [c for c in result["slow10"] if c.name.endswith(experiment.TARGET)]
-        assert 1.05 < target.ratio < 1.15, target
+def test_a_doubled_run_time_is_caught_and_a_a_stays_quiet(pythons, tmp_path):
+    settings = load_config(variants.ROOT).bench.model_copy(
+        update={"rounds": ROUNDS, "min_effect": MIN_EFFECT}
+    )
+    result = experiment.trial(pythons, settings, tmp_path)
+    assert not experiment.alarm(result["base-b"]), result["base-b"]
+    assert experiment.detected(result["slow100"]), result["slow100"]
+    [target] = [c for c in result["slow100"] if c.name.endswith(experiment.TARGET)]
+    assert 1.6 < target.ratio < 2.5, target
