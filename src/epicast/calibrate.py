@@ -34,6 +34,8 @@ import numpy as np
 
 from epicast import diagnostics
 from epicast.calibration import Calibration
+from epicast.cluster import is_place
+from epicast.errors import ClusterError
 from epicast.model import basic_reproduction_number, simulate_batch
 from epicast.posterior import MU_FLOOR, Posterior, build_posterior, prior_distributions
 from epicast.sampler import Chain, ChainState, Settings
@@ -46,6 +48,14 @@ PROGRESS_INTERVAL = 0.25
 """Seconds between progress reports of a chain."""
 IN_PROCESS = "none"
 """The ``--cluster`` value that runs the chains one after another in this process."""
+AUTO = "auto"
+"""The ``--cluster`` value that chooses: in process, or a local cluster when worth it."""
+LOCAL_CLUSTER_SECONDS = 5.0
+"""What a local Dask cluster costs, seconds: starting the scheduler and the worker
+processes, their imports and loading of the compiled kernels, stopping them (measured
+3-10 s on two busy cores for the bundled calibration)."""
+TIMING_SECONDS = 0.05
+"""Least time the in-process timing of a chain runs (or until the chain is done)."""
 
 Report = Callable[[int, int], None]
 """Progress callback: (chain index, iterations done)."""
@@ -276,10 +286,111 @@ def run_chain(task: ChainTask, report: Report | None = None) -> ChainResult:
     )
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where the chains of a calibration run, and why."""
+
+    where: str
+    """``"none"`` (in this process), ``"local"``, ``"slurm"`` or ``"tcp://HOST:PORT"``."""
+    reason: str
+
+    def line(self) -> str:
+        """Return the choice in one line, e.g. ``cluster: in process (estimated ...)``."""
+        return f"cluster: {self.reason}"
+
+
+def place(calibration: Calibration, where: str = AUTO) -> Placement:
+    """Decide where the chains run: as asked, or (``"auto"``) where they finish sooner.
+
+    For ``"auto"`` the first iterations of one chain run in this process (compiling
+    the sampler first, which a cluster's workers then load from numba's cache) to
+    estimate the seconds of all chains in process; :func:`decide` weighs them
+    against the cost of a local cluster.
+
+    Parameters
+    ----------
+    calibration
+        The calibration.
+    where
+        ``"auto"``, ``"none"``, ``"local"``, ``"slurm"`` or ``"tcp://HOST:PORT"``.
+
+    Raises
+    ------
+    ClusterError
+        ``where`` is none of these.
+    """
+    workers = calibration.cluster.worker_count()
+    if where == AUTO:
+        tasks = chain_tasks(calibration, None)
+        return decide(estimate_seconds(tasks), len(tasks), workers)
+    if where == IN_PROCESS:
+        return Placement(where, "in process (asked for)")
+    if where == "local":
+        return Placement(where, f"a local Dask cluster of {workers} worker(s) (asked for)")
+    if where == "slurm":
+        return Placement(where, f"Dask workers in Slurm jobs, at most {workers} (asked for)")
+    if is_place(where):
+        return Placement(where, f"the Dask scheduler at {where} (asked for)")
+    expected = "expected auto, none, local, slurm or a scheduler address tcp://HOST:PORT"
+    raise ClusterError(where, expected)
+
+
+def decide(
+    seconds: float, chains: int, workers: int, cluster_seconds: float | None = None
+) -> Placement:
+    """Choose between this process and a local cluster for chains of ``seconds`` in all.
+
+    In process the chains run one after another: ``seconds``. On a local cluster of
+    ``workers`` processes, k = min(chains, workers) run at once: about
+    ``cluster_seconds + seconds / k``. The cluster is chosen when that is less.
+
+    Parameters
+    ----------
+    seconds
+        Estimated wall time of all chains in this process (see :func:`estimate_seconds`).
+    chains, workers
+        Number of chains, and of local worker processes a cluster would start.
+    cluster_seconds
+        Cost of starting and stopping the cluster; default ``LOCAL_CLUSTER_SECONDS``.
+    """
+    start = LOCAL_CLUSTER_SECONDS if cluster_seconds is None else cluster_seconds
+    parallel = min(chains, workers)
+    estimate = f"estimated {seconds:.1f} s of sampling"
+    if parallel > 1 and start + seconds / parallel < seconds:
+        return Placement(
+            "local",
+            f"a local Dask cluster of {parallel} workers ({estimate} in process, "
+            f"~{start + seconds / parallel:.0f} s on the cluster with its start)",
+        )
+    if parallel == 1:
+        why = "a single chain" if chains == 1 else "one worker would run them no sooner"
+        return Placement(IN_PROCESS, f"in process ({estimate}; {why})")
+    return Placement(
+        IN_PROCESS,
+        f"in process ({estimate}; a local cluster costs ~{start:.0f} s to start)",
+    )
+
+
+def estimate_seconds(tasks: list[ChainTask]) -> float:
+    """Estimate the wall time of all chains in this process from the first of them.
+
+    Runs blocks of the first chain (from its start, without checkpoints) for at
+    least ``TIMING_SECONDS`` or to its end, after compiling the sampler, and scales
+    the iterations per second to every chain's iterations.
+    """
+    task = tasks[0]
+    chain = Chain(task.posterior, task.settings, task.seed, task.priors)  # compiles
+    started = time.perf_counter()
+    while not chain.done and time.perf_counter() - started < TIMING_SECONDS:
+        chain.advance()
+    per_iteration = (time.perf_counter() - started) / chain.state.iteration
+    return per_iteration * task.settings.total * len(tasks)
+
+
 def calibrate(
     calibration: Calibration,
     *,
-    where: str = "local",
+    where: str = AUTO,
     checkpoints: Path | None = None,
     progress: bool | Report = True,
 ) -> CalibrationResult:
@@ -290,6 +401,7 @@ def calibrate(
     calibration
         The calibration (see :func:`epicast.calibration.load_calibration`).
     where
+        ``"auto"`` (this process or a local cluster, see :func:`place`),
         ``"local"`` (a Dask cluster of this machine's cores), ``"slurm"``,
         ``"tcp://HOST:PORT"`` (an existing scheduler), or ``"none"`` (one chain
         after another in this process).
@@ -306,6 +418,10 @@ def calibrate(
     CalibrationResult
         Draws of every chain, diagnostics, provenance.
     """
+    if where == AUTO:
+        placement = place(calibration, where)
+        logger.info("%s", placement.line())
+        where = placement.where
     tasks = chain_tasks(calibration, checkpoints)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     clock = time.perf_counter()

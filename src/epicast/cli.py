@@ -61,10 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("-o", "--output", type=Path, help="write the chains to this HDF5 file")
     calibrate.add_argument(
         "--cluster",
-        default="local",
+        default="auto",
         metavar="WHERE",
-        help="local (default: Dask workers on this machine's cores), slurm, tcp://HOST:PORT "
-        "(an existing Dask scheduler) or none (one chain after another in this process)",
+        help="auto (default: this process, or a local cluster when the chains' estimated time "
+        "is worth starting one; said on one line), local (Dask workers on this machine's "
+        "cores), slurm, tcp://HOST:PORT (an existing Dask scheduler) or none (one chain "
+        "after another in this process)",
     )
     positive, natural = _whole_number(1), _whole_number(0)
     calibrate.add_argument("--workers", type=positive, help="local workers or most Slurm jobs")
@@ -255,7 +257,7 @@ def _schema(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     """Run a calibration; print its summary and warnings; write the file and the figures."""
     from epicast._files import check_writable
-    from epicast.calibrate import calibrate
+    from epicast.calibrate import calibrate, place
     from epicast.calibration import load_calibration
 
     calibration = load_calibration(args.calibration).with_sampler(
@@ -273,8 +275,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     checkpoints = args.checkpoints
     if checkpoints is None and args.output is not None:
         checkpoints = args.output.with_name(args.output.name + ".checkpoints")
+    placement = place(calibration, args.cluster)  # auto: times the first chain in process
+    print(placement.line(), file=sys.stderr)
     result = calibrate(
-        calibration, where=args.cluster, checkpoints=checkpoints, progress=not args.quiet
+        calibration, where=placement.where, checkpoints=checkpoints, progress=not args.quiet
     )
     print(f"{calibration.name}: {_chains_line(result)}")
     print(result.summary.table())

@@ -160,6 +160,11 @@ def open_client(where: str, profile: ClusterProfile) -> AbstractContextManager[C
     raise ClusterError(where, _ACCEPTED)
 
 
+def is_place(where: str) -> bool:
+    """Return whether :func:`open_client` accepts ``where`` (local, slurm, tcp://HOST:PORT)."""
+    return where in ("local", "slurm") or _TCP.fullmatch(where) is not None
+
+
 def wait_for_workers(client: Client, timeout: float = 300.0, n_workers: int = 1) -> None:
     """Wait until ``n_workers`` workers have joined the client's scheduler.
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import epicast.calibrate
 from epicast.calibrate import calibrate
 from epicast.calibration import load_calibration
 from epicast.cluster import ClusterProfile
@@ -63,15 +64,39 @@ def test_local_cluster_gives_the_in_process_chains(short, reference, workers):
     assert_same_chains(result, reference)
 
 
-def test_command_runs_on_a_local_cluster_by_default(short, reference, tmp_path):
-    """``python -m epicast calibrate`` with its default cluster (spawned worker processes)."""
+def test_command_runs_on_a_local_cluster_when_asked(short, reference, tmp_path):
+    """``python -m epicast calibrate --cluster local`` (spawned worker processes)."""
+    command = [sys.executable, "-m", "epicast", "calibrate", "sir-boarding-school", "--quiet"]
+    command += ["--cluster", "local", "--workers", "2"]
+    command += ["--iterations", "4000", "-o", "cal.h5"]  # the `short` settings
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("cluster: a local Dask cluster of 2 worker(s) (asked for)\n")
+    assert "on 2 worker(s) (local)" in done.stdout.splitlines()[0]
+    stored = read_calibration(tmp_path / "cal.h5").arrays
+    np.testing.assert_array_equal(stored["draws"], reference.draws)
+
+
+def test_command_by_default_runs_short_chains_in_process(short, reference, tmp_path):
+    """The default (auto): a second of sampling is not worth a cluster, and one line says so."""
     command = [sys.executable, "-m", "epicast", "calibrate", "sir-boarding-school", "--quiet"]
     command += ["--workers", "2", "--iterations", "4000", "-o", "cal.h5"]  # the `short` settings
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert "on 2 worker(s) (local)" in done.stdout.splitlines()[0]
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("cluster: in process (estimated ")
+    assert "on 1 worker(s) (none)" in done.stdout.splitlines()[0]
     stored = read_calibration(tmp_path / "cal.h5").arrays
     np.testing.assert_array_equal(stored["draws"], reference.draws)
+
+
+def test_auto_starts_a_local_cluster_when_it_is_worth_it(short, reference, monkeypatch):
+    """The policy of auto, with a cluster that costs nothing to start: the chains go to it."""
+    monkeypatch.setattr(epicast.calibrate, "LOCAL_CLUSTER_SECONDS", 0.0)
+    calibration = replace(short, cluster=ClusterProfile(workers=2))
+    result = calibrate(calibration, where="auto", progress=False)
+    assert (result.where, result.workers) == ("local", 2)
+    assert_same_chains(result, reference)
 
 
 def test_progress_reaches_the_caller_from_the_workers(short):
