@@ -304,11 +304,30 @@ def promotions(record: dict) -> list[tuple[str, str]]:
 # -- 1. a dev version stops at testing -----------------------------------------------------
 
 
-def test_an_untagged_commit_passes_and_stops_at_testing(devpi: DevpiServer, tmp_path: Path):
-    repo = make_repo(tmp_path / "repo", "ci-demo-dev", devpi)
+@dataclass
+class Untagged:
+    """An untagged commit released by ``ci pipeline`` (see the ``untagged`` fixture)."""
+
+    repo: Repo
+    first: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="module")
+def untagged(devpi: DevpiServer, tmp_path_factory: pytest.TempPathFactory) -> Untagged:
+    """An untagged commit released by ``ci pipeline``, to testing.
+
+    Shared, in this order, by the tests of that run, of a second run at the same
+    commit, and of verify's reuse (which adds a test to the checkout).
+    """
+    repo = make_repo(tmp_path_factory.mktemp("untagged") / "repo", "ci-demo-dev", devpi)
     began = time.monotonic()
-    result = repo.ci("pipeline")
+    first = repo.ci("pipeline")
     TIMINGS["ci pipeline, untagged commit -> testing (3 suites)"] = time.monotonic() - began
+    return Untagged(repo, first)
+
+
+def test_an_untagged_commit_passes_and_stops_at_testing(untagged: Untagged, devpi: DevpiServer):
+    repo, result = untagged.repo, untagged.first
     assert result.returncode == 0, result.stdout + result.stderr
     version = "0.1.dev1"
     lines = result.stdout.splitlines()
@@ -362,8 +381,11 @@ def test_an_untagged_commit_passes_and_stops_at_testing(devpi: DevpiServer, tmp_
     assert repo.on_index(STABLE) == {}
     assert repo.record(version) == record
 
-    # The same command again at the same commit: every stage finds its result.
-    evidence = repo.evidence(version)
+
+def test_the_same_pipeline_again_reuses_every_stage(untagged: Untagged, devpi: DevpiServer):
+    """The same command again at the same commit: each stage finds its result, in one line."""
+    repo, version = untagged.repo, "0.1.dev1"
+    built, record, evidence = repo.built(), repo.record(version), repo.evidence(version)
     began = time.monotonic()
     again = repo.ci("pipeline")
     TIMINGS["ci pipeline again, same commit (every stage reused)"] = time.monotonic() - began
@@ -407,6 +429,59 @@ def test_an_untagged_commit_passes_and_stops_at_testing(devpi: DevpiServer, tmp_
     assert repo.evidence(version) == evidence
     assert len(list((repo.archive / version / "bench").glob("*.raw.json"))) == 1
     assert repo.record(version) == record
+
+
+def skip_time(iso: str) -> str:
+    """How a skip line shows when the reused result was made."""
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def test_verify_reuses_a_pass_of_the_same_key_and_force_runs_again(
+    untagged: Untagged, devpi: DevpiServer
+):
+    """On the untagged release (after its second pipeline): the smoke suite alone."""
+    repo, project, version = untagged.repo, "ci-demo-dev", "0.1.dev1"
+    smoke = ("--suite", "smoke")
+    the_wheel = wheel(project, version)
+    sha = repo.built()[the_wheel]
+    evidence_file = repo.archive / version / "tests" / f"smoke-{PY}.json"
+    first = evidence_file.read_bytes()
+    evidence = json.loads(first)
+    assert (evidence["file"]["sha256"], evidence["python_version"]) == (
+        sha,
+        platform.python_version(),
+    )
+    attached = toxresult_count(devpi.url, UNSTABLE, project, version)
+    assert attached == 3  # smoke, unit and bench of the first pipeline; none since
+
+    # The same wheel, tests and interpreter: one line, nothing run, nothing written.
+    again = repo.ci("verify", *smoke)
+    assert (again.returncode, again.stdout) == (
+        0,
+        f"verify: smoke {PY} already passed for {the_wheel} sha256 {sha[:12]}… "
+        f"({skip_time(evidence['run_at'])}); --force re-runs\n"
+        f"verified {project} {version}: {SMOKE_PASSED}\n",
+    )
+    assert "verify: 1/1" not in again.stderr  # no suite ran
+    assert evidence_file.read_bytes() == first
+    assert toxresult_count(devpi.url, UNSTABLE, project, version) == attached
+
+    # --force runs the suite again.
+    assert repo.ok("verify", *smoke, "--force") == f"verified {project} {version}: {SMOKE_PASSED}\n"
+    assert toxresult_count(devpi.url, UNSTABLE, project, version) == attached + 1
+
+    # A new test in the checkout changes the test inputs: the suite runs, with it.
+    more = "def test_more():\n    pass\n"
+    (repo.path / "tests" / "smoke" / "test_more.py").write_text(more)
+    three = f"smoke {PY} passed (3 passed, 0 failed)"
+    assert repo.ok("verify", *smoke) == f"verified {project} {version}: {three}\n"
+
+    # Evidence of another interpreter (another patch release) does not count either.
+    recorded = json.loads(evidence_file.read_text())
+    evidence_file.write_text(json.dumps({**recorded, "python_version": "3.0.0"}))
+    assert repo.ok("verify", *smoke) == f"verified {project} {version}: {three}\n"
+    assert json.loads(evidence_file.read_text())["python_version"] == platform.python_version()
+    assert toxresult_count(devpi.url, UNSTABLE, project, version) == attached + 3
 
 
 # -- 2, 8, 10: a candidate, then the final version approved, installed from stable ---------------
@@ -897,73 +972,6 @@ def test_a_promoted_version_cannot_be_republished_with_other_files(
     assert repo.on_index(UNSTABLE) == {version: first}
     assert repo.on_index(TESTING) == {version: first}
     assert promotions(repo.record(version)) == [("unstable", "testing")]
-
-
-# -- reuse: the same key again is one line, --force and a changed key run again -------------
-
-
-def skip_time(iso: str) -> str:
-    """How a skip line shows when the reused result was made."""
-    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def test_verify_reuses_a_pass_of_the_same_key_and_force_runs_again(
-    devpi: DevpiServer, tmp_path: Path
-):
-    project, version = "ci-demo-reuse", "0.1.dev1"
-    repo = make_repo(tmp_path / "repo", project, devpi, config=SMOKE_ONLY)
-    repo.ok("build")
-    repo.ok("publish")
-    assert repo.ok("verify") == f"verified {project} {version}: {SMOKE_PASSED}\n"
-    the_wheel = wheel(project, version)
-    sha = repo.built()[the_wheel]
-    evidence_file = repo.archive / version / "tests" / f"smoke-{PY}.json"
-    first = evidence_file.read_bytes()
-    evidence = json.loads(first)
-    assert (evidence["file"]["sha256"], evidence["python_version"]) == (
-        sha,
-        platform.python_version(),
-    )
-    assert toxresult_count(devpi.url, UNSTABLE, project, version) == 1
-
-    # The same wheel, tests and interpreter: one line, nothing run, nothing written.
-    again = repo.ci("verify")
-    assert (again.returncode, again.stdout) == (
-        0,
-        f"verify: smoke {PY} already passed for {the_wheel} sha256 {sha[:12]}… "
-        f"({skip_time(evidence['run_at'])}); --force re-runs\n"
-        f"verified {project} {version}: {SMOKE_PASSED}\n",
-    )
-    assert "verify: 1/1" not in again.stderr  # no suite ran
-    assert evidence_file.read_bytes() == first
-    assert toxresult_count(devpi.url, UNSTABLE, project, version) == 1
-    # An unchanged commit: build and publish say so in one line each.
-    built = repo.report()
-    assert repo.ok("build") == (
-        f"build: {project} {version} at {built['commit'][:12]} already built for {the_wheel} "
-        f"sha256 {sha[:12]}… ({skip_time(built['built_at'])}); --force re-runs\n"
-    )
-    assert repo.ok("publish") == (
-        f"publish: {project} {version} is already on {UNSTABLE} (2 files, same sha256): "
-        "nothing uploaded\n"
-    )
-
-    # --force runs the suite again.
-    assert repo.ok("verify", "--force") == f"verified {project} {version}: {SMOKE_PASSED}\n"
-    assert toxresult_count(devpi.url, UNSTABLE, project, version) == 2
-
-    # A new test in the checkout changes the test inputs: the suite runs, with it.
-    more = "def test_more():\n    pass\n"
-    (repo.path / "tests" / "smoke" / "test_more.py").write_text(more)
-    three = f"smoke {PY} passed (3 passed, 0 failed)"
-    assert repo.ok("verify") == f"verified {project} {version}: {three}\n"
-
-    # Evidence of another interpreter (another patch release) does not count either.
-    recorded = json.loads(evidence_file.read_text())
-    evidence_file.write_text(json.dumps({**recorded, "python_version": "3.0.0"}))
-    assert repo.ok("verify") == f"verified {project} {version}: {three}\n"
-    assert json.loads(evidence_file.read_text())["python_version"] == platform.python_version()
-    assert toxresult_count(devpi.url, UNSTABLE, project, version) == 4
 
 
 # -- 6. malformed tags ----------------------------------------------------------------------------
