@@ -36,8 +36,9 @@ from epicast import diagnostics
 from epicast.calibration import Calibration
 from epicast.cluster import is_place
 from epicast.errors import ClusterError
-from epicast.model import basic_reproduction_number, simulate_batch
-from epicast.posterior import MU_FLOOR, Posterior, build_posterior, prior_distributions
+from epicast.kernels import integrate
+from epicast.model import basic_reproduction_number
+from epicast.posterior import MU_FLOOR, SLOTS, Posterior, build_posterior, prior_distributions
 from epicast.sampler import Chain, ChainState, Settings
 
 logger = logging.getLogger(__name__)
@@ -166,26 +167,63 @@ class CalibrationResult:
         flat = self.draws.reshape(-1, len(self.names))
         picked = flat[np.linspace(0, len(flat) - 1, min(samples, len(flat))).astype(int)]
         fitted = dict(zip(self.names, picked.T, strict=True))
-        scenario = self.calibration.scenario
-        runs = simulate_batch(
-            scenario,
-            transmission_rate=fitted.get("beta"),
-            infectious_period=1 / fitted["gamma"] if "gamma" in fitted else None,
-            latent_period=1 / fitted["sigma"] if "sigma" in fitted else None,
-        )
+        means = self.model_values(picked)
         rng = np.random.default_rng(seed)
-        predicted = {}
-        for target in self.calibration.targets:
-            rows = target.days - scenario.t_start
-            if target.output == "prevalence":
-                series = runs.compartment(target.compartment)
-            else:
-                series = getattr(runs, target.output)
-                if target.output == "notifications" and "rho" in fitted:
-                    series = series / scenario.reporting_fraction * fitted["rho"][:, None, None]
-            mu = np.maximum(series[:, rows][..., target.groups].sum(axis=-1), MU_FLOOR)
-            predicted[target.column] = _observe(rng, target, mu, fitted)
-        return predicted
+        return {
+            target.column: _observe(rng, target, means[target.column], fitted)
+            for target in self.calibration.targets
+        }
+
+    def model_values(self, draws: np.ndarray) -> dict[str, np.ndarray]:
+        """Return each target's model values (the likelihood's mean) for parameter draws.
+
+        The model runs once per draw in the integrator that the chains' kernel
+        links, compiled already (or loaded from numba's cache), rather than in the
+        parallel batch kernel, which would take seconds to compile for a figure.
+        Each value is computed as the log-posterior computes it: summed over the
+        target's age groups, a daily difference of the cumulative flows, times
+        the reporting fraction for notifications, floored at ``MU_FLOOR``.
+
+        Parameters
+        ----------
+        draws
+            Values of the fitted parameters, shape (S, D), columns in ``names`` order.
+
+        Returns
+        -------
+        dict
+            Per target column, the model's values on the target's days, shape (S, n).
+        """
+        post = build_posterior(self.calibration)
+        values = np.tile(post.base, (len(draws), 1))
+        values[:, post.slot] = draws
+        out = np.empty((len(draws), post.n_days + 1, *post.y0.shape))
+        for k, (beta, sigma, gamma) in enumerate(values[:, :3]):
+            integrate(
+                post.y0,
+                beta,
+                sigma,
+                gamma,
+                post.latent,
+                post.segment_start,
+                post.segment_contacts,
+                post.inv_population,
+                post.t_start,
+                post.n_days,
+                post.first_step,
+                out[k],
+            )
+        means = {}
+        for t, target in enumerate(self.calibration.targets):
+            days = target.days - self.calibration.scenario.t_start
+            series = out[:, days, post.row[t]]  # (S, n, G)
+            if target.output != "prevalence":
+                series = series - out[:, days - 1, post.row[t]]
+            total = series[..., target.groups].sum(axis=-1)
+            if target.output == "notifications":
+                total = total * values[:, SLOTS["rho"], None]
+            means[target.column] = np.maximum(total, MU_FLOOR)
+        return means
 
 
 def _observe(rng: np.random.Generator, target, mu: np.ndarray, fitted: dict) -> np.ndarray:

@@ -11,7 +11,31 @@ import pytest
 import epicast
 from epicast.calibrate import calibrate, chain_tasks, run_chain
 from epicast.calibration import load_calibration
+from epicast.posterior import MU_FLOOR
 from epicast.sampler import Chain, ChainState
+
+SEIR = """\
+scenario: seir-gbr-16age
+data: {csv: data.csv}
+targets:
+  - column: cases
+    output: notifications
+    age_groups: [5-9, 10-14]
+    likelihood: {family: poisson}
+  - column: infections
+    output: incidence
+    likelihood: {family: normal, sd: 50}
+  - column: sick
+    output: prevalence
+    compartment: I
+    likelihood: {family: negative_binomial, dispersion: phi}
+parameters:
+  beta: {distribution: lognormal, meanlog: -3.5, sdlog: 0.5}
+  sigma: {distribution: normal, mean: 0.3, sd: 0.1, lower: 0}
+  rho: {distribution: uniform, lower: 0.1, upper: 0.9}
+  phi: {distribution: exponential, rate: 0.1}
+sampler: {chains: 1, warmup: 100, iterations: 100, seed: 4}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +142,29 @@ def test_non_converged_chains_warn_without_failing(boarding):
 def test_with_sampler_keeps_everything_else(boarding):
     changed = boarding.with_sampler(chains=2)
     assert replace(changed, sampler=boarding.sampler) == boarding
+
+
+def test_predictive_model_values_match_simulate_batch(tmp_path: Path):
+    """Each output (notifications of two age groups, incidence, prevalence) against a batch."""
+    days = np.arange(10, 21)
+    rows = "".join(f"{d},{d},{10 * d},{5 * d}\n" for d in days)
+    (tmp_path / "data.csv").write_text("day,cases,infections,sick\n" + rows)
+    (tmp_path / "seir.yaml").write_text(SEIR)
+    calibration = load_calibration(tmp_path / "seir.yaml")
+    result = calibrate(calibration, where="none", progress=False)
+    draws = result.draws[0, ::10]
+    means = result.model_values(draws)
+
+    beta, sigma, rho, _ = draws.T
+    scenario = calibration.scenario
+    runs = epicast.simulate_batch(scenario, transmission_rate=beta, latent_period=1 / sigma)
+    index = days - scenario.t_start
+    reported = runs.notifications[:, index][..., [1, 2]].sum(axis=-1)
+    expected = {
+        "cases": reported / scenario.reporting_fraction * rho[:, None],
+        "infections": runs.incidence[:, index].sum(axis=-1),
+        "sick": runs.compartment("I")[:, index].sum(axis=-1),
+    }
+    for column, values in expected.items():
+        assert means[column].shape == (len(draws), days.size)
+        np.testing.assert_allclose(means[column], np.maximum(values, MU_FLOOR), rtol=1e-9)
