@@ -5,6 +5,9 @@ unstable index and checked against the sha256 the index recorded, then tox
 installs it (``--installpkg``) into a new environment with every dependency
 resolved through the devpi server only (user pip and uv configuration is
 ignored, no extra index), and runs the suite from the same commit's tests.
+The suites of one Python run one after another at one environment path, each
+in a new environment, sharing numba's cache (compiled once per Python); the
+Pythons run side by side.
 Each result becomes evidence in the archive (``tests/<suite>-py<python>.json``)
 and a toxresult attached to the release file on devpi.
 
@@ -21,13 +24,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,8 +122,9 @@ def verify(
     A suite that already passed for the same key (wheel sha256, test inputs,
     interpreter version) is not run again unless ``force``: its archived
     evidence is returned with ``"reused": True`` and nothing new is written.
-    Each finished run is a step of the progress shown on standard error
-    (:mod:`ci.progress`).
+    The Pythons run side by side, as many as the machine has cores, each one's
+    suites one after another (:func:`_run_jobs`). Each finished suite is a
+    step of the progress shown on standard error (:mod:`ci.progress`).
     """
     config = load_config(root)
     archive = configured_archive(root)
@@ -147,49 +152,72 @@ def _run_jobs(
 ) -> dict[tuple[str, str], dict]:
     """Run the (python, suite) jobs against the published wheel; return their evidence.
 
-    The tox runs are independent (own environment, work folder and report), so
-    as many run at once as the machine has cores: installing one overlaps the
-    tests of another. Each result is archived as soon as it is known, and
-    attached to the wheel on devpi as a toxresult (skipped ones are not).
+    The suites of one Python run one after another (:func:`_run_python`), the
+    Pythons side by side, as many as the machine has cores. Each result is
+    archived and attached to the wheel on devpi as a toxresult (skipped ones
+    are not) as soon as its Python is done.
     """
     if not jobs:
         return {}
     config = load_config(root)
+    by_python: dict[str, list[str]] = {}
+    for python, suite in jobs:
+        by_python.setdefault(python, []).append(suite)
     results = {}
     with tempfile.TemporaryDirectory(prefix="ci-verify-") as tmp:
         wheel = client.download(wheel_file, Path(tmp))
         index_url = f"{client.url}/{config.indexes.unstable}/+simple/"
-        with (
-            Progress("verify", len(jobs)) as progress,
-            ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool,
-        ):
-
-            def run(job: tuple[str, str]) -> dict[str, Any]:
-                python, suite = job
-                with progress.step(_env_name(python, suite)) as step:
-                    result = _run_suite(
-                        root, wheel, index_url, suite, python, versions[python], Path(tmp)
-                    )
-                    step.outcome = result["status"]
-                return result
-
-            for job, result in zip(jobs, pool.map(run, jobs), strict=True):
-                evidence = {
-                    **result,
-                    "project": target.project,
-                    "version": target.version,
-                    "commit": target.commit,
-                    "file": {"filename": wheel_file.filename, "sha256": wheel_file.sha256},
-                    "inputs_sha256": inputs,
-                    "index": config.indexes.unstable,
-                    "run_at": now(),
-                }
-                archive.write_json(
-                    evidence, target.project, target.version, "tests", f"{job[1]}-py{job[0]}.json"
+        workers = min(len(by_python), os.cpu_count() or 1)
+        with Progress("verify", len(jobs)) as progress, ThreadPoolExecutor(workers) as pool:
+            runs = [
+                pool.submit(
+                    _run_python, root, wheel, index_url, python, suites, versions[python], progress
                 )
-                if result["status"] != "skipped":
-                    client.attach_toxresult(wheel_file, evidence)
-                results[job] = evidence
+                for python, suites in by_python.items()
+            ]
+            for finished in as_completed(runs):
+                for result in finished.result():
+                    evidence = {
+                        **result,
+                        "project": target.project,
+                        "version": target.version,
+                        "commit": target.commit,
+                        "file": {"filename": wheel_file.filename, "sha256": wheel_file.sha256},
+                        "inputs_sha256": inputs,
+                        "index": config.indexes.unstable,
+                    }
+                    name = f"{result['suite']}-py{result['python']}.json"
+                    archive.write_json(evidence, target.project, target.version, "tests", name)
+                    if result["status"] != "skipped":
+                        client.attach_toxresult(wheel_file, evidence)
+                    results[(result["python"], result["suite"])] = evidence
+    return results
+
+
+def _run_python(
+    root: Path,
+    wheel: Path,
+    index_url: str,
+    python: str,
+    suites: list[str],
+    python_version: str | None,
+    progress: Progress,
+) -> list[dict[str, Any]]:
+    """Run the suites of one Python one after another; return their results.
+
+    Each suite gets a new environment (tox recreates it), always at the same
+    path, with numba's cache in a folder beside it: installed from the same
+    wheel, the package's files are the same (uv links them from its cache), so
+    the functions the first suite compiled are not compiled again by the next.
+    """
+    work = Path(tempfile.mkdtemp(prefix=f"py{python}-", dir=wheel.parent))
+    results = []
+    for suite in suites:
+        with progress.step(_env_name(python, suite)) as step:
+            result = _run_suite(root, wheel, index_url, suite, python, python_version, work)
+            step.outcome = result["status"]
+        results.append({**result, "run_at": now()})
+    shutil.rmtree(work, ignore_errors=True)
     return results
 
 
@@ -265,9 +293,14 @@ def _run_suite(
     suite: str,
     python: str,
     python_version: str | None,
-    tmp: Path,
+    work: Path,
 ) -> dict[str, Any]:
-    """Run one suite on one Python with tox; return status, counts and duration."""
+    """Run one suite on one Python with tox in ``work``; return status, counts and durations.
+
+    The environment is ``work/env`` and numba's cache ``work/numba`` (see
+    :func:`_run_python`); the durations are tox's own: creating and installing
+    the environment (``setup_s``), and running the suite (``tests_s``).
+    """
     env_name = _env_name(python, suite)
     base = {"suite": suite, "python": python, "python_version": python_version, "tox_env": env_name}
     if python_version is None:
@@ -280,8 +313,7 @@ def _run_suite(
             "skipped": 0,
             "duration_s": 0.0,
         }
-    junit = tmp / f"{env_name}.xml"
-    workdir = tmp / f"tox-{env_name}"
+    junit = work / f"{env_name}.xml"
     command = [
         sys.executable,
         "-m",
@@ -292,7 +324,9 @@ def _run_suite(
         "--root",
         str(root),
         "--workdir",
-        str(workdir),
+        str(work / "tox"),
+        "--override",
+        f"testenv.env_dir={work / 'env'}",
         "--installpkg",
         str(wheel),
         "--",
@@ -301,7 +335,7 @@ def _run_suite(
     started = time.monotonic()
     result = subprocess.run(
         command,
-        env=isolated_environment(index_url),
+        env={**isolated_environment(index_url), "NUMBA_CACHE_DIR": str(work / "numba")},
         cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -315,14 +349,27 @@ def _run_suite(
     if status == "failed":
         tail = "\n".join(mask(result.stdout).strip().splitlines()[-15:])
         print(f"{env_name} failed:\n{tail}", file=sys.stderr)
-    shutil.rmtree(workdir, ignore_errors=True)
     return {
         **base,
         "status": status,
         **counts,
         "duration_s": duration,
+        **_tox_durations(result.stdout, env_name),
         "exit_code": result.returncode,
     }
+
+
+def _tox_durations(output: str, env_name: str) -> dict[str, float]:
+    """Return tox's setup and test seconds of ``env_name`` from its report line, if any.
+
+    tox ends with ``py311-unit: OK (331.87=setup[71.18]+cmd[260.69] seconds)``.
+    """
+    found = re.search(
+        rf"{re.escape(env_name)}: \w+ \([\d.]+=setup\[([\d.]+)\]\+cmd\[([\d.]+)\]", output
+    )
+    if found is None:
+        return {}
+    return {"setup_s": float(found.group(1)), "tests_s": float(found.group(2))}
 
 
 def _env_name(python: str, suite: str) -> str:
