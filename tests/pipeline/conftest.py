@@ -2,9 +2,10 @@
 
 ``devpi`` (session scope) is one devpi-server started by ``python -m ci devpi start``
 on a free 127.0.0.1 port with its state in a temporary directory; later tests
-(publish, verify, promote) reuse it. ``fresh_devpi`` is a private one for tests
-that stop, kill or restart it. Every ``python -m ci`` runs in a subprocess with an
-environment built here, so no test changes ``os.environ``.
+(publish, verify, promote) reuse it. ``spare_devpi`` is a second one for tests
+that stop, kill or restart it, and ``start_devpi`` starts private ones. Every
+``python -m ci`` runs in a subprocess with an environment built here, so no
+test changes ``os.environ``.
 """
 
 from __future__ import annotations
@@ -151,10 +152,25 @@ def start_devpi(tmp_path: Path) -> Iterator[Callable[[], DevpiServer]]:
         server.ci("devpi", "stop")
 
 
+@pytest.fixture(scope="session")
+def _spare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
+    server = start_server(tmp_path_factory.mktemp("spare-state"))
+    yield server
+    server.ci("devpi", "stop")
+
+
 @pytest.fixture
-def fresh_devpi(start_devpi: Callable[[], DevpiServer]) -> DevpiServer:
-    """A devpi-server of this test alone, for tests that stop, kill or restart it."""
-    return start_devpi()
+def spare_devpi(_spare: DevpiServer) -> DevpiServer:
+    """A second server of the session, for tests that stop, kill or restart it.
+
+    Not the shared ``devpi``, so that the other tests never find it down; one
+    for all such tests (a first start, devpi-init, is the slow part), running
+    when each test begins: ``ci devpi start`` starts it again if the previous
+    test left it stopped or killed.
+    """
+    result = _spare.ci("devpi", "start")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return _spare
 
 
 @pytest.fixture

@@ -108,22 +108,22 @@ def test_status_and_stop_when_nothing_runs(tmp_path: Path, ci_environment, run) 
 
 
 def test_restart_keeps_users_indexes_files_and_tokens(
-    fresh_devpi: DevpiServer, wheels: dict[str, Path]
+    spare_devpi: DevpiServer, wheels: dict[str, Path]
 ) -> None:
-    with fresh_devpi.client("ci") as before:
+    with spare_devpi.client("ci") as before:
         before.upload("ci/unstable", wheels["probe-release"])
         token = before.session.headers["X-Devpi-Auth"]
-    port = fresh_devpi.info()["port"]
+    port = spare_devpi.info()["port"]
 
-    stop = fresh_devpi.ci("devpi", "stop")
+    stop = spare_devpi.ci("devpi", "stop")
     assert stop.returncode == 0, stop.stderr
     assert stop.stdout.startswith("devpi: stopped "), stop.stdout
-    start = fresh_devpi.ci("devpi", "start")
+    start = spare_devpi.ci("devpi", "start")
     assert start.returncode == 0, start.stderr
     assert start.stdout.startswith(f"devpi: started http://127.0.0.1:{port} ")
     assert start.stdout.rstrip().endswith("users and indexes unchanged")
 
-    with fresh_devpi.client() as after:
+    with spare_devpi.client() as after:
         after.session.headers["X-Devpi-Auth"] = token  # the token from before the restart
         assert after.api()["authstatus"][:2] == ["ok", "ci"]
         assert after.versions("ci/unstable", "ci-probe-release") == ["1.0"]
@@ -131,30 +131,30 @@ def test_restart_keeps_users_indexes_files_and_tokens(
 
 
 def test_a_killed_server_leaves_a_stale_pid_file_that_start_replaces(
-    fresh_devpi: DevpiServer,
+    spare_devpi: DevpiServer,
 ) -> None:
-    old = fresh_devpi.info()
+    old = spare_devpi.info()
     os.kill(old["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while fresh_devpi.ci("devpi", "status").returncode != 3:
+    while spare_devpi.ci("devpi", "status").returncode != 3:
         assert time.monotonic() < deadline, "status still says running after SIGKILL"
         time.sleep(0.05)
-    start = fresh_devpi.ci("devpi", "start")
+    start = spare_devpi.ci("devpi", "start")
     assert start.returncode == 0, start.stderr
     assert start.stdout.startswith(f"devpi: started {old['url']} ")
-    assert fresh_devpi.info()["pid"] != old["pid"]
+    assert spare_devpi.info()["pid"] != old["pid"]
 
 
-def test_a_pid_file_naming_another_process_is_stale(fresh_devpi: DevpiServer) -> None:
-    fresh_devpi.ci("devpi", "stop")
-    info_file = fresh_devpi.server_dir / "server.json"
+def test_a_pid_file_naming_another_process_is_stale(spare_devpi: DevpiServer) -> None:
+    spare_devpi.ci("devpi", "stop")
+    info_file = spare_devpi.server_dir / "server.json"
     info_file.write_text(info_file.read_text().replace('"pid": null', f'"pid": {os.getpid()}'))
-    status = fresh_devpi.ci("devpi", "status")
+    status = spare_devpi.ci("devpi", "status")
     assert status.returncode == 3, status.stdout
-    start = fresh_devpi.ci("devpi", "start")
+    start = spare_devpi.ci("devpi", "start")
     assert start.returncode == 0, start.stderr
     assert start.stdout.startswith("devpi: started "), start.stdout
-    assert fresh_devpi.info()["pid"] != os.getpid()
+    assert spare_devpi.info()["pid"] != os.getpid()
 
 
 def test_stop_kills_a_process_that_ignores_sigterm(

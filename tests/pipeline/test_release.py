@@ -1039,9 +1039,9 @@ def _wait_for_log(log: Path, offset: int, pattern: str, timeout: float = 60) -> 
 
 
 def test_devpi_killed_mid_publish_and_mid_promote_then_rerun_is_consistent(
-    fresh_devpi: DevpiServer, tmp_path: Path
+    spare_devpi: DevpiServer, tmp_path: Path
 ):
-    server = fresh_devpi
+    server = spare_devpi
     project, version = "ci-demo-robust", "1.0.0"
     repo = make_repo(tmp_path / "repo", project, server, config=SMOKE_ONLY)
     repo.tag(version)
