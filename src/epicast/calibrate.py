@@ -412,17 +412,14 @@ def decide(
 def estimate_seconds(tasks: list[ChainTask]) -> float:
     """Estimate the wall time of all chains in this process from the first of them.
 
-    Runs blocks of the first chain (from its start, without checkpoints) for at
-    least ``TIMING_SECONDS`` or to its end, after compiling the sampler, and scales
-    the iterations per second to every chain's iterations.
+    Compiles the sampler, then times iterations of a copy of the first chain from
+    its start (1, 2, 4, ... at a time, ``TIMING_SECONDS`` or so, or to its end;
+    see :meth:`Chain.seconds_per_iteration`) and scales them to every chain's
+    iterations. The chains themselves are not touched.
     """
     task = tasks[0]
     chain = Chain(task.posterior, task.settings, task.seed, task.priors)  # compiles
-    started = time.perf_counter()
-    while not chain.done and time.perf_counter() - started < TIMING_SECONDS:
-        chain.advance()
-    per_iteration = (time.perf_counter() - started) / chain.state.iteration
-    return per_iteration * task.settings.total * len(tasks)
+    return chain.seconds_per_iteration(TIMING_SECONDS) * task.settings.total * len(tasks)
 
 
 def calibrate(

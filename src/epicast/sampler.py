@@ -45,6 +45,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -223,6 +224,25 @@ class Chain:
         self._run(eps[:count], log_u[:count], choice[:count], chi2[:count])
         self.state.rng = self.rng.bit_generator.state
 
+    def seconds_per_iteration(self, least: float) -> float:
+        """Time iterations in batches of 1, 2, 4, ... for ``least`` seconds; return their mean.
+
+        Stops early at the chain's end. For estimates only: a batch is not a whole
+        block of random numbers, so the chain no longer follows its seed afterwards.
+        """
+        d = self.posterior.dimension
+        batch, done, elapsed = 1, 0, 0.0
+        while elapsed < least and not self.done:
+            count = min(batch, self.settings.total - self.state.iteration)
+            eps = self.rng.standard_normal((count, d))
+            log_u = np.log(self.rng.random(count))
+            choice, chi2 = self.rng.random(count), self.rng.chisquare(T_DOF, count)
+            started = time.perf_counter()
+            self._run(eps, log_u, choice, chi2)
+            elapsed += time.perf_counter() - started
+            done, batch = done + count, 2 * batch
+        return elapsed / done
+
     def _run(self, eps: np.ndarray, log_u: np.ndarray, choice: np.ndarray, chi2: np.ndarray):
         """Run len(log_u) iterations of the compiled kernel on the state."""
         state = self.state
@@ -325,24 +345,31 @@ def _run_block(
     """
     d = z.size
     lp, log_scale = scalars[0], scalars[1]
-    if np.isnan(lp):
-        lp = log_density(z, post, values, out)
     log_q = _log_t_density(z, center, chol, proposal)
-    for j in range(log_u.size):
+    # j = -1 evaluates z itself when its log density is not known: log_density is
+    # called from one place only (numba inlines it, model call and all, at each).
+    for j in range(-1 if np.isnan(lp) else 0, log_u.size):
         i = first + j
-        independent = i >= warmup and choice[j] < P_INDEPENDENT
-        if independent:
-            spread = T_SCALE * math.sqrt(T_DOF / chi2[j])
-            origin = center
+        independent = j >= 0 and i >= warmup and choice[j] < P_INDEPENDENT
+        if j < 0:
+            for a in range(d):
+                proposal[a] = z[a]
         else:
-            spread = math.exp(log_scale)
-            origin = z
-        for a in range(d):
-            step = 0.0
-            for b in range(a + 1):
-                step += chol[a, b] * eps[j, b]
-            proposal[a] = origin[a] + spread * step
+            if independent:
+                spread = T_SCALE * math.sqrt(T_DOF / chi2[j])
+                origin = center
+            else:
+                spread = math.exp(log_scale)
+                origin = z
+            for a in range(d):
+                step = 0.0
+                for b in range(a + 1):
+                    step += chol[a, b] * eps[j, b]
+                proposal[a] = origin[a] + spread * step
         lp_new = log_density(proposal, post, values, out)
+        if j < 0:
+            lp = lp_new
+            continue
         counts[3] += 1
         log_ratio = lp_new - lp
         if independent:
