@@ -267,6 +267,9 @@ def test_slurm_runs_tasks_in_jobs_and_replaces_a_lost_job(slurm, tmp_path: Path)
             assert _listening_hosts(os.getpid()) == {"127.0.0.1"}  # scheduler, dashboard
 
             subprocess.run(["scancel", first["SLURM_JOB_ID"]], check=True)
+            # scancel only asks: on a busy machine the job's worker can still take a
+            # task for a while. Once Slurm has ended the job, a task needs a new one.
+            assert not _wait_until_gone({first["SLURM_JOB_ID"]}, timeout=120)
             second = client.submit(_worker_facts, pure=False).result(timeout=180)
             jobs.add(second["SLURM_JOB_ID"])
 
