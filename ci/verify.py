@@ -6,8 +6,8 @@ installs it (``--installpkg``) into a new environment with every dependency
 resolved through the devpi server only (user pip and uv configuration is
 ignored, no extra index), and runs the suite from the same commit's tests.
 The suites of one Python run one after another at one environment path, each
-in a new environment, sharing numba's cache (compiled once per Python); the
-Pythons run side by side.
+in a new environment, sharing numba's cache (compiled once per Python), and
+the Pythons side by side; with fewer Pythons than cores, the suites too.
 Each result becomes evidence in the archive (``tests/<suite>-py<python>.json``)
 and a toxresult attached to the release file on devpi.
 
@@ -123,7 +123,8 @@ def verify(
     interpreter version) is not run again unless ``force``: its archived
     evidence is returned with ``"reused": True`` and nothing new is written.
     The Pythons run side by side, as many as the machine has cores, each one's
-    suites one after another (:func:`_run_jobs`). Each finished suite is a
+    suites one after another, or the suites too with fewer Pythons than cores
+    (:func:`_run_jobs`). Each finished suite is a
     step of the progress shown on standard error (:mod:`ci.progress`).
     """
     config = load_config(root)
@@ -152,28 +153,29 @@ def _run_jobs(
 ) -> dict[tuple[str, str], dict]:
     """Run the (python, suite) jobs against the published wheel; return their evidence.
 
-    The suites of one Python run one after another (:func:`_run_python`), the
-    Pythons side by side, as many as the machine has cores. Each result is
-    archived and attached to the wheel on devpi as a toxresult (skipped ones
-    are not) as soon as its Python is done.
+    As many chains of suites run side by side as the machine has cores
+    (:func:`chains`); the suites of a chain run one after another
+    (:func:`_run_chain`). Each result is archived and attached to the wheel on
+    devpi as a toxresult (skipped ones are not) as soon as its chain is done.
     """
     if not jobs:
         return {}
     config = load_config(root)
-    by_python: dict[str, list[str]] = {}
-    for python, suite in jobs:
-        by_python.setdefault(python, []).append(suite)
+    cores = os.cpu_count() or 1
     results = {}
     with tempfile.TemporaryDirectory(prefix="ci-verify-") as tmp:
         wheel = client.download(wheel_file, Path(tmp))
         index_url = f"{client.url}/{config.indexes.unstable}/+simple/"
-        workers = min(len(by_python), os.cpu_count() or 1)
-        with Progress("verify", len(jobs)) as progress, ThreadPoolExecutor(workers) as pool:
+        planned = chains(jobs, cores)
+        with (
+            Progress("verify", len(jobs)) as progress,
+            ThreadPoolExecutor(min(len(planned), cores)) as pool,
+        ):
             runs = [
                 pool.submit(
-                    _run_python, root, wheel, index_url, python, suites, versions[python], progress
+                    _run_chain, root, wheel, index_url, python, suites, versions[python], progress
                 )
-                for python, suites in by_python.items()
+                for python, suites in planned
             ]
             for finished in as_completed(runs):
                 for result in finished.result():
@@ -194,7 +196,29 @@ def _run_jobs(
     return results
 
 
-def _run_python(
+def chains(jobs: list[tuple[str, str]], cores: int) -> list[tuple[str, list[str]]]:
+    """Group the (python, suite) jobs into chains: a Python and suites run one after another.
+
+    With at least as many Pythons as cores, one chain per Python, so that its
+    suites share numba's cache (:func:`_run_chain`); with fewer, one chain per
+    suite, so that every core works.
+
+    Examples
+    --------
+    >>> chains([("3.11", "smoke"), ("3.11", "unit"), ("3.12", "smoke")], cores=2)
+    [('3.11', ['smoke', 'unit']), ('3.12', ['smoke'])]
+    >>> chains([("3.11", "smoke"), ("3.11", "unit")], cores=2)
+    [('3.11', ['smoke']), ('3.11', ['unit'])]
+    """
+    by_python: dict[str, list[str]] = {}
+    for python, suite in jobs:
+        by_python.setdefault(python, []).append(suite)
+    if len(by_python) >= cores:
+        return list(by_python.items())
+    return [(python, [suite]) for python, suite in jobs]
+
+
+def _run_chain(
     root: Path,
     wheel: Path,
     index_url: str,
@@ -203,7 +227,7 @@ def _run_python(
     python_version: str | None,
     progress: Progress,
 ) -> list[dict[str, Any]]:
-    """Run the suites of one Python one after another; return their results.
+    """Run suites of one Python one after another; return their results.
 
     Each suite gets a new environment (tox recreates it), always at the same
     path, with numba's cache in a folder beside it: installed from the same
@@ -298,7 +322,7 @@ def _run_suite(
     """Run one suite on one Python with tox in ``work``; return status, counts and durations.
 
     The environment is ``work/env`` and numba's cache ``work/numba`` (see
-    :func:`_run_python`); the durations are tox's own: creating and installing
+    :func:`_run_chain`); the durations are tox's own: creating and installing
     the environment (``setup_s``), and running the suite (``tests_s``).
     """
     env_name = _env_name(python, suite)
@@ -363,7 +387,7 @@ def _suite_environment(work: Path) -> dict[str, str]:
     """Variables that make a suite's environment cheaper to use, without testing less.
 
     ``NUMBA_CACHE_DIR`` keeps numba's cache in ``work``, beside the environment,
-    for the next suite of the same Python (:func:`_run_python`).
+    for the next suite of the same Python (:func:`_run_chain`).
     ``UV_COMPILE_BYTECODE`` has the installer compile the bytecode once, as pip
     does by default: the suites' environments set ``PYTHONDONTWRITEBYTECODE``,
     so without it every process (each CLI call of the smoke suite) compiles

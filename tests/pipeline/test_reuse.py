@@ -1,4 +1,5 @@
-"""When a stage reuses an earlier result, decided in process: keys, digests, the line.
+"""When a stage reuses an earlier result, decided in process: keys, digests, the line;
+and how verify lays out what it does run.
 
 The end-to-end runs (a second ``ci verify``, ``--force``, a whole second ``ci
 pipeline``) are in test_release.py; here every part of each key is changed on
@@ -18,7 +19,7 @@ from ci import bench, reuse
 from ci.archive import Archive
 from ci.config import Bench
 from ci.index import ReleaseFile
-from ci.verify import interpreter_version, reusable, reused_lines
+from ci.verify import chains, interpreter_version, reusable, reused_lines
 
 WHEEL = "a" * 64
 INPUTS = "b" * 64
@@ -198,3 +199,24 @@ def test_the_newest_bench_run_of_the_same_key_is_reused(tmp_path: Path):
         "bench: demo 2.0 vs 1.0 already measured: faster (run 20261206T234000Z-vs-1.0) for "
         "demo-2.0-py3-none-any.whl sha256 111111111111… (2026-12-06 23:40 UTC); --force re-runs"
     )
+
+
+# -- verify: chains of suites ------------------------------------------------------------------
+
+JOBS = [(p, s) for p in ("3.10", "3.11", "3.12", "3.13") for s in ("smoke", "unit", "bench")]
+
+
+def test_with_enough_pythons_each_runs_its_suites_in_one_chain():
+    planned = chains(JOBS, cores=2)
+    assert planned == [(p, ["smoke", "unit", "bench"]) for p in ("3.10", "3.11", "3.12", "3.13")]
+    assert chains(JOBS, cores=4) == planned
+
+
+def test_with_fewer_pythons_than_cores_every_suite_runs_on_its_own():
+    one_python = [job for job in JOBS if job[0] == "3.11"]
+    assert chains(one_python, cores=2) == [
+        ("3.11", ["smoke"]),
+        ("3.11", ["unit"]),
+        ("3.11", ["bench"]),
+    ]
+    assert chains(JOBS, cores=8) == [(p, [s]) for p, s in JOBS]
