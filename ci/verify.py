@@ -124,8 +124,8 @@ def verify(
     evidence is returned with ``"reused": True`` and nothing new is written.
     The Pythons run side by side, as many as the machine has cores, each one's
     suites one after another, or the suites too with fewer Pythons than cores
-    (:func:`_run_jobs`). Each finished suite is a
-    step of the progress shown on standard error (:mod:`ci.progress`).
+    (:func:`_run_jobs`). Each finished suite is a step of the progress shown on
+    standard error (:mod:`ci.progress`).
     """
     config = load_config(root)
     archive = configured_archive(root)
@@ -137,7 +137,8 @@ def verify(
         if not force:
             earlier = _passed_earlier(archive, target, suites, versions, wheel_file.sha256, inputs)
         jobs = [(p, s) for p in pythons for s in suites if (p, s) not in earlier]
-        fresh = _run_jobs(client, archive, target, wheel_file, jobs, versions, inputs, root)
+        index = config.indexes.unstable
+        fresh = _run_jobs(client, archive, target, wheel_file, jobs, versions, inputs, root, index)
     return [earlier.get((p, s)) or fresh[(p, s)] for p in pythons for s in suites]
 
 
@@ -150,8 +151,9 @@ def _run_jobs(
     versions: dict[str, str | None],
     inputs: str,
     root: Path,
+    index: str,
 ) -> dict[tuple[str, str], dict]:
-    """Run the (python, suite) jobs against the published wheel; return their evidence.
+    """Run the (python, suite) jobs against the wheel on ``index``; return their evidence.
 
     As many chains of suites run side by side as the machine has cores
     (:func:`chains`); the suites of a chain run one after another
@@ -160,12 +162,11 @@ def _run_jobs(
     """
     if not jobs:
         return {}
-    config = load_config(root)
     cores = os.cpu_count() or 1
     results = {}
     with tempfile.TemporaryDirectory(prefix="ci-verify-") as tmp:
         wheel = client.download(wheel_file, Path(tmp))
-        index_url = f"{client.url}/{config.indexes.unstable}/+simple/"
+        index_url = f"{client.url}/{index}/+simple/"
         planned = chains(jobs, cores)
         with (
             Progress("verify", len(jobs)) as progress,
@@ -186,7 +187,7 @@ def _run_jobs(
                         "commit": target.commit,
                         "file": {"filename": wheel_file.filename, "sha256": wheel_file.sha256},
                         "inputs_sha256": inputs,
-                        "index": config.indexes.unstable,
+                        "index": index,
                     }
                     name = f"{result['suite']}-py{result['python']}.json"
                     archive.write_json(evidence, target.project, target.version, "tests", name)
