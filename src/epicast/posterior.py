@@ -270,11 +270,15 @@ def parameter_values(z, post, values):
 
 
 @njit(inline="always", **_OPTIONS)
-def _model_value(out, output, row, groups, day, rho):
-    """Return the model's value of one output on one day, summed over the target's age groups."""
+def _model_value(out, output, row, groups, t, day, rho):
+    """Return the model's value of one output on one day, summed over target t's age groups.
+
+    ``groups`` is the (T, G) mask itself, not its row t: a row view costs about a
+    second of compiling the sampler's kernel.
+    """
     total = 0.0
-    for g in range(groups.size):
-        if groups[g] != 0.0:
+    for g in range(groups.shape[1]):
+        if groups[t, g] != 0.0:
             if output == 0:
                 total += out[day, row, g]
             else:
@@ -329,7 +333,7 @@ def log_density(z, post, values, out):
     for n in range(post.obs_value.size):
         t = post.obs_target[n]
         day, rho = post.obs_day[n], values[3]
-        mu = _model_value(out, post.output[t], post.row[t], post.groups[t], day, rho)
+        mu = _model_value(out, post.output[t], post.row[t], post.groups, t, day, rho)
         scale = values[post.scale_slot[t]] if post.scale_slot[t] >= 0 else 0.0
         lp += _log_likelihood(
             post.obs_value[n], post.obs_log_factorial[n], mu, post.family[t], scale

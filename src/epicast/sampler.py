@@ -386,7 +386,7 @@ def _run_block(
             counts[0] += 1
             n = counts[0]
             log_scale += (math.exp(log_alpha) - TARGET_ACCEPTANCE) / n**0.6
-            _welford(z, mean, m2, n)
+            _welford(z, mean, m2, n, proposal)  # the proposal is done with: a work array
             if _window_ends_at(i + 1, window_ends) and n > d + 1:
                 if _cholesky(m2, n - 1, chol):
                     log_scale = math.log(2.38 / math.sqrt(d))
@@ -431,10 +431,12 @@ def _window_ends_at(iteration, window_ends):
 
 
 @njit(inline="always", **_OPTIONS)
-def _welford(z, mean, m2, n):
-    """Add z as the n-th point of the running mean and co-moment (Welford 1962)."""
+def _welford(z, mean, m2, n, delta):
+    """Add z as the n-th point of the running mean and co-moment (Welford 1962).
+
+    ``delta`` (D,) is a work array.
+    """
     d = z.size
-    delta = np.empty(d)
     for a in range(d):
         delta[a] = z[a] - mean[a]
         mean[a] += delta[a] / n
