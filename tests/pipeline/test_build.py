@@ -82,32 +82,14 @@ def test_report_names_project_version_and_tag(tmp_path):
 
 
 def test_a_current_build_is_reused_until_the_commit_tags_or_files_change(tmp_path):
-    source = tmp_path / "tiny"
-    shutil.copytree(PACKAGES / "missing-data", source)
-    (source / "src" / "tinypkg" / "table.csv").unlink()
-    repo = git_project(source, tmp_path / "repo")
-    dist = tmp_path / "dist"
-    assert current_build(repo, dist) is None  # nothing built yet
-    report = build(repo, dist)
-    assert current_build(repo, dist) == {**report, "schema_version": 1}
-    git(repo, "tag", "1.0.0")
-    assert current_build(repo, dist) is None  # the version would change
-    report = build(repo, dist)
-    assert current_build(repo, dist) == {**report, "schema_version": 1}
-    wheel = next(dist.glob("*.whl"))
-    wheel.write_bytes(wheel.read_bytes() + b"x")
-    assert current_build(repo, dist) is None
-    report = build(repo, dist)
-    (repo / "README.md").write_text("changed\n")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "two")
-    assert current_build(repo, dist) is None
-
-
-def test_a_second_build_of_the_same_commit_says_so_and_force_builds(tmp_path):
+    """Two builds in all: ``ci build``, the same again (reused), the keys changed one
+    at a time (each undone), then ``ci build --force``."""
     source = tmp_path / "tiny"
     shutil.copytree(PACKAGES / "missing-data", source)
     (source / "src" / "tinypkg" / "table.csv").unlink()
     repo = git_project(source, tmp_path / "repo", tag="0.2.0")
+    dist = tmp_path / "d"
+    assert current_build(repo, dist) is None  # nothing built yet
     command = [sys.executable, "-m", "ci", "build", "--root", str(repo), "--dist", "d"]
     env = {k: v for k, v in os.environ.items() if k != "CI_CONFIG"}
     env["PYTHONPATH"] = str(ROOT)
@@ -120,7 +102,7 @@ def test_a_second_build_of_the_same_commit_says_so_and_force_builds(tmp_path):
         return result.stdout
 
     assert ci_build().startswith("built tinypkg 0.2.0 at ")
-    report = json.loads((tmp_path / "d" / "build-report.json").read_text())
+    report = json.loads((dist / "build-report.json").read_text())
     wheel = next(f for f in report["files"] if f["kind"] == "wheel")
     assert re.fullmatch(
         rf"build: tinypkg 0\.2\.0 at {report['commit'][:12]} already built for "
@@ -128,8 +110,36 @@ def test_a_second_build_of_the_same_commit_says_so_and_force_builds(tmp_path):
         r"\(\d{4}-\d\d-\d\d \d\d:\d\d UTC\); --force re-runs\n",
         ci_build(),
     )
+    assert current_build(repo, dist) == report
+
+    # A changed file, another tag, another commit: not current (each undone after).
+    path = dist / wheel["filename"]
+    content = path.read_bytes()
+    path.write_bytes(content + b"x")
+    assert current_build(repo, dist) is None
+    path.write_bytes(content)
+    git(repo, "tag", "0.2.1")
+    assert current_build(repo, dist) is None
+    git(repo, "tag", "-d", "0.2.1")
+    head = git(repo, "rev-parse", "HEAD")
+    git(
+        repo,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.org",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "two",
+    )
+    assert current_build(repo, dist) is None
+    git(repo, "reset", "-q", "--hard", head)
+    assert current_build(repo, dist) == report
+
     assert ci_build("--force").startswith("built tinypkg 0.2.0 at ")
-    rebuilt = json.loads((tmp_path / "d" / "build-report.json").read_text())
+    rebuilt = json.loads((dist / "build-report.json").read_text())
     assert rebuilt["files"] == report["files"]
     assert rebuilt["built_at"] >= report["built_at"]
 
