@@ -16,6 +16,11 @@ Where the index URL comes from, first found wins:
 3. the ``Project-URL`` labelled "Stable index" in the installed package's metadata
    (``project_urls`` in setup.cfg, set at build time).
 
+``EPICAST_UPDATE_TIMEOUT`` (seconds, e.g. ``5``) lets the check take longer
+than its defaults: the index may take that long to answer, and the CLI waits
+that long for it at the end of a command (a slow network; tests that must see
+the notice on a busy machine). An invalid value is ignored.
+
 The check is off when ``EPICAST_NO_UPDATE_CHECK`` is set to anything but the
 empty string, or when the config file says ``check = false``. A config file that
 cannot be read (invalid TOML, wrong types, Python 3.10 without ``tomli``) turns
@@ -53,6 +58,7 @@ logger = logging.getLogger(__name__)
 PROJECT = "epicast"
 INDEX_ENV = "EPICAST_INDEX_URL"
 DISABLE_ENV = "EPICAST_NO_UPDATE_CHECK"
+TIMEOUT_ENV = "EPICAST_UPDATE_TIMEOUT"
 INDEX_LABEL = "Stable index"
 """The label of the metadata's ``Project-URL`` naming the default index."""
 INTERVAL = 24 * 3600.0
@@ -94,6 +100,21 @@ class IndexFile:
     filename: str
     yanked: bool = False
     requires_python: str | None = None
+
+
+def patience(environ: Mapping[str, str]) -> tuple[float, float]:
+    """Return the check's timeout and the CLI's wait for it, in seconds.
+
+    The defaults :data:`TIMEOUT` and :data:`WAIT`, or both raised to the
+    positive number ``EPICAST_UPDATE_TIMEOUT`` holds.
+    """
+    try:
+        seconds = float(environ.get(TIMEOUT_ENV, ""))
+    except ValueError:
+        return TIMEOUT, WAIT
+    if not 0 < seconds < float("inf"):
+        return TIMEOUT, WAIT
+    return max(seconds, TIMEOUT), max(seconds, WAIT)
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -390,6 +411,7 @@ class UpdateCheck:
     def __init__(self, installed: str, environ: Mapping[str, str] | None = None) -> None:
         self.installed = installed
         self.environ = dict(os.environ if environ is None else environ)
+        self.timeout, self.wait = patience(self.environ)
         self._lines: list[str] = []
         self._thread = threading.Thread(target=self._run, name="epicast-update-check", daemon=True)
 
@@ -402,9 +424,12 @@ class UpdateCheck:
         check._thread.start()
         return check
 
-    def lines(self, wait: float = WAIT) -> list[str]:
-        """Return the lines to print (a notice or a warning), waiting at most ``wait`` s."""
-        self._thread.join(wait)
+    def lines(self, wait: float | None = None) -> list[str]:
+        """Return the lines to print (a notice or a warning), waiting at most ``wait`` s.
+
+        By default as long as :func:`patience` says.
+        """
+        self._thread.join(self.wait if wait is None else wait)
         return [] if self._thread.is_alive() else list(self._lines)
 
     def _run(self) -> None:
@@ -427,7 +452,7 @@ class UpdateCheck:
             previous = None if cached is None else cached["latest"]
             write_cache(path, found.index_url, now, previous, PENDING)
             try:
-                latest, error = query(found.index_url), None
+                latest, error = query(found.index_url, self.timeout), None
             except Exception as exc:
                 latest, error = previous, f"{type(exc).__name__}: {exc}"
             write_cache(path, found.index_url, now, latest, error)

@@ -114,12 +114,18 @@ def stable_like(devpi: DevpiServer, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def user_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The environment of a user whose cache and config folders are in ``tmp_path``."""
+    """The environment of a user whose cache and config folders are in ``tmp_path``.
+
+    The check may take up to a minute (``EPICAST_UPDATE_TIMEOUT``), so that what
+    it finds does not depend on how busy the machine is; the tests of an index
+    that never answers use the defaults.
+    """
     env = clean_environment()
     env.update(
         XDG_CACHE_HOME=str(tmp_path / "cache"),
         XDG_CONFIG_HOME=str(tmp_path / "config"),
         MPLBACKEND="Agg",
+        EPICAST_UPDATE_TIMEOUT="60",
         **extra,
     )
     return env
@@ -425,7 +431,8 @@ def test_offline_index_that_never_answers(installed, tmp_path):
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)  # connections complete in the kernel; nobody ever answers
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/simple/"
-        env = user_environment(tmp_path, EPICAST_INDEX_URL=url)
+        # the default timeout and wait, not the test's minute
+        env = user_environment(tmp_path, EPICAST_INDEX_URL=url, EPICAST_UPDATE_TIMEOUT="")
         result, seconds = epicast("--version", env=env)
         print(f"\nepicast --version with an index that never answers: {seconds:.2f} s")
         assert (result.returncode, result.stdout, result.stderr) == (
@@ -464,9 +471,8 @@ def test_the_check_gives_up_on_an_index_that_never_answers(installed, tmp_path):
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/simple/"
-        check = updates.UpdateCheck.start(
-            installed, user_environment(tmp_path, EPICAST_INDEX_URL=url)
-        )
+        env = user_environment(tmp_path, EPICAST_INDEX_URL=url, EPICAST_UPDATE_TIMEOUT="")
+        check = updates.UpdateCheck.start(installed, env)
         assert check is not None
         assert check.lines(wait=60) == []
     cache = cache_of(tmp_path)

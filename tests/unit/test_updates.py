@@ -253,3 +253,21 @@ def test_update_check_is_not_started_when_turned_off(tmp_path):
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "EPICAST_NO_UPDATE_CHECK": "1"}
     assert updates.UpdateCheck.start("1.0", env) is None
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, (updates.TIMEOUT, updates.WAIT)),
+        ("5", (5.0, 5.0)),
+        ("0.5", (updates.TIMEOUT, 0.5)),  # raises the defaults, never lowers them
+        ("", (updates.TIMEOUT, updates.WAIT)),
+        ("abc", (updates.TIMEOUT, updates.WAIT)),
+        ("-1", (updates.TIMEOUT, updates.WAIT)),
+        ("nan", (updates.TIMEOUT, updates.WAIT)),
+        ("inf", (updates.TIMEOUT, updates.WAIT)),
+    ],
+)
+def test_update_timeout_raises_the_timeout_and_the_wait(value, expected):
+    environ = {} if value is None else {updates.TIMEOUT_ENV: value}
+    assert updates.patience(environ) == expected
