@@ -126,8 +126,8 @@ def user_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
         XDG_CONFIG_HOME=str(tmp_path / "config"),
         MPLBACKEND="Agg",
         EPICAST_UPDATE_TIMEOUT="60",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
