@@ -54,7 +54,10 @@ it). Two numpy conveniences cost more to compile than the whole loop and are
 written as element loops instead: ``transpose`` with axes (about 4 s) and any
 whole-array assignment such as ``a[0] = b`` (about 2 s: its shape-mismatch
 error compiles numba's string formatting). Each ``inline="always"`` helper is
-typed again at every call site, so they are called from few places.
+typed and compiled again at every call site, so each is called from as few
+places as the loop allows: the right-hand side from two (the stages inside the
+step, and its end, which also serves the evaluation at a step's start after a
+breakpoint), the stage update and the step's result each from one.
 
 Numba caches the compiled code on disk (``cache=True``): next to this file
 when site-packages is writable, otherwise in the user's cache directory
@@ -154,7 +157,7 @@ def _rates(y, beta, sigma, gamma, latent, contacts_by_source, segment, inv_popul
 
 @njit(inline="always", **_OPTIONS)
 def _stage(stage, y, h, k, s, n):
-    """Set ``stage[:n] = y[:n] + h * sum_m DP_A[s, m] * k[m, :n]`` (state of stage ``s``).
+    """Set ``stage[:n] = y[:n] + h * sum_m DP_A[s, m] * k[m, :n]`` (state of stage ``s``, 1 to 5).
 
     One loop per stage with its terms written out: the loop over the
     components then vectorises, which a loop over m inside it would prevent.
@@ -178,7 +181,7 @@ def _stage(stage, y, h, k, s, n):
                 + DP_A[s, 2] * k[2, q]
                 + DP_A[s, 3] * k[3, q]
             )
-    elif s == 5:
+    else:
         for q in range(n):
             stage[q] = y[q] + h * (
                 DP_A[s, 0] * k[0, q]
@@ -187,15 +190,20 @@ def _stage(stage, y, h, k, s, n):
                 + DP_A[s, 3] * k[3, q]
                 + DP_A[s, 4] * k[4, q]
             )
-    else:  # the 5th-order solution (a[1] is 0)
-        for q in range(n):
-            stage[q] = y[q] + h * (
-                DP_A[s, 0] * k[0, q]
-                + DP_A[s, 2] * k[2, q]
-                + DP_A[s, 3] * k[3, q]
-                + DP_A[s, 4] * k[4, q]
-                + DP_A[s, 5] * k[5, q]
-            )
+
+
+@njit(inline="always", **_OPTIONS)
+def _solution(y_new, y, h, k):
+    """Set ``y_new = y + h * sum_m DP_A[6, m] * k[m]``, the step's 5th-order result (a[1] is 0)."""
+    s = N_STAGES - 1
+    for q in range(y.size):
+        y_new[q] = y[q] + h * (
+            DP_A[s, 0] * k[0, q]
+            + DP_A[s, 2] * k[2, q]
+            + DP_A[s, 3] * k[3, q]
+            + DP_A[s, 4] * k[4, q]
+            + DP_A[s, 5] * k[5, q]
+        )
 
 
 @njit(inline="always", **_OPTIONS)
@@ -335,22 +343,37 @@ def integrate(
     steps = 0
     rejected = False
     restart = True  # k[0] must be evaluated: at the start and after each breakpoint
+    last = N_STAGES - 1  # the stage at the step's end, y_new
     while day <= n_days and steps < MAX_STEPS:
+        # At the start and after a breakpoint, k[0] = f(y) is needed first: it is
+        # evaluated at the step's end (y_new = y, a step of length 0), so that the
+        # right-hand side is compiled at two call sites instead of three.
         if restart:
-            _rates(y, beta, sigma, gamma, latent, contacts, segment, inv_population, work, k, 0)
-            evaluations += 1
-            restart = False
-        stop = min(segment_start[segment + 1], t_end) if segment + 1 < segment_start.size else t_end
-        to_stop = t + h >= stop  # never step over the end of a segment
-        if to_stop:
-            h = stop - t
-        for s in range(1, N_STAGES - 1):
-            _stage(stage, y, h, k, s, n_dynamic)
-            _rates(stage, beta, sigma, gamma, latent, contacts, segment, inv_population, work, k, s)
-        _stage(y_new, y, h, k, N_STAGES - 1, n)  # the 5th-order result, every row
-        last = N_STAGES - 1  # the stage at the step's end, y_new
+            for q in range(n):
+                y_new[q] = y[q]
+        else:
+            stop = (
+                min(segment_start[segment + 1], t_end)
+                if segment + 1 < segment_start.size
+                else t_end
+            )
+            to_stop = t + h >= stop  # never step over the end of a segment
+            if to_stop:
+                h = stop - t
+            for s in range(1, N_STAGES - 1):
+                _stage(stage, y, h, k, s, n_dynamic)
+                _rates(
+                    stage, beta, sigma, gamma, latent, contacts, segment, inv_population, work, k, s
+                )
+            _solution(y_new, y, h, k)
+            evaluations += N_STAGES - 2
         _rates(y_new, beta, sigma, gamma, latent, contacts, segment, inv_population, work, k, last)
-        evaluations += N_STAGES - 1
+        evaluations += 1
+        if restart:
+            for q in range(n):
+                k[0, q] = k[last, q]
+            restart = False
+            continue
         steps += 1
         error = _error_norm(y, y_new, h, k, stage, n)
         if not error <= 1.0:  # rejected (or NaN)
