@@ -98,8 +98,8 @@ def pipeline(args: list[str]) -> None:
 def test(tox_args: list[str]) -> None:
     """Run every tox environment: lint and all suites, on every Python 3.10-3.13 found.
 
-    In parallel, one environment per core (tox.ini's ``depends`` keeps the
-    timing-sensitive ``regression`` alone at the end). tox shows the output of
+    In parallel, one environment per core, the longest first (tox.ini's
+    ``env_list`` order). tox shows the output of
     the environments that fail; ``-o`` (``--parallel-live``) shows all of it live.
     """
     run([BIN / "tox", "run-parallel", "--parallel", "auto", *tox_args])
