@@ -326,6 +326,18 @@ def untagged(devpi: DevpiServer, tmp_path_factory: pytest.TempPathFactory) -> Un
     return Untagged(repo, first)
 
 
+def untagged_pipeline_end(devpi: DevpiServer, version: str) -> list[str]:
+    """The last lines of ``ci pipeline`` for the untagged demo release: dashboard, testing, pip."""
+    return [
+        f"dashboard: {devpi.state_dir}/dashboard/index.html "
+        "(1 version, 1 comparison of benchmarks)",
+        f"pipeline: ci-demo-dev {version} is on testing ({devpi.url}/ci/testing/+simple/)",
+        f"pipeline: install it with: pip install --index-url {devpi.url}/ci/testing/+simple/ "
+        f"ci-demo-dev=={version}",
+        "pipeline: only final versions that QA approved go on to stable",
+    ]
+
+
 def test_an_untagged_commit_passes_and_stops_at_testing(untagged: Untagged, devpi: DevpiServer):
     repo, result = untagged.repo, untagged.first
     assert result.returncode == 0, result.stdout + result.stderr
@@ -346,14 +358,7 @@ def test_an_untagged_commit_passes_and_stops_at_testing(untagged: Untagged, devp
         f"bench: ci-demo-dev {version} vs nothing (no stable release yet): no-baseline (4 rounds); "
         f"archived {repo.archive}/{version}/bench/"
     )
-    assert lines[8:] == [
-        f"dashboard: {devpi.state_dir}/dashboard/index.html "
-        "(1 version, 1 comparison of benchmarks)",
-        f"pipeline: ci-demo-dev {version} is on testing ({devpi.url}/ci/testing/+simple/)",
-        f"pipeline: install it with: pip install --index-url {devpi.url}/ci/testing/+simple/ "
-        f"ci-demo-dev=={version}",
-        "pipeline: only final versions that QA approved go on to stable",
-    ]
+    assert lines[8:] == untagged_pipeline_end(devpi, version)
     built = repo.built()
     assert repo.on_index(UNSTABLE) == {version: built}
     assert repo.on_index(TESTING) == {version: built}
@@ -418,14 +423,7 @@ def test_the_same_pipeline_again_reuses_every_stage(untagged: Untagged, devpi: D
         f"bench: ci-demo-dev {version} vs nothing already measured: no-baseline (run {run.stem})"
         f"{reused}({skip_time(json.loads(run.read_text())['finished_at'])}){again_hint}"
     )
-    assert lines[9:] == [
-        f"dashboard: {devpi.state_dir}/dashboard/index.html "
-        "(1 version, 1 comparison of benchmarks)",
-        f"pipeline: ci-demo-dev {version} is on testing ({devpi.url}/ci/testing/+simple/)",
-        f"pipeline: install it with: pip install --index-url {devpi.url}/ci/testing/+simple/ "
-        f"ci-demo-dev=={version}",
-        "pipeline: only final versions that QA approved go on to stable",
-    ]
+    assert lines[9:] == untagged_pipeline_end(devpi, version)
     assert repo.evidence(version) == evidence
     assert len(list((repo.archive / version / "bench").glob("*.raw.json"))) == 1
     assert repo.record(version) == record
