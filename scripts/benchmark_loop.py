@@ -59,13 +59,20 @@ def clean_environment(**extra: str) -> dict[str, str]:
     return {**env, "EPICAST_NO_UPDATE_CHECK": "1", "MPLBACKEND": "Agg", **extra}
 
 
-def timed(command: Sequence[str | Path], cwd: Path, env: dict[str, str]) -> float:
-    """Run ``command``; return its wall time in seconds, or exit with its output if it fails."""
+def timed(
+    command: Sequence[str | Path], cwd: Path, env: dict[str, str], log: Path | None = None
+) -> float:
+    """Run ``command``; return its wall time in seconds, or exit with its output if it fails.
+
+    The output goes to ``log`` if given (kept with ``--keep``: where a stage's time went).
+    """
     began = time.monotonic()
     result = subprocess.run(
         [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True
     )
     seconds = time.monotonic() - began
+    if log is not None:
+        log.write_text(result.stdout + result.stderr, encoding="utf-8")
     if result.returncode:
         sys.exit(
             f"benchmark_loop: {' '.join(map(str, command))} failed ({result.returncode}):\n"
@@ -102,16 +109,15 @@ class Loop:
         """Time ``python3 dev.py pipeline ARGS`` in the clone (its devpi-server on a free port)."""
         began = load()
         env = clean_environment(CI_DEVPI_PORT="0")
-        self.record(
-            item, timed([sys.executable, "dev.py", "pipeline", *args], self.clone, env), began
-        )
+        command = [sys.executable, "dev.py", "pipeline", *args]
+        self.record(item, timed(command, self.clone, env, self.work / f"item-{item}.log"), began)
 
     def test(self) -> None:
         """Time ``python3 dev.py test`` in the clone."""
         began = load()
-        self.record(
-            "4", timed([sys.executable, "dev.py", "test"], self.clone, clean_environment()), began
-        )
+        command = [sys.executable, "dev.py", "test"]
+        log = self.work / "item-4.log"
+        self.record("4", timed(command, self.clone, clean_environment(), log), began)
 
     def environment(self, name: str) -> Path:
         """Create a brand-new environment with the clone's wheel; return its ``epicast``."""
@@ -207,7 +213,11 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", metavar="ITEM", help="only these items (1-7; 6 and 7 together)"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary folder: the clone, its archive, each item's output (item-N.log)",
+    )
     args = parser.parse_args()
     chosen = set(args.only or ["1", "2", "3", "5", "6", "7"] + (["4"] if args.test else []))
     loop = Loop(Path(tempfile.mkdtemp(prefix="benchmark-loop-")))
