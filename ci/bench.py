@@ -261,6 +261,7 @@ def _install(
         python=settings.python,
         extras=settings.extras,
         index_url=index_url,
+        compile_bytecode=True,
     )
     return Side(wheel.version, wheel, python)
 

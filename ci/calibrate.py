@@ -290,10 +290,7 @@ def run_logged(command: list[str], log: Path, work: Path, tip: str) -> None:
     CIError
         If the command fails: its exit code and the end of its log, and ``tip``.
     """
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES},
-        "MPLBACKEND": "Agg",
-    }
+    env = {**environments.process_environment(SECRET_VARIABLES), "MPLBACKEND": "Agg"}
     pid_file = work / "pid"
     with log.open("w", encoding="utf-8") as output:
         process = subprocess.Popen(

@@ -10,6 +10,7 @@ devpi server only. :func:`frozen` lists what an environment ended up with, and
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -69,6 +70,7 @@ def install(
     extras: Sequence[str] = (),
     index_url: str,
     pins: Mapping[str, str] | None = None,
+    compile_bytecode: bool = False,
 ) -> Path:
     """Download ``wheel`` (hash-checked) and install it into a new environment.
 
@@ -92,6 +94,12 @@ def install(
     pins
         Exact versions (name -> version) of the other packages, e.g. from
         :func:`frozen` of an earlier environment; None to resolve afresh.
+    compile_bytecode
+        Compile the bytecode of all of site-packages now (16 s), for processes
+        that are timed (``ci bench``): with ``PYTHONDONTWRITEBYTECODE`` (common
+        in CI) every process would otherwise compile ~1000 modules (40% of a
+        benchmark round). Otherwise each process compiles what it imports, into
+        the environment, once (see :func:`process_environment`).
 
     Returns
     -------
@@ -103,9 +111,8 @@ def install(
     requirement = f"{path}[{','.join(extras)}]" if extras else str(path)
     constraints = [f"{name}=={version}" for name, version in sorted((pins or {}).items())]
     env = isolated_environment(index_url)
-    # Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE (common in CI)
-    # every process would otherwise recompile ~1000 modules (40% of a benchmark round).
-    install_command = [*UV, "pip", "install", "--quiet", "--compile-bytecode"]
+    install_command = [*UV, "pip", "install", "--quiet"]
+    install_command += ["--compile-bytecode"] if compile_bytecode else []
     steps = [
         (
             f"python{python} environment",
@@ -124,6 +131,18 @@ def install(
                 shell.run(command, env=env, inherit=False)
                 step.outcome = outcome
     return interpreter
+
+
+def process_environment(secrets: Sequence[str] = ()) -> dict[str, str]:
+    """Return the variables for a process run from an environment of :func:`install`.
+
+    Ours without ``secrets`` and without ``PYTHONDONTWRITEBYTECODE``: the
+    environment is ours and temporary, so its processes write the bytecode of
+    what they import into it, and the next process (a Dask worker, the next
+    calibration) loads it instead of compiling it again.
+    """
+    dropped = {*secrets, "PYTHONDONTWRITEBYTECODE"}
+    return {k: v for k, v in os.environ.items() if k not in dropped}
 
 
 def frozen(interpreter: Path) -> dict[str, str]:
