@@ -3,8 +3,8 @@
 ``released`` clones the repository's HEAD, tags it ``TAG`` and runs ``python -m
 ci pipeline`` there, with its own embedded devpi-server and archive (in the
 clone's ``.state``) and a reduced configuration (``CONFIG``: the documentation,
-the smoke suite on one Python, two benchmark rounds, a shortened calibration on a local Dask
-cluster). Everything after that works on what the pipeline left: the
+the smoke suite on one Python, two rounds of the model-run benchmarks, a shortened calibration
+on a local Dask cluster). Everything after that works on what the pipeline left: the
 published wheel, the archive, the checkpoints folder.
 """
 
@@ -35,6 +35,7 @@ suites = ["smoke"]
 pythons = ["3.11"]
 
 [bench]
+paths = ["benchmarks/test_simulate.py"]
 rounds = 2
 required = false
 
