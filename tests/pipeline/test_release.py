@@ -587,6 +587,9 @@ def test_a_candidate_reaches_testing(released: Released):
     assert {e["file"]["sha256"] for e in evidence.values()} == {
         rc1[wheel("ci-demo-final", "0.1.0rc1")]
     }
+    # The suites ran side by side in this checkout: their bytecode went beside
+    # their environments, none into the files they share.
+    assert [p for p in ("tests", "benchmarks") if list((repo.path / p).rglob("*.pyc"))] == []
 
 
 def test_two_racing_promotions_have_exactly_one_effect(released: Released):
