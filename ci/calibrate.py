@@ -27,7 +27,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
@@ -166,14 +165,14 @@ def calibrate_release(root: Path, project: str, version: str, *, force: bool = F
             pending.append(request)
     if not pending:
         return lines
-    with connect("ci") as client, tempfile.TemporaryDirectory(prefix="ci-calibrate-") as tmp:
+    with connect("ci") as client, environments.scratch("calibrate") as tmp:
         order = [indexes.unstable, indexes.testing, indexes.stable]
         wheel = environments.find_wheel(client, order, project, version, wheel_sha)
         index_url = f"{client.url}/{indexes.unstable}/+simple/"
         python = environments.install(
             client,
             wheel,
-            Path(tmp) / "venv",
+            tmp / "venv",
             python=settings.python,
             extras=settings.extras,
             index_url=index_url,

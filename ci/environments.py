@@ -11,17 +11,54 @@ devpi server only. :func:`frozen` lists what an environment ended up with, and
 from __future__ import annotations
 
 import os
+import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from ci import shell
 from ci.errors import CIError
 from ci.index import DevpiClient, ReleaseFile
 from ci.progress import Progress
+from ci.state import state_dir
 from ci.verify import isolated_environment
 
 UV = (sys.executable, "-m", "uv")
+
+
+@contextmanager
+def scratch(stage: str) -> Iterator[Path]:
+    """Yield an empty folder for one run of ``stage`` (its environment), removed afterwards.
+
+    The folder is ``<state>/scratch/<stage>/<pid>``, not a system temporary
+    folder: a run killed with SIGKILL cannot remove it (an environment is
+    ~500 MB), so each run first removes the folders of processes that no
+    longer exist.
+    """
+    parent = state_dir() / "scratch" / stage
+    parent.mkdir(parents=True, exist_ok=True)
+    for folder in parent.iterdir():
+        if not folder.name.isdigit() or not _running(int(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+    folder = parent / str(os.getpid())
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def find_wheel(

@@ -14,7 +14,6 @@ needs no credentials.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import fsspec
@@ -80,9 +79,8 @@ def reproduce(path: str, cluster: str = "local") -> list[results.Difference]:
     indexes = load_config(root).indexes
     with (
         DevpiClient(locate().url) as client,
-        tempfile.TemporaryDirectory(prefix="ci-reproduce-") as tmp,
+        environments.scratch("reproduce") as work,
     ):
-        work = Path(tmp)
         order = [indexes.stable, indexes.testing, indexes.unstable]
         wheel = environments.find_wheel(
             client, order, recorded["project"], recorded["version"], recorded["wheel"]["sha256"]

@@ -128,11 +128,14 @@ def test_a_killed_calibration_resumes_and_archives_one_equal_result(released: Cl
         process.wait(timeout=60)
     assert released.calibrations(archive / "epicast" / TAG) == []
     assert (work / "pid").exists()  # the run was under way
+    scratch = released.path / ".state" / "scratch" / "calibrate"
+    assert [p.name for p in scratch.iterdir()] == [str(process.pid)]  # its environment, left
 
     result = released.ci("calibrate", TAG, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     [folder] = released.calibrations(archive / "epicast" / TAG)
     assert not work.exists()  # checkpoints and the working folder are gone once archived
+    assert list(scratch.iterdir()) == []  # the killed run's environment too
     [uninterrupted] = released.calibrations()
     differences, _ = results.compare(uninterrupted / "result.h5", folder / "result.h5")
     assert differences == []
