@@ -33,6 +33,7 @@ from ci import credentials as creds
 from ci.errors import CIError
 from ci.index import DevpiClient, DevpiUnreachableError, redact_url
 from ci.jsonfile import write_json
+from ci.processes import alive
 from ci.state import private_dir, read_json, state_dir
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class EmbeddedServer:
         info = read_json(self.info_file)
         if not info or not isinstance(info.get("pid"), int):
             return None
-        if not _alive(info["pid"]) or not self._is_ours(info["pid"]):
+        if not alive(info["pid"]) or not self._is_ours(info["pid"]):
             return None
         return info
 
@@ -247,7 +248,7 @@ class EmbeddedServer:
                     return
                 except DevpiUnreachableError:
                     pass
-                if not _alive(pid):
+                if not alive(pid):
                     raise CIError(
                         f"devpi-server exited during start-up: {_last_line(self._log_tail())}",
                         tip=f"see {self.log_file}",
@@ -300,26 +301,6 @@ def _spawn(argv: list[str], log_file: Path) -> int:
     return os.posix_spawn(argv[0], argv, _server_environment(), file_actions=actions, setsid=True)
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (reaping it if it is our exited child; zombies count as dead)."""
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
 def _terminate(pid: int) -> str:
     """SIGTERM ``pid``, wait up to STOP_TIMEOUT, then SIGKILL; return how it ended."""
     for sig, timeout, outcome in (
@@ -330,7 +311,7 @@ def _terminate(pid: int) -> str:
             os.kill(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not alive(pid):
                 return outcome
             time.sleep(0.05)
     raise CIError(f"devpi-server (pid {pid}) did not exit after SIGKILL", tip="check `ps`")

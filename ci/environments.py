@@ -20,6 +20,7 @@ from pathlib import Path
 from ci import shell
 from ci.errors import CIError
 from ci.index import DevpiClient, ReleaseFile
+from ci.processes import alive
 from ci.progress import Progress
 from ci.state import state_dir
 from ci.verify import isolated_environment
@@ -39,7 +40,7 @@ def scratch(stage: str) -> Iterator[Path]:
     parent = state_dir() / "scratch" / stage
     parent.mkdir(parents=True, exist_ok=True)
     for folder in parent.iterdir():
-        if not folder.name.isdigit() or not _running(int(folder.name)):
+        if not folder.name.isdigit() or not alive(int(folder.name)):
             shutil.rmtree(folder, ignore_errors=True)
     folder = parent / str(os.getpid())
     shutil.rmtree(folder, ignore_errors=True)
@@ -48,17 +49,6 @@ def scratch(stage: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    """Whether a process ``pid`` exists (one of another user counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
 
 
 def find_wheel(

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from ci import devpi_server as devpi_module
+from ci import processes
 from ci.credentials import Credentials, derive, resolve
 from ci.devpi import connect, locate
 from ci.errors import CIError
@@ -172,7 +173,7 @@ def test_stop_kills_a_process_that_ignores_sigterm(
         assert time.monotonic() < deadline
         time.sleep(0.02)
     assert devpi_module._terminate(pid) == "killed after 0.3 s"
-    assert not devpi_module._alive(pid)
+    assert not processes.alive(pid)
 
 
 def test_a_taken_port_is_one_line(tmp_path: Path, ci_environment, run) -> None:
