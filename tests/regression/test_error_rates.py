@@ -28,10 +28,6 @@ from tests.regression import experiment, variants
 ROUNDS = 6
 MIN_EFFECT = 0.25
 """The effect this test needs before a difference counts: far beyond A/A noise."""
-PATHS = ["benchmarks/test_simulate.py"]
-"""The model-run benchmarks only: the machinery is the same for every benchmark, the
-target is among them, and a round takes 4.5 s instead of 7.5 s (fewer comparisons
-also make an A/A alarm rarer)."""
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +38,7 @@ def pythons(variant_envs):
 
 def test_a_doubled_run_time_is_caught_and_a_a_stays_quiet(pythons, tmp_path):
     settings = load_config(variants.ROOT).bench.model_copy(
-        update={"rounds": ROUNDS, "min_effect": MIN_EFFECT, "paths": PATHS}
+        update={"rounds": ROUNDS, "min_effect": MIN_EFFECT}
     )
     result = experiment.trial(pythons, settings, tmp_path)
     assert not experiment.alarm(result["base-b"]), result["base-b"]
