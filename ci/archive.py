@@ -25,6 +25,7 @@ from typing import Any
 
 import fsspec
 
+from ci import names
 from ci.jsonfile import dump_artefact, load_artefact
 from ci.progress import Progress
 
@@ -50,7 +51,14 @@ class Archive:
         self.url = url
 
     def path(self, *parts: str) -> str:
-        """Return the store path of ``parts`` below the archive root."""
+        """Return the store path of ``parts`` below the archive root.
+
+        Each part must be one plain name (:func:`ci.names.component`; hidden
+        ones too, as partial uploads are), so that no name given to a command
+        can reach outside its folder.
+        """
+        for part in parts:
+            names.component(part.removeprefix("."), "archive path part")
         return "/".join([self.root.rstrip("/"), *parts])
 
     def exists(self, *parts: str) -> bool:

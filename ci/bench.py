@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ci import environments, instructions, reuse, verdict
+from ci import environments, instructions, names, reuse, transaction, verdict
 from ci.archive import Archive, configured_archive
 from ci.build import REPORT_NAME
 from ci.config import Bench, load_config
@@ -40,7 +40,7 @@ from ci.errors import CIError
 from ci.index import DevpiClient, ReleaseFile, version_key
 from ci.jsonfile import read_json
 from ci.progress import Progress
-from ci.release import now, read_record, wheel_of
+from ci.release import now, wheel_of
 from ci.shell import mask
 from ci.state import repo_root
 from ci.verify import isolated_environment
@@ -84,6 +84,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _handle(args: argparse.Namespace) -> int:
     root = repo_root()
     settings = load_config(root).bench
+    wanted = args.version and names.version(args.version)
+    baseline = args.baseline and names.version(args.baseline)
     if args.rounds is not None:
         if args.rounds < 2:
             raise CIError(f"--rounds {args.rounds}: at least 2 rounds are needed for a test")
@@ -91,12 +93,12 @@ def _handle(args: argparse.Namespace) -> int:
     report = read_json(args.dist / REPORT_NAME)
     if report is None:
         raise CIError(f"no {args.dist / REPORT_NAME}", tip="run `python -m ci build` first")
-    version = args.version or report["version"]
+    version = wanted or report["version"]
     record = bench(
         root,
         report["project"],
         version,
-        args.baseline,
+        baseline,
         settings,
         count=args.instructions,
         force=args.force,
@@ -143,9 +145,8 @@ def bench(
     """
     archive = configured_archive(root)
     indexes = load_config(root).indexes
-    record = read_record(archive, project, version)
-    if record is None:
-        raise CIError(f"{project} {version} was never published", tip="run `python -m ci publish`")
+    with connect("ci") as client:
+        record = transaction.settled_record(archive, client, indexes.model_dump(), project, version)
     wheel_sha = wheel_of(record)["sha256"]
     script = root / settings.kernels
     if count and not script.is_file():

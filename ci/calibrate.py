@@ -35,7 +35,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from ci import environments, manifest, results, reuse
+from ci import environments, manifest, names, results, reuse, transaction
 from ci.archive import Archive, configured_archive
 from ci.build import REPORT_NAME
 from ci.config import Calibrate, load_config
@@ -44,7 +44,7 @@ from ci.distribution import sha256_of
 from ci.errors import CIError
 from ci.jsonfile import read_json
 from ci.progress import Progress
-from ci.release import now, read_record, wheel_of
+from ci.release import now, wheel_of
 from ci.shell import SECRET_VARIABLES
 from ci.state import repo_root, state_dir
 
@@ -121,10 +121,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    wanted = args.version and names.version(args.version)
     report = read_json(args.dist / REPORT_NAME)
     if report is None:
         raise CIError(f"no {args.dist / REPORT_NAME}", tip="run `python -m ci build` first")
-    version = args.version or report["version"]
+    version = wanted or report["version"]
     for line in calibrate_release(repo_root(), report["project"], version, force=args.force):
         print(line)
     return 0
@@ -151,9 +152,8 @@ def calibrate_release(root: Path, project: str, version: str, *, force: bool = F
     config = load_config(root)
     settings, indexes = config.calibrate, config.indexes
     archive = configured_archive(root)
-    record = read_record(archive, project, version)
-    if record is None:
-        raise CIError(f"{project} {version} was never published", tip="run `python -m ci publish`")
+    with connect("ci") as client:
+        record = transaction.settled_record(archive, client, indexes.model_dump(), project, version)
     wheel_sha = wheel_of(record)["sha256"]
     requests = [Request.of(entry, root, settings, wheel_sha) for entry in settings.calibrations]
     lines, pending = [], []

@@ -26,7 +26,7 @@ import os
 
 from packaging.version import Version
 
-from ci import credentials
+from ci import credentials, names
 from ci.build import REPORT_NAME
 from ci.config import load_config
 from ci.devpi import locate
@@ -83,6 +83,9 @@ def _handle(args: argparse.Namespace) -> int:
             raise SystemExit(status)
 
     force = ("--force",) if args.force else ()
+    settings = load_config(repo_root()).verify
+    names.among(args.suite or [], settings.suites, "suite")
+    names.among(args.python or [], settings.pythons, "python")
     if not os.environ.get(credentials.URL_ENV):
         stage("devpi", "start")
     stage("build", *force)

@@ -14,12 +14,13 @@ devpi enforces who may upload where; this module enforces when:
 Every promotion is recorded in ``release.json`` (who, when, from, to, evidence,
 and for stable how QA approved and the benchmark run, with any accepted
 regression and its reason). Only the files that were published and
-verified (by sha256) are pushed. Promotions are idempotent: the index push
-accepts identical files already there, and the record gains a promotion only
-once. Push and record happen under one archive lock per version, so two
-promotions racing give exactly one effect (one push, one promotion record); a
-push that still loses a race (an object-store archive has no lock) finds the
-files there and counts as done.
+verified (by sha256) are pushed. A promotion is a transaction
+(:mod:`ci.transaction`): its intent is recorded, then the files are pushed,
+then the promotion is recorded, all under the version's transaction lock, so
+two promotions racing give exactly one effect (one push, one promotion
+record), and a promotion killed at any instant is finished or undone by the
+next stage of the version. A push that still loses a race (an object-store
+archive has no lock) finds the files there and counts as done.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from ci import git
+from ci import faults, git, names, transaction
 from ci.archive import Archive, configured_archive
 from ci.bench import runs
 from ci.config import PipelineConfig, load_config
@@ -39,7 +40,15 @@ from ci.devpi import connect
 from ci.distribution import is_final
 from ci.errors import CIError
 from ci.index import DevpiRefusedError
-from ci.release import actor, now, read_record, stage, update_record, wheel_of
+from ci.release import (
+    actor,
+    now,
+    read_record,
+    require_published,
+    stage,
+    update_record,
+    wheel_of,
+)
 from ci.state import repo_root
 from ci.verify import evidence_for
 
@@ -72,7 +81,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _handle_promote(args: argparse.Namespace) -> int:
     root = repo_root()
-    project = args.project or _built_project(root)
+    project = names.component(args.project or _built_project(root), "project")
     outcome = promote(root, project, args.version, args.to, args.accept_regression)
     print(f"{project} {args.version} {outcome} {args.to}")
     return 0
@@ -80,7 +89,7 @@ def _handle_promote(args: argparse.Namespace) -> int:
 
 def _handle_approve(args: argparse.Namespace) -> int:
     root = repo_root()
-    project = args.project or _built_project(root)
+    project = names.component(args.project or _built_project(root), "project")
     who = approve(root, project, args.version, args.by or actor(), args.notes)
     print(f"{project} {args.version} approved by {who}")
     return 0
@@ -111,7 +120,35 @@ def promote(
     """
     config = load_config(root)
     archive = configured_archive(root)
-    record = _published(archive, project, version)
+    names.version(version)
+    source = STAGES[STAGES.index(target) - 1]
+    role = "qa" if target == "stable" else "ci"
+    indexes = config.indexes.model_dump()
+    with connect(role) as client, transaction.locked(archive, project, version):
+        record = transaction.settle(archive, client, indexes, project, version)
+        record = require_published(record, project, version)
+        if any(p["to"] == target for p in record["promotions"]):
+            return "already on"
+        promotion = _allowed(root, config, archive, record, target, accept_regression)
+        _check_source_files(client, indexes[source], record)
+        intent = {"action": "promote", "to": target, "promotion": promotion}
+        transaction.begin(archive, project, version, intent)
+        faults.point("promote.intent")
+        _push(client, indexes[source], project, version, indexes[target])
+        faults.point("promote.pushed")
+        transaction.confirm(archive, project, version)
+    return "promoted to"
+
+
+def _allowed(
+    root: Path,
+    config: PipelineConfig,
+    archive: Archive,
+    record: dict,
+    target: str,
+    accept_regression: str | None,
+) -> dict:
+    """Return the promotion to record if the policy allows it; refuse in one line if not."""
     source = STAGES[STAGES.index(target) - 1]
     if target == "stable":
         _check_final(record)
@@ -125,11 +162,9 @@ def promote(
     reached = stage(record)
     if STAGES.index(reached) < STAGES.index(source):
         raise CIError(
-            f"{project} {version} is on {reached}, not {source}",
+            f"{record['project']} {record['version']} is on {reached}, not {source}",
             tip=f"promote it to {source} first",
         )
-    role = "qa" if target == "stable" else "ci"
-    indexes = config.indexes.model_dump()
     promotion = {
         "from": source,
         "to": target,
@@ -142,21 +177,7 @@ def promote(
         promotion["approval"] = approval
     if benchmarks is not None:
         promotion["benchmarks"] = benchmarks
-    recorded = False
-
-    def add_promotion(current: dict) -> bool:
-        nonlocal recorded
-        if any(p["to"] == target for p in current["promotions"]):
-            return False
-        current["promotions"].append(promotion)
-        recorded = True
-        return True
-
-    with archive.lock(project, version, "promotion"), connect(role) as client:
-        _check_source_files(client, indexes[source], record)
-        pushed = _push(client, indexes[source], project, version, indexes[target])
-        update_record(archive, project, version, add_promotion)
-    return "promoted to" if pushed == "pushed" or recorded else "already on"
+    return promotion
 
 
 def _check_source_files(client, index: str, record: dict) -> None:
@@ -191,9 +212,11 @@ def approve(root: Path, project: str, version: str, who: str, notes: str) -> str
     Safe to re-run: the same approver with the same notes is recorded once.
     """
     archive = configured_archive(root)
-    _published(archive, project, version)
+    names.version(version)
+    indexes = load_config(root).indexes.model_dump()
     with connect("qa") as client:
         logger.info("approval by %s checked against %s", client.user, client.display_url)
+        transaction.settled_record(archive, client, indexes, project, version)
     approval = {"who": who, "when": now(), "notes": notes, "how": "ci approve"}
 
     def add_approval(record: dict) -> bool:
@@ -204,19 +227,6 @@ def approve(root: Path, project: str, version: str, who: str, notes: str) -> str
 
     update_record(archive, project, version, add_approval)
     return who
-
-
-def _published(archive: Archive, project: str, version: str) -> dict:
-    try:
-        Version(version)
-    except InvalidVersion as exc:
-        raise CIError(
-            f"{version!r} is not a PEP 440 version", tip="e.g. 1.2.0rc1 or 1.2.0"
-        ) from exc
-    record = read_record(archive, project, version)
-    if record is None:
-        raise CIError(f"{project} {version} was never published", tip="run `python -m ci publish`")
-    return record
 
 
 def _passing_evidence(archive: Archive, config: PipelineConfig, record: dict) -> list[dict]:

@@ -4,7 +4,9 @@ The documentation zip of ``ci build`` (if any) goes with them: devpi keeps it
 beside the version's files and pushes it along on every promotion.
 
 Safe to re-run: an identical file already on the index counts as success, and
-the release record only changes when something new was published. When every
+the release record only changes when something new was published. Killed at
+any point, it leaves the record and the index disagreeing only until the next
+stage of the version settles the publish (:mod:`ci.transaction`). When every
 file is already there (an unchanged commit), one line says that nothing was
 uploaded.
 """
@@ -15,13 +17,13 @@ import argparse
 import logging
 from pathlib import Path
 
+from ci import faults, transaction
 from ci.archive import configured_archive
 from ci.build import built_docs, built_files
 from ci.config import load_config
 from ci.devpi import connect
 from ci.errors import CIError
 from ci.index import ALREADY_THERE
-from ci.release import now, read_record, update_record
 from ci.state import repo_root
 
 logger = logging.getLogger(__name__)
@@ -51,31 +53,39 @@ def _handle(args: argparse.Namespace) -> int:
 def publish(dist: Path) -> tuple[dict, dict[str, str]]:
     """Upload the files (and docs) of ``dist/build-report.json``; return the report and outcomes.
 
-    The release record in the archive gets the commit, tags and file hashes.
+    The release record in the archive gets the commit, tags and file hashes,
+    as a transaction (:mod:`ci.transaction`): the intent first, then the
+    uploads, then the record. A version already published with these files
+    (an unchanged commit) needs no intent.
     """
     report, files = built_files(dist)
     root = repo_root()
-    index = load_config(root).indexes.unstable
+    config = load_config(root)
+    index = config.indexes.unstable
     archive = configured_archive(root)
-    _refuse_changed_promoted_files(
-        read_record(archive, report["project"], report["version"]), report
-    )
+    project, version = report["project"], report["version"]
     doczip = built_docs(dist, report)
-    with connect("ci") as client:
-        outcomes = {f.filename: client.upload(index, f.path) for f in files}
-        if doczip:
-            outcomes[doczip.name] = client.upload_docs(
-                index, report["project"], report["version"], doczip
-            )
     published = {"commit": report["commit"], "tags": report["tags"], "files": report["files"]}
-
-    def record_files(record: dict) -> bool:
-        if all(record.get(key) == value for key, value in published.items()):
-            return False
-        record.update(published, published_at=now())
-        return True
-
-    update_record(archive, report["project"], report["version"], record_files)
+    with connect("ci") as client, transaction.locked(archive, project, version):
+        record = transaction.settle(archive, client, config.indexes.model_dump(), project, version)
+        _refuse_changed_promoted_files(record, report)
+        present = {f.filename: f.sha256 for f in client.release_files(index, project, version)}
+        unchanged = all((record or {}).get(key) == value for key, value in published.items())
+        done = unchanged and all(present.get(f.filename) == f.sha256 for f in files)
+        if not done:
+            transaction.begin(
+                archive, project, version, {"action": "publish", "to": "unstable", **published}
+            )
+            faults.point("publish.intent")
+        outcomes = {}
+        for file in files:
+            outcomes[file.filename] = client.upload(index, file.path)
+            faults.point("publish.uploaded")
+        if doczip:
+            outcomes[doczip.name] = client.upload_docs(index, project, version, doczip)
+        if not done:
+            faults.point("publish.done")
+            transaction.confirm(archive, project, version)
     return {**report, "index": index}, outcomes
 
 

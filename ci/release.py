@@ -1,9 +1,10 @@
 """The release record of one version (``release.json`` in the archive).
 
 It holds what was built (commit, tags, files and their sha256), QA approvals,
-and every promotion (who, when, from, to, evidence). It is the history; the
-package index is the state. A version's stage is the last promotion's target,
-or ``unstable`` once published.
+every promotion (who, when, from, to, evidence), and the intent of a publish
+or promotion under way (``pending``, see :mod:`ci.transaction`). It is the
+history; the package index is the state. A version's stage is the last
+promotion's target, or ``unstable`` once published.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ci.archive import Archive
+from ci.errors import CIError
 
 RECORD = "release.json"
 ACTOR_VARIABLES = ("CI_ACTOR", "GITHUB_ACTOR", "BUILDKITE_UNBLOCKER", "BUILDKITE_BUILD_CREATOR")
@@ -60,6 +62,13 @@ def update_record(
         return record
 
 
+def require_published(record: dict[str, Any] | None, project: str, version: str) -> dict[str, Any]:
+    """Return ``record`` if it lists published files; refuse in one line if not."""
+    if not record or not record["files"]:
+        raise CIError(f"{project} {version} was never published", tip="run `python -m ci publish`")
+    return record
+
+
 def wheel_of(record: dict[str, Any]) -> dict[str, Any]:
     """Return the wheel's entry (filename, sha256, ...) among a record's files."""
     return next(f for f in record["files"] if f["kind"] == "wheel")
@@ -69,4 +78,6 @@ def stage(record: dict[str, Any] | None) -> str:
     """Return the stage a record says the version has reached."""
     if not record:
         return "unknown"
+    if not record["files"]:
+        return "unpublished"
     return record["promotions"][-1]["to"] if record["promotions"] else "unstable"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ci import names
 from ci.archive import configured_archive
 from ci.index import version_key
 from ci.release import read_record, stage
@@ -19,7 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    rows = status_rows(args.version)
+    rows = status_rows(args.version and names.version(args.version))
     header = ("project", "version", "stage", "evidence", "approved by", "commit")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -47,13 +48,21 @@ def status_rows(only: str | None = None) -> list[tuple[str, ...]]:
                 (
                     project,
                     version,
-                    stage(record),
+                    _stage_shown(record),
                     f"{passed} passed, {failed} failed",
                     approvals,
                     record.get("commit", "")[:12],
                 )
             )
     return rows
+
+
+def _stage_shown(record: dict) -> str:
+    """Return the stage, and an interrupted publish or promotion that the next stage settles."""
+    pending = record.get("pending")
+    if not pending:
+        return stage(record)
+    return f"{stage(record)} ({pending['action']} to {pending['to']} interrupted)"
 
 
 def _tag_approval(record: dict) -> str:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci import git, reuse
+from ci import git, names, reuse, transaction
 from ci.archive import configured_archive
 from ci.build import REPORT_NAME
 from ci.config import load_config
@@ -46,7 +46,7 @@ from ci.errors import CIError
 from ci.index import ReleaseFile
 from ci.jsonfile import read_json
 from ci.progress import Progress
-from ci.release import now, read_record
+from ci.release import now
 from ci.shell import mask
 from ci.state import repo_root
 
@@ -81,8 +81,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _handle(args: argparse.Namespace) -> int:
     root = repo_root()
     config = load_config(root).verify
-    target = release_target(args.dist, args.version, root)
-    suites, pythons = args.suite or config.suites, args.python or config.pythons
+    suites = names.among(args.suite or config.suites, config.suites, "suite")
+    pythons = names.among(args.python or config.pythons, config.pythons, "python")
+    target = release_target(args.dist, args.version and names.version(args.version), root)
     results = verify(target, suites, pythons, root, force=args.force)
     for line in reused_lines(results):
         print(line)
@@ -98,12 +99,13 @@ def _handle(args: argparse.Namespace) -> int:
 def release_target(dist: Path, version: str | None, root: Path) -> Target:
     """Identify the release to verify from the build report and the release record."""
     report = read_json(dist / REPORT_NAME)
+    if report is None:
+        raise CIError(f"no {dist / REPORT_NAME}", tip="run `python -m ci build` first")
     version = version or report["version"]
-    record = read_record(configured_archive(root), report["project"], version)
-    if record is None:
-        raise CIError(
-            f"{report['project']} {version} was never published",
-            tip="run `python -m ci publish` first",
+    indexes = load_config(root).indexes.model_dump()
+    with connect("ci") as client:
+        record = transaction.settled_record(
+            configured_archive(root), client, indexes, report["project"], version
         )
     head = git.checkout(root).commit
     if head != record["commit"]:

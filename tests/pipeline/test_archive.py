@@ -19,6 +19,7 @@ import pytest
 
 from ci import manifest, results
 from ci.archive import Archive
+from ci.errors import CIError
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = fsspec.filesystem("file")
@@ -139,3 +140,12 @@ def test_results_compare_bit_for_bit_and_say_by_how_much(tmp_path):
         handle["extra"] = [1]
     names = [(d.name, d.reason) for d in results.compare(archived, other)[0]]
     assert names == [("draws", "values"), ("extra", "new"), ("observations/in_bed", "missing")]
+
+
+@pytest.mark.parametrize("part", ["..", ".", "", "a/b", "/abs", "a\x00b", "x" * 201, "..hidden"])
+def test_no_archive_path_part_reaches_outside_its_folder(tmp_path, part):
+    archive = Archive(str(tmp_path / "archive"), tmp_path)
+    with pytest.raises(CIError, match="cannot name a file"):
+        archive.write_json({}, "demo", part, "release.json")
+    assert not (tmp_path / "archive").exists()
+    assert archive.path("demo", ".partial-1", "release.json").endswith("/.partial-1/release.json")

@@ -16,7 +16,6 @@ the others run all three suites on the Python running the tests.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import platform
@@ -25,9 +24,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -991,143 +991,204 @@ def test_a_malformed_tag_is_one_line(devpi: DevpiServer, tmp_path: Path, tag: st
     assert not repo.dist.exists()
 
 
-# -- 7. devpi-server killed in the middle of publish and promote -----------------------------------
-
-
-def _wait_dead(pid: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return
-        if state == "Z":
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} still alive after SIGKILL")
-
-
-def _kill_server(server: DevpiServer) -> None:
-    pid = server.info()["pid"]
-    os.kill(pid, signal.SIGKILL)
-    _wait_dead(pid)
+# -- 7. publish and promote killed at every step boundary, and devpi-server too ----------------
 
 
 @contextmanager
-def _holding(lock_file: Path) -> Iterator[None]:
-    """Hold the flock a ci process takes on ``lock_file`` (it waits there)."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _command_lines() -> Iterator[set[str]]:
+    """Collect the command line of every process (what ``ps`` shows) while the block runs."""
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                with suppress(OSError):  # the process ended meanwhile
+                    seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        sampler.join()
 
 
-def _wait_for_log(log: Path, offset: int, pattern: str, timeout: float = 60) -> str:
-    """Wait until a line matching ``pattern`` appears in ``log`` after ``offset``."""
-    deadline = time.monotonic() + timeout
-    regex = re.compile(pattern, re.MULTILINE)
-    while time.monotonic() < deadline:
-        with log.open("rb") as handle:
-            handle.seek(offset)
-            found = regex.search(handle.read().decode(errors="replace"))
-        if found:
-            return found.group(0)
-        time.sleep(0.005)
-    raise AssertionError(f"no line matching {pattern!r} in {log}")
+def _agreement(repo: Repo, version: str) -> str:
+    """Assert that the record and the three indexes agree; return the stage reached.
+
+    Nothing is pending; every index the record says the version reached holds
+    exactly the recorded files (nothing recorded that is not installable), and
+    every other index holds none (nothing installable that is not recorded).
+    """
+    record = repo.record(version) or {"files": [], "promotions": []}
+    assert "pending" not in record, record["pending"]
+    recorded = {f["filename"]: f["sha256"] for f in record["files"]}
+    reached = ["unstable"] if recorded else []
+    reached += [p["to"] for p in record["promotions"]]
+    for name, index in (("unstable", UNSTABLE), ("testing", TESTING), ("stable", STABLE)):
+        expected = recorded if name in reached else None
+        assert repo.on_index(index).get(version) == expected, index
+    return reached[-1] if reached else "unpublished"
 
 
-def test_devpi_killed_mid_publish_and_mid_promote_then_rerun_is_consistent(
+def _settled_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("ci: settled: ")]
+
+
+def test_killed_at_every_step_the_next_stage_settles_index_and_record(
     spare_devpi: DevpiServer, tmp_path: Path
 ):
+    """``ci publish`` and ``ci promote`` (testing and stable), or the devpi-server,
+    SIGKILLed at each step boundary of ci.faults (12 points): the next stage of
+    the version, whichever it is, finishes or undoes the interrupted one and says
+    so in one line, after which record and indexes agree. No password appears on
+    the command line of any process sampled meanwhile, in any output or file."""
     server = spare_devpi
-    project, version = "ci-demo-robust", "1.0.0"
+    project, version = "ci-demo-faults", "1.0.0"
     repo = make_repo(tmp_path / "repo", project, server, config=SMOKE_ONLY)
     repo.tag(version)
     repo.ok("build")
-    built = repo.built()
-    the_wheel, the_sdist = wheel(project, version), sdist(project, version)
-    log = server.server_dir / "server.log"
+    with _command_lines() as command_lines:
+        interrupted = f"ci: settled: {project} {version}: the interrupted"
+        never = [
+            f"ci: error: {project} {version} was never published",
+            "ci: tip: run `python -m ci publish`",
+        ]
+        points = []
 
-    # publish: the server dies once the wheel is uploaded, before the sdist is.
-    publish = repo.start("publish")
-    deadline = time.monotonic() + 120
-    while not repo.on_index(UNSTABLE).get(version):
-        assert publish.poll() is None, repo.finish(publish)
-        assert time.monotonic() < deadline, "the wheel never arrived"
-        time.sleep(0.005)
-    _kill_server(server)
-    interrupted = error_lines(repo.finish(publish))
-    # Killed while twine waited for the server's answer to the wheel, or just after
-    # (then publish's own next request finds nobody listening).
-    assert re.fullmatch(
-        rf"ci: error: cannot reach the devpi server at {server.url} "
-        r"\((connection refused|connection lost)\)",
-        interrupted[0],
-    ), interrupted
-    assert repo.record(version) is None
-    assert server.ci("devpi", "start").returncode == 0
-    assert repo.on_index(UNSTABLE) == {version: {the_wheel: built[the_wheel]}}
-    assert repo.ok("publish") == (
-        f"published {project} {version} to ci/unstable: {the_wheel} already there, "
-        f"{the_sdist} uploaded\n"
-    )
-    assert repo.on_index(UNSTABLE) == {version: built}
-    assert repo.ok("verify") == f"verified {project} {version}: {SMOKE_PASSED}\n"
+        def kill(point: str, *args: str) -> subprocess.CompletedProcess:
+            """Run a stage with CI_FAULT=point; return its result."""
+            points.append(point)
+            result = repo.ci(*args, env={"CI_FAULT": point})
+            if not point.startswith("devpi@"):
+                assert result.returncode == -signal.SIGKILL, result.stdout + result.stderr
+                assert "pending" in repo.record(version)
+            return result
 
-    # promote to testing: the server dies after the command started, before its push.
-    with _holding(repo.archive / version / "promotion.lock"):
-        promote = repo.start("promote", version, "--to", "testing")
-        time.sleep(0.5)  # let it reach the lock; the server is not contacted before
-        _kill_server(server)
-    assert error_lines(repo.finish(promote)) == [
-        f"ci: error: the local devpi-server is not running (state in {server.server_dir})",
-        "ci: tip: start it with `python -m ci devpi start`, or set DEVPI_URL",
-    ]
-    assert repo.record(version)["promotions"] == []
-    assert server.ci("devpi", "start").returncode == 0
-    assert repo.on_index(TESTING) == {}
-    assert repo.ok("promote", version, "--to", "testing") == (
-        f"{project} {version} promoted to testing\n"
-    )
+        def restart_devpi() -> None:
+            assert server.ci("devpi", "start").returncode == 0
 
-    # promote to stable: the push lands, then the promote (its agent) and the server
-    # die before the record is written (the test holds the record's lock meanwhile).
-    refused = repo.ci("promote", version, "--to", "stable")
-    assert error_lines(refused)[0] == f"ci: error: {project} {version} has no QA approval"
-    repo.ok("approve", version, "--by", QA_PERSON)
-    offset = log.stat().st_size
-    with _holding(repo.archive / version / "release.json.lock"):
-        promote = repo.start("promote", version, "--to", "stable")
-        request = _wait_for_log(log, offset, r"\[(req\d+)\] POST /ci/testing$")
-        request_id = re.search(r"req\d+", request).group(0)
-        _wait_for_log(log, offset, rf"\[{request_id}\] .*committed at \d+$")
-        promote.kill()
-        _kill_server(server)
-        code, _, _ = repo.finish(promote)
-    assert code == -signal.SIGKILL
-    assert promotions(repo.record(version)) == [("unstable", "testing")]
-    assert server.ci("devpi", "start").returncode == 0
-    assert repo.on_index(STABLE) == {version: built}  # pushed, but not recorded
-    assert repo.ok("promote", version, "--to", "stable") == (
-        f"{project} {version} promoted to stable\n"
-    )
-    assert repo.ok("promote", version, "--to", "stable") == (
-        f"{project} {version} already on stable\n"
-    )
+        def unreachable(result: subprocess.CompletedProcess) -> None:
+            assert error_lines(result)[0].startswith(
+                f"ci: error: cannot reach the devpi server at {server.url}"
+            ), result.stderr
+            restart_devpi()
 
-    for index in (UNSTABLE, TESTING, STABLE):
-        assert repo.on_index(index) == {version: built}, index
-    record = repo.record(version)
-    assert promotions(record) == [("unstable", "testing"), ("testing", "stable")]
-    assert [a["who"] for a in record["approvals"]] == [QA_PERSON]
-    assert {f["filename"]: f["sha256"] for f in record["files"]} == built
+        # publish: killed with its intent recorded and nothing uploaded
+        kill("publish.intent", "publish")
+        result = repo.ci("verify")
+        assert _settled_lines(result) == [
+            f"{interrupted} publish to {UNSTABLE} had not reached it: undone"
+        ]
+        assert error_lines(result)[1:] == never
+        assert _agreement(repo, version) == "unpublished"
+        # ... devpi-server killed there: the uploads fail
+        unreachable(kill("devpi@publish.intent", "publish"))
+        result = repo.ci("bench", version)
+        assert error_lines(result) == [
+            f"{interrupted} publish to {UNSTABLE} had not reached it: undone",
+            *never,
+        ]
+        assert _agreement(repo, version) == "unpublished"
+        # ... killed after its first upload: the file it left on unstable is removed
+        kill("publish.uploaded", "publish")
+        assert len(repo.on_index(UNSTABLE)[version]) == 1
+        result = repo.ci("promote", version, "--to", "testing")
+        assert error_lines(result) == [
+            f"{interrupted} publish to {UNSTABLE} had not reached it: undone, its files removed",
+            *never,
+        ]
+        assert _agreement(repo, version) == "unpublished"
+        # ... devpi-server killed there
+        unreachable(kill("devpi@publish.uploaded", "publish"))
+        result = repo.ci("calibrate", version)
+        assert error_lines(result) == [
+            f"{interrupted} publish to {UNSTABLE} had not reached it: undone, its files removed",
+            *never,
+        ]
+        assert _agreement(repo, version) == "unpublished"
+        # ... killed with every file uploaded, before recording them: finished
+        kill("publish.done", "publish")
+        result = repo.ci("verify")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _settled_lines(result) == [
+            f"{interrupted} publish to {UNSTABLE} had reached it: finished, now recorded"
+        ]
+        assert result.stdout == f"verified {project} {version}: {SMOKE_PASSED}\n"
+        assert _agreement(repo, version) == "unstable"
+        # ... devpi-server killed there: nothing is left to do on the index, publish ends
+        assert repo.ci("publish", env={"CI_FAULT": "devpi@publish.done"}).returncode == 0
+        points.append("devpi@publish.done")
+        restart_devpi()
+        assert repo.ok("publish").endswith("nothing uploaded\n")
+        assert _agreement(repo, version) == "unstable"
 
+        # promote to testing: devpi-server killed before the push
+        unreachable(kill("devpi@promote.intent", "promote", version, "--to", "testing"))
+        result = repo.ci("verify")
+        assert _settled_lines(result) == [
+            f"{interrupted} promote to {TESTING} had not reached it: undone"
+        ]
+        assert _agreement(repo, version) == "unstable"
+        # ... the promotion killed before the push
+        kill("promote.intent", "promote", version, "--to", "testing")
+        result = repo.ci("approve", version, "--by", QA_PERSON)
+        assert _settled_lines(result) == [
+            f"{interrupted} promote to {TESTING} had not reached it: undone"
+        ]
+        assert _agreement(repo, version) == "unstable"
+        # ... devpi-server killed right after it accepted the push: recorded all the same
+        result = repo.ci(
+            "promote", version, "--to", "testing", env={"CI_FAULT": "devpi@promote.pushed"}
+        )
+        points.append("devpi@promote.pushed")
+        assert result.stdout == f"{project} {version} promoted to testing\n", result.stderr
+        restart_devpi()
+        assert _agreement(repo, version) == "testing"
+
+        # promote to stable (QA approved): devpi-server killed before the push
+        repo.ok("approve", version, "--by", QA_PERSON)
+        unreachable(kill("devpi@promote.intent", "promote", version, "--to", "stable"))
+        result = repo.ci("verify")
+        assert _settled_lines(result) == [
+            f"{interrupted} promote to {STABLE} had not reached it: undone"
+        ]
+        assert _agreement(repo, version) == "testing"
+        # ... the promotion killed before the push
+        kill("promote.intent", "promote", version, "--to", "stable")
+        result = repo.ci("approve", version, "--by", QA_PERSON)
+        assert _settled_lines(result) == [
+            f"{interrupted} promote to {STABLE} had not reached it: undone"
+        ]
+        assert _agreement(repo, version) == "testing"
+        # ... killed right after devpi accepted the push: the files are on stable, installable
+        kill("promote.pushed", "promote", version, "--to", "stable")
+        assert repo.on_index(STABLE)[version] == repo.built()
+        assert "testing (promote to stable interrupted)" in repo.ok("status", version)
+        result = repo.ci("verify")
+        assert _settled_lines(result) == [
+            f"{interrupted} promote to {STABLE} had reached it: finished, now recorded"
+        ]
+        assert _agreement(repo, version) == "stable"
+        assert (
+            repo.ok("promote", version, "--to", "stable")
+            == f"{project} {version} already on stable\n"
+        )
+        record = repo.record(version)
+        assert promotions(record) == [("unstable", "testing"), ("testing", "stable")]
+        assert record["promotions"][-1]["approval"] == {"how": "ci approve", "who": [QA_PERSON]}
+        assert len(points) == 12, points
+
+    # No password on any command line (twine's uploads among them), output or file.
+    assert any(" twine upload " in line for line in command_lines)
     passwords = [server.credentials(role).password for role in ("root", "ci", "qa")]
     _assert_no_passwords(
-        passwords, [*OUTPUTS, *server.outputs], [*REPOS[server.state_dir], server.state_dir]
+        passwords,
+        [*OUTPUTS, *server.outputs, *command_lines],
+        [*REPOS[server.state_dir], server.state_dir],
     )
 
 

@@ -1,0 +1,81 @@
+"""Names that would become paths, refused before anything is written (in process).
+
+Every command that takes a version, suite, Python, project or baseline gets
+traversal attempts and impossible names; each must exit 2 with one error and
+one tip line naming the value, no traceback, and leave every file as it was
+(no archive folder, record or evidence outside its version). Nothing here needs
+a devpi-server: the names are checked before the command contacts one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ci.cli import main
+
+DEMO = Path(__file__).parent / "packages" / "release-demo"
+BAD = ["..", "../../0.1.0/tests/smoke", "/etc/passwd", "a\x00b", "1" * 300, "1.0.0/../.."]
+COMMANDS = [
+    ("verify", "--suite", "{}"),
+    ("verify", "--python", "{}"),
+    ("verify", "{}"),
+    ("pipeline", "--suite", "{}"),
+    ("pipeline", "--python", "{}"),
+    ("promote", "{}", "--to", "testing"),
+    ("promote", "1.0.0", "--to", "stable", "--project", "{}"),
+    ("approve", "{}"),
+    ("approve", "1.0.0", "--project", "{}"),
+    ("bench", "{}"),
+    ("bench", "1.0.0", "--baseline", "{}"),
+    ("calibrate", "{}"),
+    ("status", "{}"),
+]
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The release demo as a git checkout with a (fake) build report, released nowhere."""
+    repo = tmp_path_factory.mktemp("names") / "repo"
+    shutil.copytree(DEMO, repo)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "dist").mkdir()
+    report = '{"schema_version": 1, "project": "ci-release-demo", "version": "1.0.0", "files": []}'
+    (repo / "dist" / "build-report.json").write_text(report)
+    return repo
+
+
+def _files(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("name", BAD, ids=["dotdot", "traversal", "absolute", "nul", "long", "mix"])
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: "-".join(a for a in c if a != "{}"))
+def test_a_name_that_would_be_a_path_is_refused_first(
+    checkout: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: tuple[str, ...],
+    name: str,
+):
+    for variable in ("DEVPI_URL", "CI_CONFIG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(checkout)
+    before = _files(checkout)
+
+    code = main([part.replace("{}", name) for part in command])
+
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert (code, out) == (2, "")
+    assert len(lines) == 2, err
+    assert lines[0].startswith("ci: error: ")
+    assert lines[1].startswith("ci: tip: ")
+    assert repr(name) in lines[0]
+    assert _files(checkout) == before
+    assert not (tmp_path / "state").exists()
