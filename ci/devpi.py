@@ -41,6 +41,7 @@ import os
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from ci import credentials as creds
 from ci.config import Indexes, load_config
@@ -123,7 +124,7 @@ def locate(environ: Mapping[str, str] | None = None) -> Server:
     environ = os.environ if environ is None else environ
     url = environ.get(creds.URL_ENV)
     if url:
-        return Server(url.rstrip("/"))
+        return Server(_checked_url(url).rstrip("/"))
     embedded = EmbeddedServer.from_environment(environ)
     info = embedded.running()
     if info is None:
@@ -132,6 +133,32 @@ def locate(environ: Mapping[str, str] | None = None) -> Server:
             tip=f"start it with `python -m ci devpi start`, or set {creds.URL_ENV}",
         )
     return Server(info["url"], secretfile=embedded.secretfile, pid=info["pid"])
+
+
+def _checked_url(url: str) -> str:
+    """Return ``DEVPI_URL`` if it is an http(s) URL without credentials; refuse it if not.
+
+    Credentials inside the URL would reach command lines (twine's) and logs:
+    they belong in the role variables, which nothing prints. The refusal shows
+    the URL without anything before an ``@``.
+    """
+    parts = urlsplit(url)
+    shown = "…@" + url.rsplit("@", 1)[1] if "@" in url else url
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        parts = parts._replace(scheme="")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CIError(
+            f"{creds.URL_ENV} is not the http(s) URL of a devpi-server: {shown!r}",
+            tip=f"set it like https://devpi.example.org, or unset {creds.URL_ENV}",
+        )
+    if "@" in parts.netloc:
+        raise CIError(
+            f"{creds.URL_ENV} carries credentials before the @ of {shown!r}",
+            tip="remove them from the URL and set DEVPI_<ROLE>_USER and DEVPI_<ROLE>_PASSWORD",
+        )
+    return url
 
 
 def connect(role: str, environ: Mapping[str, str] | None = None) -> DevpiClient:

@@ -433,12 +433,22 @@ def test_missing_credentials_are_one_line(devpi: DevpiServer) -> None:
     assert "secret store" in tip
 
 
-def test_credentials_in_devpi_url_are_never_printed(devpi: DevpiServer) -> None:
-    secret_url = devpi.url.replace("http://", "http://someone:hunter2@")
+def test_credentials_in_devpi_url_are_refused_and_never_printed(devpi: DevpiServer) -> None:
+    """A password inside DEVPI_URL would reach twine's command line and the logs: refused."""
+    host = devpi.url.removeprefix("http://")
+    secret_url = f"http://someone:hunter2@{host}"
     result = devpi.ci("devpi", "status", env={**devpi.remote_env(), "DEVPI_URL": secret_url})
-    assert result.returncode == 0, result.stderr
-    assert "hunter2" not in result.stdout + result.stderr
-    assert devpi.url in result.stdout
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"ci: error: DEVPI_URL carries credentials before the @ of '…@{host}'",
+        "ci: tip: remove them from the URL and set DEVPI_<ROLE>_USER and DEVPI_<ROLE>_PASSWORD",
+    ]
+    for not_a_url in ("devpi.example.org", "ftp://host/", "http://host:port/", "me:hunter2@host"):
+        result = devpi.ci("devpi", "status", env={**devpi.remote_env(), "DEVPI_URL": not_a_url})
+        lines = result.stderr.splitlines()
+        assert (result.returncode, len(lines)) == (2, 2), result.stderr
+        assert lines[0].startswith("ci: error: DEVPI_URL is not the http(s) URL of a devpi-server")
+        assert "hunter2" not in result.stdout + result.stderr
 
 
 def test_passwords_appear_in_no_output_or_log(devpi: DevpiServer) -> None:
