@@ -1,14 +1,25 @@
-"""Atomic file creation shared by every writer of output files."""
+"""Atomic file creation shared by every writer of output files.
+
+A file is written to a hidden temporary beside it, named for the host and
+process writing it (``.out.h5.<host>-<pid>-<random>.tmp``), then moved into
+place. A process killed meanwhile (SIGKILL, a lost node) cannot remove its
+temporary, so the next writer of the same file removes those it can prove are
+stale: written on this host by a process that no longer runs.
+"""
 
 from __future__ import annotations
 
+import glob
 import os
-import tempfile
+import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from epicast.errors import EpicastError, OutputExistsError
+
+_HOST = socket.gethostname().replace("/", "_")
 
 
 def check_writable(path: Path, *, force: bool) -> None:
@@ -17,6 +28,28 @@ def check_writable(path: Path, *, force: bool) -> None:
         raise OutputExistsError(str(path))
     if not path.parent.is_dir():
         raise EpicastError(f"{path}: folder {path.parent} does not exist")
+
+
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+"""The figure formats epicast writes (the suffix of ``--plot`` chooses)."""
+
+
+def check_figure(path: Path, *, force: bool) -> None:
+    """Raise a one-line error if ``path`` is no figure epicast can write (before any work)."""
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise EpicastError(
+            f"{path}: a figure must end in {', '.join(FIGURE_SUFFIXES)}, "
+            f"not {path.suffix or 'no suffix'}"
+        )
+    check_writable(path, force=force)
+
+
+def check_folder(folder: Path, names: tuple[str, ...], *, force: bool) -> None:
+    """Raise a one-line error if the files ``names`` cannot be created in ``folder``."""
+    if folder.exists() and not folder.is_dir():
+        raise EpicastError(f"{folder}: exists and is not a folder")
+    for name in names if folder.is_dir() else ():
+        check_writable(folder / name, force=force)
 
 
 @contextmanager
@@ -29,12 +62,9 @@ def atomic_path(path: str | Path, *, force: bool) -> Iterator[Path]:
     """
     path = Path(path)
     check_writable(path, force=force)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+    remove_stale_temporaries(path)
+    tmp = path.with_name(f".{path.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    tmp.touch(exist_ok=False)
     try:
         yield tmp
         if force:
@@ -45,3 +75,25 @@ def atomic_path(path: str | Path, *, force: bool) -> Iterator[Path]:
         raise OutputExistsError(str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporaries of ``path`` left by dead processes of this host; return them."""
+    removed = []
+    for temporary in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        owner = temporary.name[len(path.name) + 2 : -len(".tmp")]  # host-pid-random
+        host, pid, _ = [*owner.rsplit("-", 2), "", ""][:3]
+        if host == _HOST and pid.isdigit() and not _running(int(pid)):
+            temporary.unlink(missing_ok=True)
+            removed.append(temporary)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -33,6 +33,7 @@ from typing import TextIO
 import numpy as np
 
 from epicast import diagnostics
+from epicast._files import remove_stale_temporaries
 from epicast.calibration import Calibration
 from epicast.cluster import is_place
 from epicast.errors import ClusterError
@@ -460,11 +461,16 @@ def calibrate(
     tasks = chain_tasks(calibration, checkpoints)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     clock = time.perf_counter()
-    with _progress(tasks, progress) as report:
-        if where == IN_PROCESS:
-            results, workers = [run_chain(task, report) for task in tasks], 1
-        else:
-            results, workers = _run_on_dask(tasks, where, calibration, report)
+    try:
+        with _progress(tasks, progress) as report:
+            if where == IN_PROCESS:
+                results, workers = [run_chain(task, report) for task in tasks], 1
+            else:
+                results, workers = _run_on_dask(tasks, where, calibration, report)
+    finally:  # interrupted or not, the workers are gone: their temporaries are stale
+        for task in tasks:
+            if task.checkpoint is not None:
+                remove_stale_temporaries(Path(task.checkpoint))
     return _gather(calibration, results, where, workers, started, time.perf_counter() - clock)
 
 
@@ -478,7 +484,7 @@ def _run_on_dask(
 
     if not logger.isEnabledFor(logging.INFO):  # distributed logs at INFO from its import on
         logging.getLogger("distributed").setLevel(logging.WARNING)
-    with open_client(where, calibration.cluster) as client:
+    with open_client(where, calibration.cluster) as client, _quiet_when_stopped():
         client.subscribe_topic(PROGRESS_TOPIC, lambda event: report(*event[1]))
         wait_for_workers(client)
         futures = [
@@ -492,6 +498,22 @@ def _run_on_dask(
         workers = len(client.nthreads())
         client.unsubscribe_topic(PROGRESS_TOPIC)
     return sorted(results, key=lambda r: r.chain), workers
+
+
+@contextmanager
+def _quiet_when_stopped() -> Iterator[None]:
+    """Silence distributed (for the rest of the process) when Ctrl-C or SIGTERM stops it.
+
+    Inside the cluster's block, so that its shutdown is quiet: its warnings about
+    the cancelled chains and the workers it kills are the expected consequence
+    of stopping, not news; the command says it stopped.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, SIGTERM, SystemExit
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        raise
 
 
 def _run_on_worker(task: ChainTask) -> ChainResult:

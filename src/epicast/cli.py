@@ -1,7 +1,10 @@
 """The ``epicast`` command line: parse, call the library, map errors to exit codes.
 
 Exit status: 0 success, 2 a user error (printed as one line per problem,
-without traceback). Heavy modules (numba kernels, h5py, matplotlib) are
+without traceback), 130 interrupted (Ctrl-C, SIGINT), 143 terminated (SIGTERM,
+as a batch system stops a job): either ends with one line, after the
+command's cleanups ran (temporary files removed; a calibration's checkpoints
+kept, so that the same command resumes). Heavy modules (numba kernels, h5py, matplotlib) are
 imported only by the subcommands that need them, so ``epicast validate`` and
 ``epicast --version`` start fast. After a command that succeeded, one line on
 standard error may tell of a newer release on the stable index
@@ -14,8 +17,11 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -123,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     update_check = _start_update_check()
     try:
-        status = _dispatch(argv)
+        with _sigterm_raises():
+            status = _dispatch(argv)
     except SystemExit as exc:  # argparse exits after --version and --help (0) or a usage error
         if exc.code in (0, None):
             _print_update_notice(update_check)
@@ -148,6 +155,30 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("epicast: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("epicast: terminated", file=sys.stderr)
+        return 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread, like KeyboardInterrupt, so cleanups run."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _start_update_check():
@@ -183,14 +214,15 @@ def _report(exc: EpicastError) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """Run one scenario; print a summary; write the HDF5 file and the figure if asked."""
-    from epicast._files import check_writable
+    from epicast._files import check_figure, check_writable
     from epicast.model import simulate
     from epicast.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
-    for path in (args.output, args.plot):
-        if path is not None:
-            check_writable(path, force=args.force)
+    if args.output is not None:
+        check_writable(args.output, force=args.force)
+    if args.plot is not None:
+        check_figure(args.plot, force=args.force)
     trajectory = simulate(scenario)
     print(_summary(scenario, trajectory))
     if args.output is not None:
@@ -256,9 +288,10 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     """Run a calibration; print its summary and warnings; write the file and the figures."""
-    from epicast._files import check_writable
+    from epicast._files import check_folder, check_writable
     from epicast.calibrate import calibrate, place
     from epicast.calibration import load_calibration
+    from epicast.plots import CALIBRATION_FIGURES
 
     calibration = load_calibration(args.calibration).with_sampler(
         chains=args.chains, iterations=args.iterations, seed=args.seed
@@ -272,6 +305,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         )
     if args.output is not None:
         check_writable(args.output, force=args.force)
+    if args.plots is not None:
+        check_folder(args.plots, CALIBRATION_FIGURES, force=args.force)
     checkpoints = args.checkpoints
     if checkpoints is None and args.output is not None:
         checkpoints = args.output.with_name(args.output.name + ".checkpoints")

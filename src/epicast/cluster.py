@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -36,8 +37,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-WORKER_ENV = {"NUMBA_NUM_THREADS": "1"}
-"""Environment of every worker process: one task per process, each numba single-threaded."""
+WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "DASK_LOGGING__DISTRIBUTED": "critical"}
+"""Environment of every worker process, from its start: one task per process, each numba
+single-threaded; distributed in the workers quiet (a chain's own errors reach the command as
+exceptions; the workers' warnings and errors when the command stops them, cancelled chains
+and a scheduler gone, would bury the command's one line)."""
 
 _ACCEPTED = "expected local, slurm or a scheduler address tcp://HOST:PORT"
 _TCP = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}")
@@ -205,18 +209,20 @@ def _require(where: str, *modules: str) -> None:
 @contextmanager
 def _local_client(profile: ClusterProfile) -> Iterator[Client]:
     """Open a client on a new cluster of local worker processes."""
+    import dask
     from distributed import Client, LocalCluster
 
     workers = profile.worker_count()
+    spawn = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENV.items()}
     with (
         _environ_restored(),
+        dask.config.set(spawn),  # set before the worker process starts, so before its imports
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             host=HOST,
             dashboard_address=f"{HOST}:0",
-            env=dict(WORKER_ENV),
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -248,13 +254,36 @@ def _slurm_client(profile: ClusterProfile) -> Iterator[Client]:
     from dask_jobqueue import SLURMCluster
     from distributed import Client
 
-    with SLURMCluster(**_slurm_options(profile)) as cluster:
-        script = cluster.job_script()
-        logger.info("Slurm Dask cluster at %s; job script:\n%s", cluster.scheduler_address, script)
-        _check_job_script(script)
-        cluster.adapt(minimum_jobs=1, maximum_jobs=profile.worker_count())
-        with Client(cluster) as client:
-            yield client
+    jobs: list[str] = []
+    try:
+        with SLURMCluster(**_slurm_options(profile)) as cluster:
+            script = cluster.job_script()
+            address = cluster.scheduler_address
+            logger.info("Slurm Dask cluster at %s; job script:\n%s", address, script)
+            _check_job_script(script)
+            cluster.adapt(minimum_jobs=1, maximum_jobs=profile.worker_count())
+            with Client(cluster) as client:
+                try:
+                    yield client
+                finally:
+                    jobs = [job.job_id for job in cluster.workers.values() if job.job_id]
+    finally:
+        _wait_until_ended(jobs)
+
+
+def _wait_until_ended(jobs: list[str], timeout: float = 60.0) -> None:
+    """Wait until Slurm no longer lists ``jobs`` (cancelled ones complete a moment later).
+
+    Their worker processes are then gone, so what they left (a checkpoint being
+    written) can be proved stale and removed.
+    """
+    deadline = time.monotonic() + timeout
+    while jobs and time.monotonic() < deadline:
+        queue = ["squeue", "-h", "-o", "%i", "-j", ",".join(jobs)]
+        listed = subprocess.run(queue, capture_output=True, text=True, check=False)
+        if listed.returncode or not listed.stdout.split():
+            return
+        time.sleep(0.2)
 
 
 def _check_job_script(script: str) -> None:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+CALIBRATION_FIGURES = ("traces.png", "posterior.png", "fit.png")
+"""The files :func:`plot_calibration` writes, in its folder."""
+
 
 def plot_run(
     scenario: Scenario, trajectory: Trajectory, path: str | Path, *, force: bool = False
@@ -109,11 +112,8 @@ def plot_calibration(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    figures = {
-        "traces.png": _traces(plt, result),
-        "posterior.png": _pairs(plt, result),
-        "fit.png": _fit(plt, result),
-    }
+    drawn = (_traces(plt, result), _pairs(plt, result), _fit(plt, result))
+    figures = dict(zip(CALIBRATION_FIGURES, drawn, strict=True))
     written = []
     for name, fig in figures.items():
         with atomic_path(folder / name, force=force) as tmp:

@@ -44,7 +44,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
@@ -53,6 +52,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from epicast._files import atomic_path
 from epicast.errors import EpicastError
 from epicast.posterior import Posterior, log_density, parameter_values, unconstrain
 
@@ -148,10 +148,8 @@ class ChainState:
     def save(self, path: Path) -> None:
         """Write the state to ``path`` (.npz) atomically: a reader sees the old or the new one."""
         arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rng"}
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with temporary.open("wb") as handle:
+        with atomic_path(path, force=True) as temporary, temporary.open("wb") as handle:
             np.savez(handle, rng=json.dumps(self.rng), **arrays)
-        os.replace(temporary, path)
 
     @classmethod
     def load(cls, path: Path) -> ChainState:

@@ -185,16 +185,80 @@ def test_interrupted_command_resumes_with_the_same_chains(long, long_reference, 
     np.testing.assert_array_equal(stored["log_posterior"], long_reference.log_densities)
 
 
-@pytest.mark.slurm
-def test_cancelled_slurm_job_gives_the_same_chains(slurm, long, long_reference, tmp_path):
-    """The command on Slurm (one worker job at a time): scancel the job, adapt replaces it."""
+def on_slurm(long, folder: Path) -> Path:
+    """Write the bundled calibration, one Slurm worker job at a time, into ``folder``."""
     bundled = Path(long.source_path)
     text = bundled.read_text().replace("../", f"{bundled.parent.parent}/")
     text += (
         "cluster:\n  workers: 1\n  slurm:\n    walltime: '00:10:00'\n    memory: 1GB\n"
-        f"    extra_directives: ['--output={tmp_path}/%j.out']\n"
+        f"    extra_directives: ['--output={folder}/%j.out']\n"
     )
-    (tmp_path / "slurm.yaml").write_text(text)
+    (folder / "slurm.yaml").write_text(text)
+    return folder / "slurm.yaml"
+
+
+STOPS = [
+    pytest.param("none", signal.SIGINT, "epicast: interrupted", 130, id="in-process-ctrl-c"),
+    pytest.param("local", signal.SIGINT, "epicast: interrupted", 130, id="local-ctrl-c"),
+    pytest.param("local", signal.SIGTERM, "epicast: terminated", 143, id="local-sigterm"),
+]
+
+
+def stop_half_way(calibration: str, where: str, stop: int, folder: Path) -> tuple[int, str]:
+    """Start the command, send ``stop`` once a checkpoint exists; return its status and stderr."""
+    command = [sys.executable, "-m", "epicast", "calibrate", calibration, "--cluster", where]
+    command += ["--quiet", "-o", "cal.h5", "--checkpoints", "states", "--iterations", "60000"]
+    process = subprocess.Popen(
+        command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: checkpoints_in(folder / "states"), timeout=120, what="a checkpoint")
+        process.send_signal(stop)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    return process.returncode, err
+
+
+def assert_stopped_cleanly(code: int, err: str, expected: tuple[int, str], folder: Path) -> None:
+    """One line after where it ran, the exit status, no traceback, checkpoints kept, no
+    temporary and no output file."""
+    assert code == expected[0], err
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    assert lines[0].startswith("cluster: ")
+    assert lines[1] == expected[1]
+    assert checkpoints_in(folder / "states")
+    assert not (folder / "cal.h5").exists()
+    assert list(folder.rglob("*.tmp")) == []
+
+
+@pytest.mark.parametrize(("where", "stop", "said", "code"), STOPS)
+def test_ctrl_c_or_sigterm_ends_in_one_line_and_keeps_the_checkpoints(
+    tmp_path, where, stop, said, code
+):
+    """Stopped half-way, the command says so in one line and the same command resumes."""
+    status, err = stop_half_way("sir-boarding-school", where, stop, tmp_path)
+    assert_stopped_cleanly(status, err, (code, said), tmp_path)
+
+
+@pytest.mark.slurm
+def test_sigterm_on_slurm_ends_in_one_line_and_keeps_the_checkpoints(slurm, long, tmp_path):
+    """As a batch system stops the command: its worker jobs are cancelled with it."""
+    status, err = stop_half_way(str(on_slurm(long, tmp_path)), "slurm", signal.SIGTERM, tmp_path)
+    assert_stopped_cleanly(status, err, (143, "epicast: terminated"), tmp_path)
+
+    def no_jobs_left() -> bool:
+        queue = ["squeue", "-h", "-o", "%i"]
+        return not subprocess.run(queue, capture_output=True, text=True, check=True).stdout.split()
+
+    wait_for(no_jobs_left, timeout=60, what="the worker jobs cancelled")
+
+
+@pytest.mark.slurm
+def test_cancelled_slurm_job_gives_the_same_chains(slurm, long, long_reference, tmp_path):
+    """The command on Slurm (one worker job at a time): scancel the job, adapt replaces it."""
+    on_slurm(long, tmp_path)
     command = [sys.executable, "-m", "epicast", "calibrate", "slurm.yaml", "--cluster", "slurm"]
     command += ["--quiet", "-o", "cal.h5", "--checkpoints", "states", "--iterations", "60000"]
     environment = {**os.environ, "DASK_DISTRIBUTED__DEPLOY__LOST_WORKER_TIMEOUT": "1s"}

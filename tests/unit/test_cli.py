@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from epicast.cli import build_parser, main
@@ -38,6 +40,35 @@ def test_outputs_are_checked_before_running(epicast_cli, tmp_path):
     assert result.returncode == 2
     assert "fig.png: file exists" in result.stderr
     assert not (tmp_path / "new.h5").exists()
+
+
+@pytest.mark.parametrize("figure", ["fig.xyz", "fig", "fig.h5"])
+def test_a_figure_format_epicast_cannot_write_is_refused_before_running(
+    epicast_cli, tmp_path, figure
+):
+    result = epicast_cli("run", "seir-basic", "-o", "new.h5", "--plot", figure)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"epicast: error: {figure}: a figure must end in .png, .svg, .pdf, "
+        f"not {Path(figure).suffix or 'no suffix'}"
+    ]
+    assert not (tmp_path / "new.h5").exists()
+
+
+def test_calibration_figures_are_checked_before_sampling(epicast_cli, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "fit.png").write_bytes(b"old")
+    args = ("calibrate", "sir-boarding-school", "--cluster", "none", "--quiet")
+    not_a_folder = epicast_cli(*args, "--plots", "file")
+    assert not_a_folder.stderr == "epicast: error: file: exists and is not a folder\n"
+    taken = epicast_cli(*args, "--plots", "figures", "-o", "chains.h5")
+    assert taken.returncode == 2
+    assert (
+        taken.stderr
+        == "epicast: error: figures/fit.png: file exists; use --force to overwrite it\n"
+    )
+    assert not (tmp_path / "chains.h5").exists()
 
 
 def test_output_in_missing_folder(epicast_cli):

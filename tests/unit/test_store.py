@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -105,3 +110,30 @@ def test_foreign_hdf5_file_is_a_clear_error(tmp_path):
         handle["x"] = [1, 2, 3]
     with pytest.raises(StoreError, match="not an epicast file"):
         read_run(path)
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_writer(tmp_path, school_closure):
+    """A SIGKILLed writer leaves its hidden temporary; the next write of the file removes it,
+    and only it: a running writer's, or one of another host, cannot be proved stale."""
+    out = tmp_path / "run.h5"
+    script = (
+        "import os, signal, sys\n"
+        "from epicast._files import atomic_path\n"
+        "with atomic_path(sys.argv[1], force=False) as tmp:\n"
+        "    tmp.write_bytes(bytes(10**6))\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script, str(out)])
+    assert writer.wait(timeout=120) == -signal.SIGKILL
+    (left,) = tmp_path.glob(".run.h5.*.tmp")
+    assert f"-{writer.pid}-" in left.name
+    running = tmp_path / f".run.h5.{socket.gethostname()}-{os.getpid()}-0000.tmp"
+    elsewhere = tmp_path / f".run.h5.another-host-{writer.pid}-0000.tmp"
+    running.touch()
+    elsewhere.touch()
+
+    write_run(out, *school_closure)
+
+    assert out.exists()
+    assert not left.exists()
+    assert sorted(tmp_path.glob(".run.h5.*.tmp")) == sorted([running, elsewhere])
