@@ -26,6 +26,7 @@ from typing import Any
 import fsspec
 
 from ci import names
+from ci.errors import CIError
 from ci.jsonfile import dump_artefact, load_artefact
 from ci.progress import Progress
 
@@ -47,7 +48,17 @@ class Archive:
     def __init__(self, url: str, base: Path) -> None:
         if "://" not in url:
             url = str((base / url).resolve())
-        self.fs, self.root = fsspec.core.url_to_fs(url)
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(url)
+        except ImportError as exc:
+            raise CIError(
+                f"[archive] url {url}: its fsspec backend is not installed ({exc.name or exc})",
+                tip="install the package fsspec names for that protocol (e.g. s3fs for s3://)",
+            ) from exc
+        except ValueError as exc:
+            raise CIError(
+                f"[archive] url {url}: {exc}", tip="use a folder, or an fsspec URL like s3://..."
+            ) from exc
         self.url = url
 
     def path(self, *parts: str) -> str:

@@ -10,7 +10,14 @@ import os
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ci.errors import CIError
 
@@ -24,7 +31,8 @@ CONFIG_ENV = "CI_CONFIG"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML has real booleans and numbers, so "true" or "3" is a mistake
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Indexes(_Section):
@@ -40,6 +48,12 @@ class Indexes(_Section):
         if value.count("/") != 1 or not all(value.split("/")):
             raise ValueError(f"expected 'user/index', got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _three_indexes(self) -> Indexes:
+        if len({self.unstable, self.testing, self.stable}) != 3:
+            raise ValueError("expected three different indexes for unstable, testing and stable")
+        return self
 
 
 class Build(_Section):
@@ -173,6 +187,10 @@ def load_config(root: Path) -> PipelineConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CIError(f"{path}: invalid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CIError(f"{path}: not a UTF-8 text file (byte {exc.start})") from exc
+    except OSError as exc:
+        raise CIError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as exc:

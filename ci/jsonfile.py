@@ -45,6 +45,8 @@ def load_artefact(text: str, where: str) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CIError(f"{where} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CIError(f"{where} holds a JSON {type(data).__name__}, expected an object")
     if data.get("schema_version") != SCHEMA_VERSION:
         raise CIError(
             f"{where} has schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}",

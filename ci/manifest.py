@@ -56,9 +56,17 @@ def write(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def read(fs: fsspec.AbstractFileSystem, folder: str) -> dict[str, Any]:
-    """Return the manifest of ``folder`` on ``fs``."""
-    with fs.open(f"{folder}/{MANIFEST}", "r", encoding="utf-8") as handle:
-        return load_artefact(handle.read(), f"{folder}/{MANIFEST}")
+    """Return the manifest of ``folder`` on ``fs``; refuse one without a files table."""
+    where = f"{folder}/{MANIFEST}"
+    with fs.open(where, "r", encoding="utf-8") as handle:
+        manifest = load_artefact(handle.read(), where)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise CIError(
+            f"{where}: 'files' must map each file to its sha256",
+            tip="a manifest is written by ci calibrate; restore this one from a copy",
+        )
+    return manifest
 
 
 def check(fs: fsspec.AbstractFileSystem, folder: str) -> list[Problem]:

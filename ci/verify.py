@@ -99,8 +99,6 @@ def _handle(args: argparse.Namespace) -> int:
 def release_target(dist: Path, version: str | None, root: Path) -> Target:
     """Identify the release to verify from the build report and the release record."""
     report = read_json(dist / REPORT_NAME)
-    if report is None:
-        raise CIError(f"no {dist / REPORT_NAME}", tip="run `python -m ci build` first")
     version = version or report["version"]
     indexes = load_config(root).indexes.model_dump()
     with connect("ci") as client:

@@ -19,6 +19,7 @@ import pytest
 
 from ci import manifest, results
 from ci.archive import Archive
+from ci.cli import main
 from ci.errors import CIError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,3 +150,20 @@ def test_no_archive_path_part_reaches_outside_its_folder(tmp_path, part):
         archive.write_json({}, "demo", part, "release.json")
     assert not (tmp_path / "archive").exists()
     assert archive.path("demo", ".partial-1", "release.json").endswith("/.partial-1/release.json")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[1, 2]", " holds a JSON list, expected an object"),
+        ('"manifest"', " holds a JSON str, expected an object"),
+        ('{"schema_version": 1, "files": 3}', ": 'files' must map each file to its sha256"),
+        ('{"schema_version": 1, "files": {"a": 3}}', ": 'files' must map each file to its sha256"),
+    ],
+)
+def test_a_manifest_of_the_wrong_shape_is_one_line(tmp_path, capsys, text, expected):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "manifest.json").write_text(text)
+    assert main(["archive", "verify", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.splitlines()[0]
+    assert error == f"ci: error: {tmp_path / 'run' / 'manifest.json'}{expected}"

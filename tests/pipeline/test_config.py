@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ci.archive import Archive
 from ci.config import load_config
 from ci.errors import CIError
 
@@ -26,6 +27,11 @@ WRONG_FIELDS = {
     '[calibrate]\npython = "3"\n': "calibrate.python: Value error, expected versions like",
     "[calibrate]\nchain = 4\n": "calibrate.chain: Extra inputs are not permitted",
     "[bench]\ninstruction_effect = 1.5\n": "bench.instruction_effect: Input should be less than 1",
+    '[approval]\nrequire_signed_tags = "false"\n': "approval.require_signed_tags: Input should be",
+    '[bench]\nrounds = "8"\n': "bench.rounds: Input should be a valid integer",
+    '[indexes]\nunstable = "ci/x"\ntesting = "ci/x"\nstable = "ci/x"\n': (
+        "indexes: Value error, expected three different indexes"
+    ),
 }
 
 
@@ -38,3 +44,24 @@ def test_a_wrong_field_is_named_with_what_was_expected(tmp_path, monkeypatch, te
         load_config(tmp_path)
     assert raised.value.message.startswith(f"{path}: {expected}")
     assert "\n" not in raised.value.message
+
+
+@pytest.mark.parametrize("kind", ["folder", "binary"])
+def test_a_config_that_is_no_text_file_is_one_line(tmp_path, monkeypatch, kind):
+    path = tmp_path / "pipeline.toml"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"\x00\xff\xfe binary")
+    monkeypatch.setenv("CI_CONFIG", str(path))
+    with pytest.raises(CIError, match=f"^{path}: (cannot read|not a UTF-8 text file)"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("nosuch://bucket/x", "Protocol not known"), ("s3://bucket/x", "backend is not installed")],
+)
+def test_an_archive_url_fsspec_cannot_open_is_one_line(tmp_path, url, expected):
+    with pytest.raises(CIError, match=expected):
+        Archive(url, tmp_path)

@@ -1077,39 +1077,25 @@ def test_killed_at_every_step_the_next_stage_settles_index_and_record(
             ), result.stderr
             restart_devpi()
 
-        # publish: killed with its intent recorded and nothing uploaded
+        def unpublished_by(stage: tuple[str, ...], removed: str = "") -> None:
+            """Run the next stage: it undoes the publish, then finds nothing published."""
+            assert error_lines(repo.ci(*stage)) == [
+                f"{interrupted} publish to {UNSTABLE} had not reached it: undone{removed}",
+                *never,
+            ]
+            assert _agreement(repo, version) == "unpublished"
+
+        # publish: killed with its intent recorded and nothing uploaded, or devpi-server killed
         kill("publish.intent", "publish")
-        result = repo.ci("verify")
-        assert _settled_lines(result) == [
-            f"{interrupted} publish to {UNSTABLE} had not reached it: undone"
-        ]
-        assert error_lines(result)[1:] == never
-        assert _agreement(repo, version) == "unpublished"
-        # ... devpi-server killed there: the uploads fail
+        unpublished_by(("verify",))
         unreachable(kill("devpi@publish.intent", "publish"))
-        result = repo.ci("bench", version)
-        assert error_lines(result) == [
-            f"{interrupted} publish to {UNSTABLE} had not reached it: undone",
-            *never,
-        ]
-        assert _agreement(repo, version) == "unpublished"
+        unpublished_by(("bench", version))
         # ... killed after its first upload: the file it left on unstable is removed
         kill("publish.uploaded", "publish")
         assert len(repo.on_index(UNSTABLE)[version]) == 1
-        result = repo.ci("promote", version, "--to", "testing")
-        assert error_lines(result) == [
-            f"{interrupted} publish to {UNSTABLE} had not reached it: undone, its files removed",
-            *never,
-        ]
-        assert _agreement(repo, version) == "unpublished"
-        # ... devpi-server killed there
+        unpublished_by(("promote", version, "--to", "testing"), ", its files removed")
         unreachable(kill("devpi@publish.uploaded", "publish"))
-        result = repo.ci("calibrate", version)
-        assert error_lines(result) == [
-            f"{interrupted} publish to {UNSTABLE} had not reached it: undone, its files removed",
-            *never,
-        ]
-        assert _agreement(repo, version) == "unpublished"
+        unpublished_by(("calibrate", version), ", its files removed")
         # ... killed with every file uploaded, before recording them: finished
         kill("publish.done", "publish")
         result = repo.ci("verify")
@@ -1126,20 +1112,18 @@ def test_killed_at_every_step_the_next_stage_settles_index_and_record(
         assert repo.ok("publish").endswith("nothing uploaded\n")
         assert _agreement(repo, version) == "unstable"
 
-        # promote to testing: devpi-server killed before the push
+        def undone_by(stage: tuple[str, ...], index: str, stays: str) -> None:
+            """Run the next stage: it undoes the promotion to ``index``; the version ``stays``."""
+            assert _settled_lines(repo.ci(*stage)) == [
+                f"{interrupted} promote to {index} had not reached it: undone"
+            ]
+            assert _agreement(repo, version) == stays
+
+        # promote to testing: devpi-server killed before the push, then the promotion
         unreachable(kill("devpi@promote.intent", "promote", version, "--to", "testing"))
-        result = repo.ci("verify")
-        assert _settled_lines(result) == [
-            f"{interrupted} promote to {TESTING} had not reached it: undone"
-        ]
-        assert _agreement(repo, version) == "unstable"
-        # ... the promotion killed before the push
+        undone_by(("verify",), TESTING, "unstable")
         kill("promote.intent", "promote", version, "--to", "testing")
-        result = repo.ci("approve", version, "--by", QA_PERSON)
-        assert _settled_lines(result) == [
-            f"{interrupted} promote to {TESTING} had not reached it: undone"
-        ]
-        assert _agreement(repo, version) == "unstable"
+        undone_by(("approve", version, "--by", QA_PERSON), TESTING, "unstable")
         # ... devpi-server killed right after it accepted the push: recorded all the same
         result = repo.ci(
             "promote", version, "--to", "testing", env={"CI_FAULT": "devpi@promote.pushed"}
@@ -1149,21 +1133,12 @@ def test_killed_at_every_step_the_next_stage_settles_index_and_record(
         restart_devpi()
         assert _agreement(repo, version) == "testing"
 
-        # promote to stable (QA approved): devpi-server killed before the push
+        # promote to stable (QA approved): devpi-server killed before the push, then the promotion
         repo.ok("approve", version, "--by", QA_PERSON)
         unreachable(kill("devpi@promote.intent", "promote", version, "--to", "stable"))
-        result = repo.ci("verify")
-        assert _settled_lines(result) == [
-            f"{interrupted} promote to {STABLE} had not reached it: undone"
-        ]
-        assert _agreement(repo, version) == "testing"
-        # ... the promotion killed before the push
+        undone_by(("verify",), STABLE, "testing")
         kill("promote.intent", "promote", version, "--to", "stable")
-        result = repo.ci("approve", version, "--by", QA_PERSON)
-        assert _settled_lines(result) == [
-            f"{interrupted} promote to {STABLE} had not reached it: undone"
-        ]
-        assert _agreement(repo, version) == "testing"
+        undone_by(("approve", version, "--by", QA_PERSON), STABLE, "testing")
         # ... killed right after devpi accepted the push: the files are on stable, installable
         kill("promote.pushed", "promote", version, "--to", "stable")
         assert repo.on_index(STABLE)[version] == repo.built()
