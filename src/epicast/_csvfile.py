@@ -48,16 +48,22 @@ def read_csv(
 
 
 def read_number(
-    text: str, name: str, number: int, column: str, loc: list[object], problems: Problems
+    text: str,
+    name: str,
+    number: int,
+    column: str,
+    loc: list[object],
+    problems: Problems,
+    maximum: float = np.inf,
 ) -> float | None:
-    """Return ``text`` as a finite number >= 0, or None after recording a problem."""
+    """Return ``text`` as a finite number in [0, maximum], or None after recording a problem."""
     try:
         value = float(text)
     except ValueError:
         value = None
-    if value is None or not np.isfinite(value) or value < 0:
-        problems.add(
-            loc, f"{name} line {number}, column {column}: expected a number >= 0, got {text!r}"
-        )
+    if value is None or not np.isfinite(value) or not 0 <= value <= maximum:
+        expected = "a number >= 0" + (f" and <= {maximum:g}" if np.isfinite(maximum) else "")
+        where = f"{name} line {number}, column {column}"
+        problems.add(loc, f"{where}: expected {expected}, got {text!r}")
         return None
     return value

@@ -46,7 +46,30 @@ BUNDLED_DIR = "scenarios"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _TOP_LEVEL = "a mapping of scenario fields (population, disease, initial_infections, time, ...)"
 
-Day = Annotated[int, Field(ge=0), BeforeValidator(not_bool)]
+MAX_RATE = 100.0
+"""Largest R0 and transmission rate accepted: far beyond any disease (measles' R0 is
+12-18), and below where the epidemic is over within hours of model time."""
+MIN_PERIOD = 0.01
+"""Shortest latent or infectious period accepted, in days (about 15 minutes): shorter ones
+make the equations too stiff for the integrator."""
+MAX_PEOPLE = 1e10
+"""Largest number of people in one age group (more than live on Earth)."""
+MAX_CONTACTS = 1e4
+"""Largest number of daily contacts between two age groups, and largest contact scale."""
+MAX_DAYS = 36500
+"""Last day accepted (100 years): the daily outputs of the whole period are held in memory."""
+
+# Constraints come before the validator, or they are missing from the JSON Schema.
+Day = Annotated[int, Field(ge=0, le=MAX_DAYS), BeforeValidator(not_bool)]
+Rate = Annotated[float, Field(gt=0, le=MAX_RATE, allow_inf_nan=False), BeforeValidator(not_bool)]
+Period = Annotated[float, Field(ge=MIN_PERIOD, allow_inf_nan=False), BeforeValidator(not_bool)]
+People = Annotated[
+    float, Field(gt=0, le=MAX_PEOPLE, allow_inf_nan=False), BeforeValidator(not_bool)
+]
+Count = Annotated[float, Field(ge=0, le=MAX_PEOPLE, allow_inf_nan=False), BeforeValidator(not_bool)]
+Contacts = Annotated[
+    float, Field(ge=0, le=MAX_CONTACTS, allow_inf_nan=False), BeforeValidator(not_bool)
+]
 
 
 class CsvTable(StrictModel):
@@ -64,10 +87,10 @@ class CsvTable(StrictModel):
 class PopulationSpec(StrictModel):
     """Population size: exactly one of ``total``, ``by_age`` or ``table``."""
 
-    total: PositiveFloat | None = Field(
+    total: People | None = Field(
         None, description="Total population; only with a single age group."
     )
-    by_age: list[PositiveFloat] | None = Field(
+    by_age: list[People] | None = Field(
         None, description="People in each age group, in the order of age_groups."
     )
     table: CsvTable | None = Field(
@@ -87,7 +110,7 @@ class ContactsSpec(StrictModel):
     group i has with people in age group j.
     """
 
-    matrix: list[list[NonNegativeFloat]] | None = Field(
+    matrix: list[list[Contacts]] | None = Field(
         None, min_length=1, description="The matrix inline, one list per row."
     )
     csv: str | None = Field(
@@ -106,18 +129,18 @@ class DiseaseSpec(StrictModel):
     """Natural history and transmissibility of the disease."""
 
     model: Literal["SEIR", "SIR"] = Field("SEIR", description="Compartment structure.")
-    R0: PositiveFloat | None = Field(
+    R0: Rate | None = Field(
         None,
         description="Basic reproduction number: the dominant eigenvalue of the next-generation "
         "matrix. Give R0 or transmission_rate.",
     )
-    transmission_rate: PositiveFloat | None = Field(
+    transmission_rate: Rate | None = Field(
         None, description="Probability of transmission per contact (per day of contact)."
     )
-    latent_period: PositiveFloat | None = Field(
+    latent_period: Period | None = Field(
         None, description="Mean latent period in days (SEIR only)."
     )
-    infectious_period: PositiveFloat = Field(description="Mean infectious period in days.")
+    infectious_period: Period = Field(description="Mean infectious period in days.")
 
     @model_validator(mode="after")
     def _consistent(self) -> DiseaseSpec:
@@ -139,7 +162,7 @@ class InterventionSpec(StrictModel):
     name: str = Field(description="What the intervention is, e.g. 'school closure'.")
     start: NonNegativeFloat = Field(description="First day of the intervention.")
     end: PositiveFloat = Field(description="Day the intervention ends (exclusive).")
-    contact_scale: NonNegativeFloat = Field(
+    contact_scale: Contacts = Field(
         description="Factor applied to contacts between the targeted age groups "
         "(0 removes them, 1 changes nothing)."
     )
@@ -194,7 +217,7 @@ class ScenarioFile(StrictModel):
         description="Age group labels; default: the contact CSV header, else one group 'all'.",
     )
     population: Annotated[
-        PositiveFloat | PopulationSpec,
+        People | PopulationSpec,
         Expected("a number > 0 (the total) or a mapping with one of total, by_age, table"),
     ] = Field(
         description="People: a bare number is the total (the same as {total: N}); or a "
@@ -205,7 +228,7 @@ class ScenarioFile(StrictModel):
     )
     disease: DiseaseSpec = Field(description="Disease parameters.")
     initial_infections: Annotated[
-        PositiveFloat | list[NonNegativeFloat],
+        People | list[Count],
         Expected("a number > 0 (a total) or a list of numbers >= 0 (one per age group)"),
     ] = Field(
         description="Infectious people at the start: a total (spread in proportion to the "
@@ -416,6 +439,14 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
         beta = disease.R0 / unit_r0
     else:
         beta = disease.transmission_rate
+        r0 = basic_reproduction_number(contacts, population, beta, disease.infectious_period)
+        if r0 > MAX_RATE:
+            problems.add(
+                ["disease", "transmission_rate"],
+                f"expected a rate giving R0 <= {MAX_RATE:g} with these contacts and "
+                f"infectious period, got {beta:g} (R0 {r0:.3g})",
+            )
+            problems.raise_if_any()
     return Scenario(
         name=spec.name or path.name.removesuffix(".yaml").removesuffix(".yml"),
         description=spec.description,
@@ -476,7 +507,8 @@ def _read_contacts(
         )
         return None, None
     matrix = [
-        [read_number(row[g], spec.csv, n, g, loc, problems) for g in groups] for n, row in rows
+        [read_number(row[g], spec.csv, n, g, loc, problems, MAX_CONTACTS) for g in groups]
+        for n, row in rows
     ]
     if any(value is None for row in matrix for value in row):
         return None, None
@@ -537,7 +569,13 @@ def _population_table(
         return None
     values = [
         read_number(
-            kept[g][0][1], table.csv, kept[g][0][0], table.column, [*loc, "column"], problems
+            kept[g][0][1],
+            table.csv,
+            kept[g][0][0],
+            table.column,
+            [*loc, "column"],
+            problems,
+            MAX_PEOPLE,
         )
         for g in age_groups
     ]
@@ -546,6 +584,10 @@ def _population_table(
     if 0 in values:
         empty = [g for g, value in zip(age_groups, values, strict=True) if value == 0]
         problems.add([*loc, "column"], f"expected people in every age group, got 0 for {empty}")
+        return None
+    if max(values) * table.scale > MAX_PEOPLE:
+        most = f"at most {MAX_PEOPLE:g} people in every age group"
+        problems.add([*loc, "scale"], f"expected a scale leaving {most}, got {table.scale:g}")
         return None
     return np.array(values) * table.scale
 

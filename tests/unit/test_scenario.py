@@ -54,7 +54,7 @@ EXPECTED = {
     ],
     "csv_not_number.yaml": [
         "line 6: contacts.csv: ../contacts_not_number.csv line 2, column old: "
-        "expected a number >= 0, got 'lots'"
+        "expected a number >= 0 and <= 10000, got 'lots'"
     ],
     "csv_rows_out_of_order.yaml": [
         "line 6: contacts.csv: ../contacts_rows_out_of_order.csv: expected one row per header "
@@ -359,7 +359,7 @@ def test_schema_is_json_schema_of_the_file_format():
         refs.add(text.split('"')[0])
     assert refs == {f"#/$defs/{name}" for name in document["$defs"]}
     population = document["properties"]["population"]["anyOf"]
-    assert {"exclusiveMinimum": 0, "type": "number"} in population
+    assert {"exclusiveMinimum": 0, "maximum": 1e10, "type": "number"} in population
 
 
 def test_schema_validates_the_bundled_scenarios_if_jsonschema_is_installed():
@@ -370,3 +370,115 @@ def test_schema_validates_the_bundled_scenarios_if_jsonschema_is_installed():
     files = [folder / f"{name}.yaml" for name in BUNDLED] + sorted(VALID.glob("*.yaml"))
     for file in files:
         jsonschema.validate(yaml.safe_load(file.read_text(encoding="utf-8")), schema())
+
+
+BASIC = (SCENARIOS.parent.parent.parent / "src/epicast/data/scenarios/seir-basic.yaml").read_text()
+TWO_GROUPS = """\
+age_groups: [young, old]
+population: {by_age: [600, 400]}
+contacts:
+  matrix: [[3, 1], [1, 2]]
+disease: {R0: 2, latent_period: 2, infectious_period: 4}
+initial_infections: [1, 0]
+interventions:
+  - {name: closure, start: 10, end: 20, contact_scale: 0.5, age_groups: [young]}
+time: {end: 100}
+"""
+# (scenario text, value replaced, replacement) -> the one problem reported: numbers that
+# would overflow, make the equations too stiff or hold gigabytes, refused with the limit.
+# (YAML 1.1 reads 1e308 as the text '1e308', which is converted; the message quotes it.)
+ABSURD = [
+    (BASIC, "R0: 2.5", "R0: 1e308", "disease.R0: expected a number <= 100, got '1e308'"),
+    (BASIC, "R0: 2.5", "R0: 1.0e30", "disease.R0: expected a number <= 100, got '1.0e30'"),
+    (BASIC, "R0: 2.5", "R0: .inf", "disease.R0: expected a finite number, got inf"),
+    (BASIC, "R0: 2.5", "R0: .nan", "disease.R0: expected a finite number, got nan"),
+    (
+        BASIC,
+        "R0: 2.5",
+        "transmission_rate: 1e3",
+        "disease.transmission_rate: expected a number <= 100, got '1e3'",
+    ),
+    (
+        BASIC,
+        "infectious_period: 5",
+        "infectious_period: 1e-300",
+        "disease.infectious_period: expected a number >= 0.01, got '1e-300'",
+    ),
+    (
+        BASIC,
+        "latent_period: 3",
+        "latent_period: 0.001",
+        "disease.latent_period: expected a number >= 0.01, got 0.001",
+    ),
+    (
+        BASIC,
+        "total: 1000000",
+        "total: 1e308",
+        "population.total: expected a number <= 1e+10, got '1e308'",
+    ),
+    (
+        BASIC,
+        "initial_infections: 10",
+        "initial_infections: 1e308",
+        "initial_infections: expected a number <= 1e+10, got '1e308'",
+    ),
+    (BASIC, "end: 365", "end: 1000000000", "time.end: expected a number <= 36500, got 1000000000"),
+    (BASIC, "end: 365", "end: 36501", "time.end: expected a number <= 36500, got 36501"),
+    (
+        TWO_GROUPS,
+        "R0: 2",
+        "transmission_rate: 100",
+        "disease.transmission_rate: expected a rate giving R0 <= 100 with these contacts and "
+        "infectious period, got 100 (R0 1.45e+03)",
+    ),
+    (
+        TWO_GROUPS,
+        "by_age: [600, 400]",
+        "by_age: [600, 1e11]",
+        "population.by_age[1]: expected a number <= 1e+10, got '1e11'",
+    ),
+    (
+        TWO_GROUPS,
+        "[[3, 1], [1, 2]]",
+        "[[3, 1], [1e300, 2]]",
+        "contacts.matrix[1][0]: expected a number <= 10000, got '1e300'",
+    ),
+    (
+        TWO_GROUPS,
+        "contact_scale: 0.5",
+        "contact_scale: 1e300",
+        "interventions[0].contact_scale: expected a number <= 10000, got '1e300'",
+    ),
+    (
+        TWO_GROUPS,
+        "initial_infections: [1, 0]",
+        "initial_infections: [1e300, 0]",
+        "initial_infections[0]: expected a number <= 1e+10, got '1e300'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "old", "new", "expected"), ABSURD)
+def test_absurd_numbers_are_refused_at_validation_with_the_limit(
+    tmp_path, text, old, new, expected
+):
+    assert old in text
+    path = tmp_path / "absurd.yaml"
+    path.write_text(text.replace(old, new))
+    (problem,) = problems_of(path).problems
+    assert problem.split(": ", 1)[1] == expected
+
+
+def test_absurd_numbers_in_csv_files_are_refused_with_the_limit(tmp_path):
+    (tmp_path / "contacts.csv").write_text("age_group,young,old\nyoung,3,1\nold,1e300,2\n")
+    (tmp_path / "people.csv").write_text("age_group,people\nyoung,600\nold,400\n")
+    scenario = TWO_GROUPS.replace("matrix: [[3, 1], [1, 2]]", "csv: contacts.csv").replace(
+        "{by_age: [600, 400]}", "{table: {csv: people.csv, column: people, scale: 1e300}}"
+    )
+    (tmp_path / "absurd.yaml").write_text(scenario)
+    assert [p.split(": ", 1)[1] for p in problems_of(tmp_path / "absurd.yaml").problems] == [
+        "population.table.scale: expected a scale leaving at most 1e+10 people in every age "
+        "group, got 1e+300",
+        "contacts.csv: contacts.csv line 3, column young: expected a number >= 0 and <= 10000, "
+        "got '1e300'",
+    ]
