@@ -408,6 +408,14 @@ def _suggest(model: type[BaseModel], loc: list[Any]) -> object:
     return lowered[match[0]] if match else None
 
 
+def value_problems(exc: ValidationError, model: type[BaseModel], prefix: str) -> list[str]:
+    """Return one ``prefix.field: expected X, got Y`` line per error of values given in code."""
+    return [
+        f"{_format_loc([prefix, *error['loc']])}: {_message(model, list(error['loc']), error)}"
+        for error in exc.errors(include_url=False)
+    ]
+
+
 def _message(model: type[BaseModel], loc: list[Any], error: dict[str, Any]) -> str:
     """Return 'expected X, got Y' for one pydantic error."""
     kind, value = error["type"], error.get("input")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 
 from epicast._csvfile import read_csv
 from epicast._yamlfile import (
@@ -44,6 +44,7 @@ from epicast._yamlfile import (
     not_bool,
     problem,
     read_text,
+    value_problems,
 )
 from epicast.cluster import ClusterProfile
 from epicast.errors import CalibrationError, ScenarioError
@@ -215,13 +216,23 @@ class DataSpec(StrictModel):
     day: str = Field("day", description="Column holding the model day of each row.")
 
 
+MAX_CHAINS = 1024
+MAX_ITERATIONS = 10_000_000
+"""Most iterations per chain (and warm-up): the kept draws of a chain are held in memory."""
+
+
 class SamplerSpec(StrictModel):
     """Adaptive Metropolis settings (see :mod:`epicast.sampler`)."""
 
-    chains: Count = Field(4, ge=1, le=1024, description="Independent chains.")
-    iterations: Count = Field(2000, ge=1, description="Iterations per chain after warm-up.")
+    chains: Count = Field(4, ge=1, le=MAX_CHAINS, description="Independent chains.")
+    iterations: Count = Field(
+        2000, ge=1, le=MAX_ITERATIONS, description="Iterations per chain after warm-up."
+    )
     warmup: Count = Field(
-        1000, ge=CHECKPOINT_BLOCK, description="Iterations per chain that adapt the proposal."
+        1000,
+        ge=CHECKPOINT_BLOCK,
+        le=MAX_ITERATIONS,
+        description="Iterations per chain that adapt the proposal.",
     )
     thin: Count = Field(1, ge=1, description="Keep every thin-th iteration after warm-up.")
     seed: Count = Field(ge=0, description="Seed of numpy.random.SeedSequence.")
@@ -310,11 +321,22 @@ class Calibration:
 
     def with_sampler(self, **changes: int | None) -> Calibration:
         """Return a copy with sampler settings replaced (None values are ignored)."""
+        return replace(self, sampler=self._changed(self.sampler, "sampler", changes))
+
+    def with_workers(self, workers: int | None) -> Calibration:
+        """Return a copy whose cluster has ``workers`` (None: unchanged)."""
+        return replace(self, cluster=self._changed(self.cluster, "cluster", {"workers": workers}))
+
+    def _changed(self, settings: BaseModel, field: str, changes: dict) -> BaseModel:
+        """Return ``settings`` with ``changes`` (None values ignored), validated like the file."""
         given = {key: value for key, value in changes.items() if value is not None}
         if not given:
-            return self
-        sampler = SamplerSpec.model_validate({**self.sampler.model_dump(), **given})
-        return replace(self, sampler=sampler)
+            return settings
+        model = type(settings)
+        try:
+            return model.model_validate({**settings.model_dump(), **given})
+        except ValidationError as exc:
+            raise CalibrationError(self.name, value_problems(exc, model, field)) from exc
 
 
 def bundled_calibrations() -> list[str]:

@@ -22,8 +22,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from epicast.errors import EpicastError
 
@@ -36,9 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``epicast`` command (also used by the docs)."""
     from epicast import __version__
 
-    parser = argparse.ArgumentParser(
-        prog="epicast", description="Age-structured SEIR epidemic model."
-    )
+    parser = _Parser(prog="epicast", description="Age-structured SEIR epidemic model.")
     parser.add_argument("--version", action="version", version=f"epicast {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is being done")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
@@ -96,8 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are two lines: the error, and where help is."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        print(f"{self.prog}: tip: see `{self.prog} --help`", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR)
+
+
 def _whole_number(minimum: int) -> Callable[[str], int]:
-    """Return an argparse type accepting whole numbers >= ``minimum``."""
+    """Return an argparse type accepting whole numbers >= ``minimum`` (limits: the file's)."""
 
     def parse(text: str) -> int:
         try:
@@ -293,16 +300,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     from epicast.calibration import load_calibration
     from epicast.plots import CALIBRATION_FIGURES
 
-    calibration = load_calibration(args.calibration).with_sampler(
-        chains=args.chains, iterations=args.iterations, seed=args.seed
+    calibration = (
+        load_calibration(args.calibration)
+        .with_sampler(chains=args.chains, iterations=args.iterations, seed=args.seed)
+        .with_workers(args.workers)
     )
-    if args.workers is not None:
-        calibration = replace(
-            calibration,
-            cluster=calibration.cluster.model_copy(
-                update={"workers": args.workers}  # checked by argparse
-            ),
-        )
     if args.output is not None:
         check_writable(args.output, force=args.force)
     if args.plots is not None:
@@ -310,6 +312,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     checkpoints = args.checkpoints
     if checkpoints is None and args.output is not None:
         checkpoints = args.output.with_name(args.output.name + ".checkpoints")
+    if checkpoints is not None:
+        check_folder(checkpoints, (), force=True)
     placement = place(calibration, args.cluster)  # auto: times the first chain in process
     print(placement.line(), file=sys.stderr)
     result = calibrate(

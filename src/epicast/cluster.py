@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+MAX_WORKERS = 1024
+"""Most local worker processes, or Slurm jobs at once, a calibration may ask for."""
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "DASK_LOGGING__DISTRIBUTED": "critical"}
 """Environment of every worker process, from its start: one task per process, each numba
 single-threaded; distributed in the workers quiet (a chain's own errors reach the command as
@@ -113,6 +115,7 @@ class ClusterProfile(StrictModel):
 
     workers: PositiveInt | None = Field(
         None,
+        le=MAX_WORKERS,
         description=(
             "Local worker processes, or the most Slurm jobs at once (None: the number of CPUs)."
         ),

@@ -178,3 +178,74 @@ def test_calibrations_lists_the_bundled_one(epicast_cli):
     result = epicast_cli("calibrations")
     assert result.returncode == 0
     assert result.stdout.startswith("sir-boarding-school ")
+
+
+# Bad input on the command line: each is exit 2, one or two lines naming the value, no
+# traceback, and nothing written (the files named here are made by `_bad_files`).
+BAD_COMMANDS = [
+    (["summary", "missing.h5"], "missing.h5"),
+    (["summary", "folder.h5"], "folder.h5"),
+    (["summary", "garbage.h5"], "garbage.h5: cannot open as HDF5"),
+    (["summary", "empty.h5"], "empty.h5: cannot open as HDF5"),
+    (["summary", "foreign.h5"], "foreign.h5: not an epicast file"),
+    (["run", "list.yaml"], "list.yaml: expected a mapping of scenario fields"),
+    (["run", "empty.yaml"], "empty.yaml: the file is empty"),
+    (["run", "binary.yaml"], "binary.yaml: line 1: cannot read the file: expected UTF-8"),
+    (["run", "."], ".: expected a scenario YAML file, got a directory"),
+    (["run", "seir-basic", "-o", "file/out.h5"], "folder file does not exist"),
+    (["run", "seir-basic", "--plot", "run.gif"], "run.gif: a figure must end in"),
+    (["run"], "the following arguments are required: scenario"),
+    (["bogus"], "invalid choice: 'bogus'"),
+    (["calibrate", "sir-boarding-school", "--chains", "0"], "expected a whole number >= 1"),
+    (["calibrate", "sir-boarding-school", "--seed", "x"], "expected a whole number >= 0"),
+    (
+        ["calibrate", "sir-boarding-school", "--chains", "100000000"],
+        "sampler.chains: expected a number <= 1024, got 100000000",
+    ),
+    (
+        ["calibrate", "sir-boarding-school", "--iterations", "99999999999999"],
+        "sampler.iterations: expected a number <= 10000000, got 99999999999999",
+    ),
+    (
+        ["calibrate", "sir-boarding-school", "--workers", "5000"],
+        "cluster.workers: expected a number <= 1024, got 5000",
+    ),
+    (["calibrate", "sir-boarding-school", "--cluster", "moon"], "cluster 'moon'"),
+    (["calibrate", "sir-boarding-school", "--checkpoints", "file"], "file: exists and is not a"),
+    (["calibrate", "sir-boarding-school", "--plots", "file"], "file: exists and is not a"),
+    (["calibrate", "list.yaml"], "list.yaml: expected a mapping of calibration fields"),
+    (["calibrate", "nope"], "nope: neither a file nor a bundled calibration"),
+]
+
+
+def _bad_files(folder: Path) -> None:
+    import h5py
+
+    (folder / "folder.h5").mkdir()
+    (folder / "garbage.h5").write_bytes(b"not hdf5 at all")
+    (folder / "empty.h5").write_bytes(b"")
+    with h5py.File(folder / "foreign.h5", "w") as handle:
+        handle["x"] = [1, 2, 3]
+    (folder / "file").write_text("a file, not a folder")
+    (folder / "list.yaml").write_text("- 1\n- 2\n")
+    (folder / "empty.yaml").write_text("")
+    (folder / "binary.yaml").write_bytes(b"\x00\xff\xfe")
+
+
+@pytest.mark.parametrize(("argv", "named"), BAD_COMMANDS, ids=lambda v: " ".join(v)[:40])
+def test_bad_command_line_input_is_one_or_two_lines_and_writes_nothing(
+    tmp_path, monkeypatch, capsys, argv, named
+):
+    monkeypatch.chdir(tmp_path)
+    _bad_files(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert 1 <= len(err.splitlines()) <= 2, err
+    assert named in err.splitlines()[0]
+    assert "Traceback" not in err
+    assert sorted(tmp_path.rglob("*")) == before
