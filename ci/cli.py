@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ci.errors import CIError
 
@@ -33,7 +34,7 @@ EXIT_USER_ERROR = 2
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser with every command registered (also used by the pipeline tests)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m ci", description="The release pipeline: build, publish, verify and promote."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
@@ -41,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(commands)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as the tool's other errors: ``ci: error:`` and ``ci: tip:``, no usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise SystemExit(_report(CIError(message, tip=f"see `{self.prog} --help`")))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,7 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except CIError as exc:
-        print(f"ci: error: {exc.message}", file=sys.stderr)
-        if exc.tip:
-            print(f"ci: tip: {exc.tip}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _report(exc)
+
+
+def _report(exc: CIError) -> int:
+    """Print a handled error as one line, and its tip as another; return the exit status."""
+    print(f"ci: error: {exc.message}", file=sys.stderr)
+    if exc.tip:
+        print(f"ci: tip: {exc.tip}", file=sys.stderr)
+    return EXIT_USER_ERROR

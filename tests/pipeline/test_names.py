@@ -79,3 +79,22 @@ def test_a_name_that_would_be_a_path_is_refused_first(
     assert repr(name) in lines[0]
     assert _files(checkout) == before
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["promote"], "the following arguments are required: version, --to"),
+        (["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
+        (["promote", "1.0.0", "--to", "prod"], "argument --to: invalid choice: 'prod'"),
+        (["bench", "--rounds", "many"], "argument --rounds: invalid int value: 'many'"),
+    ],
+)
+def test_a_usage_error_is_an_error_and_a_tip(capsys: pytest.CaptureFixture[str], argv, error):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    lines = capsys.readouterr().err.splitlines()
+    assert exited.value.code == 2
+    assert len(lines) == 2
+    assert lines[0].startswith(f"ci: error: {error}")
+    assert lines[1].startswith("ci: tip: see `python -m ci")
