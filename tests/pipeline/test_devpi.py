@@ -28,6 +28,7 @@ from ci.index import (
     ReleaseFile,
     version_key,
 )
+from tests.command_lines import sample_command_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -286,7 +287,7 @@ def test_identical_reupload_succeeds_and_a_rebuild_is_refused(
     first, rebuilt = wheels["probe-conflict"], wheels["probe-conflict-rebuilt"]
     assert first.name == rebuilt.name
     assert first.read_bytes() != rebuilt.read_bytes()
-    with devpi.client("ci") as ci:
+    with devpi.client("ci") as ci, sample_command_lines() as command_lines:
         assert ci.upload("ci/testing", first) == "uploaded"
         assert ci.upload("ci/testing", first) == "already there"
         with pytest.raises(ReleaseConflictError) as refused:
@@ -302,6 +303,9 @@ def test_identical_reupload_succeeds_and_a_rebuild_is_refused(
         assert ci.upload("ci/unstable", rebuilt) == "uploaded"
         (replaced,) = ci.release_files("ci/unstable", "ci-probe-conflict", "1.0")
         assert replaced.sha256 == refused.value.ours
+    # twine ran (ps shows its command line) and got the password by environment only
+    assert any(" twine upload " in line for line in command_lines)
+    assert [line for line in command_lines if devpi.credentials("ci").password in line] == []
 
 
 def test_a_release_travels_to_stable_with_its_toxresult_and_docs(

@@ -24,10 +24,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +33,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 import requests
+
+from tests.command_lines import sample_command_lines
 
 if TYPE_CHECKING:
     from conftest import DevpiServer
@@ -994,28 +994,6 @@ def test_a_malformed_tag_is_one_line(devpi: DevpiServer, tmp_path: Path, tag: st
 # -- 7. publish and promote killed at every step boundary, and devpi-server too ----------------
 
 
-@contextmanager
-def _command_lines() -> Iterator[set[str]]:
-    """Collect the command line of every process (what ``ps`` shows) while the block runs."""
-    seen: set[str] = set()
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-                with suppress(OSError):  # the process ended meanwhile
-                    seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-            stop.wait(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield seen
-    finally:
-        stop.set()
-        sampler.join()
-
-
 def _agreement(repo: Repo, version: str) -> str:
     """Assert that the record and the three indexes agree; return the stage reached.
 
@@ -1051,7 +1029,7 @@ def test_killed_at_every_step_the_next_stage_settles_index_and_record(
     repo = make_repo(tmp_path / "repo", project, server, config=SMOKE_ONLY)
     repo.tag(version)
     repo.ok("build")
-    with _command_lines() as command_lines:
+    with sample_command_lines() as command_lines:
         interrupted = f"ci: settled: {project} {version}: the interrupted"
         never = [
             f"ci: error: {project} {version} was never published",
