@@ -13,10 +13,12 @@ import glob
 import os
 import secrets
 import socket
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from epicast._yamlfile import os_reason
 from epicast.errors import EpicastError, OutputExistsError
 
 _HOST = socket.gethostname().replace("/", "_")
@@ -28,6 +30,11 @@ def check_writable(path: Path, *, force: bool) -> None:
         raise OutputExistsError(str(path))
     if not path.parent.is_dir():
         raise EpicastError(f"{path}: folder {path.parent} does not exist")
+    try:  # a read-only or special file system refuses what permission bits allow
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise EpicastError(f"{path}: cannot write in {path.parent}: {os_reason(exc)}") from exc
 
 
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")

@@ -194,6 +194,8 @@ BAD_COMMANDS = [
     (["run", "."], ".: expected a scenario YAML file, got a directory"),
     (["run", "seir-basic", "-o", "file/out.h5"], "folder file does not exist"),
     (["run", "seir-basic", "--plot", "run.gif"], "run.gif: a figure must end in"),
+    (["run", "seir-basic", "-o", "/proc/run.h5"], "/proc/run.h5: cannot write in /proc"),
+    (["run", "seir-basic", "--plot", "/sys/run.png"], "/sys/run.png: cannot write in /sys"),
     (["run"], "the following arguments are required: scenario"),
     (["bogus"], "invalid choice: 'bogus'"),
     (["calibrate", "sir-boarding-school", "--chains", "0"], "expected a whole number >= 1"),
