@@ -152,15 +152,8 @@ class EmbeddedServer:
             return False
         return os.fsencode(self.serverdir) in cmdline
 
-    def _port(self, requested: int | None, environ: Mapping[str, str]) -> int:
-        if requested is None and environ.get(PORT_ENV):
-            try:
-                requested = int(environ[PORT_ENV])
-            except ValueError:
-                raise CIError(
-                    f"{PORT_ENV}={environ[PORT_ENV]!r} is not a port number",
-                    tip="set it to a number, or to 0 for any free port",
-                ) from None
+    def _port(self, requested: int | None) -> int:
+        """Return the port to listen on: ``requested``, else the last run's, else 3141."""
         if requested is None:
             last = read_json(self.info_file) or {}
             requested = last.get("port") if isinstance(last.get("port"), int) else DEFAULT_PORT
@@ -206,11 +199,12 @@ class EmbeddedServer:
             The environment (default ``os.environ``), for ``CI_DEVPI_PORT``.
         """
         environ = os.environ if environ is None else environ
+        port = _requested_port(port, environ)  # checked before anything is created
         with self.locked():
             info = self.running()
             if info is not None:
                 return Server(info["url"], self.secretfile, info["pid"]), False
-            port = self._port(port, environ)
+            port = self._port(port)
             self._initialise(environ)
             url = f"http://{HOST}:{port}"
             if self.log_file.exists():
@@ -315,6 +309,24 @@ def _terminate(pid: int) -> str:
                 return outcome
             time.sleep(0.05)
     raise CIError(f"devpi-server (pid {pid}) did not exit after SIGKILL", tip="check `ps`")
+
+
+def _requested_port(port: int | None, environ: Mapping[str, str]) -> int | None:
+    """Return ``port``, else ``$CI_DEVPI_PORT``, else None; refuse what is no TCP port."""
+    if port is None and environ.get(PORT_ENV):
+        try:
+            port = int(environ[PORT_ENV])
+        except ValueError:
+            raise CIError(
+                f"{PORT_ENV}={environ[PORT_ENV]!r} is not a port number",
+                tip="set it to a number, or to 0 for any free port",
+            ) from None
+    if port is not None and not 0 <= port <= 65535:
+        raise CIError(
+            f"port {port} is not a TCP port (0 to 65535)",
+            tip=f"pass --port or set {PORT_ENV} to a port from 1024 up, or 0 for a free one",
+        )
+    return port
 
 
 def _free_port() -> int:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ci.errors import CIError
+
 log = logging.getLogger(__name__)
 
 STATE_DIR_ENV = "CI_STATE_DIR"
@@ -50,8 +52,14 @@ def private_dir(path: Path) -> Path:
 
     devpi-server refuses a secret file in a group- or world-writable directory.
     """
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o700)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
+    except OSError as exc:
+        raise CIError(
+            f"cannot create the state folder {path}: {exc.strerror}",
+            tip=f"set {STATE_DIR_ENV} to a folder you can write, or unset it for .state",
+        ) from exc
     return path
 
 

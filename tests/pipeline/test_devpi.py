@@ -188,6 +188,27 @@ def test_a_taken_port_is_one_line(tmp_path: Path, ci_environment, run) -> None:
     assert "--port" in tip
 
 
+@pytest.mark.parametrize(
+    ("setting", "error"),
+    [
+        ({"CI_DEVPI_PORT": "99999"}, "port 99999 is not a TCP port (0 to 65535)"),
+        ({"CI_DEVPI_PORT": "abc"}, "CI_DEVPI_PORT='abc' is not a port number"),
+        ({"CI_STATE_DIR": "{file}"}, "cannot create the state folder {file}/devpi: Not a"),
+        ({"CI_STATE_DIR": "/proc/ci-state"}, "cannot create the state folder /proc/ci-state/"),
+    ],
+)
+def test_a_bad_port_or_state_folder_is_one_line_before_anything_starts(
+    tmp_path: Path, ci_environment, run, setting, error
+) -> None:
+    (tmp_path / "file").write_text("a file, not a folder")
+    values = {k: v.format(file=tmp_path / "file") for k, v in setting.items()}
+    env = ci_environment({"CI_STATE_DIR": str(tmp_path / "state"), **values})
+    message, tip = one_error(run("devpi", "start", env=env))
+    assert message.startswith(f"ci: error: {error.format(file=tmp_path / 'file')}")
+    assert tip.startswith("ci: tip: ")
+    assert not (tmp_path / "state").exists()
+
+
 # -- users, indexes, permissions ------------------------------------------------------
 
 
