@@ -1135,7 +1135,10 @@ def test_killed_at_every_step_the_next_stage_settles_index_and_record(
         assert record["promotions"][-1]["approval"] == {"how": "ci approve", "who": [QA_PERSON]}
         assert len(points) == 12, points
 
-    # No password on any command line (twine's uploads among them), output or file.
+    # No password on any command line (twine's uploads among them), output or file:
+    # the repository with its archive, the server's state with its logs and the dashboard.
+    repo.ok("dashboard")
+    assert (server.state_dir / "dashboard" / "index.html").is_file()
     assert any(" twine upload " in line for line in command_lines)
     passwords = [server.credentials(role).password for role in ("root", "ci", "qa")]
     _assert_no_passwords(
