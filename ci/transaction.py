@@ -19,6 +19,9 @@ and says which way in one line on standard error:
   killed publish left on the volatile unstable index are deleted, so that
   nothing is installable there that the record does not list.
 
+The same settling puts a released version's files back on unstable when a
+direct upload replaced them there (devpi allows it on a volatile index).
+
 devpi applies a push in one database transaction, so a promotion's files are
 on the target index all or none. Whatever instant the stage or devpi-server
 dies, the index and the record disagree only until the next stage of the
@@ -69,8 +72,10 @@ def settle(
 ) -> dict[str, Any] | None:
     """Finish or undo what a killed stage left pending; return the (settled) record.
 
-    Call it holding :func:`locked`. ``indexes`` maps the stages (unstable,
-    testing, stable) to their devpi indexes.
+    Also puts a released version's files back on unstable if other bytes
+    replaced them there (:func:`_restore_released`). Call it holding
+    :func:`locked`. ``indexes`` maps the stages (unstable, testing, stable) to
+    their devpi indexes.
 
     Raises
     ------
@@ -79,9 +84,18 @@ def settle(
         stage's devpi user may not.
     """
     record = read_record(archive, project, version)
-    pending = (record or {}).get("pending")
-    if not pending:
-        return record
+    if (record or {}).get("pending"):
+        record = _settle_intent(archive, client, indexes, record)
+    if record and record["promotions"]:
+        _restore_released(client, indexes, record)
+    return record
+
+
+def _settle_intent(
+    archive: Archive, client: DevpiClient, indexes: Mapping[str, str], record: dict[str, Any]
+) -> dict[str, Any]:
+    """Finish the record's pending intent if its index holds its files, else undo it."""
+    project, version, pending = record["project"], record["version"], record["pending"]
     index = indexes[pending["to"]]
     wanted = _file_hashes(pending["files"] if pending["action"] == "publish" else record["files"])
     present = {f.filename: f.sha256 for f in client.release_files(index, project, version)}
@@ -109,6 +123,29 @@ def settle(
     removed = ", its files removed" if present and unpublish else ""
     _say(f"{what} had not reached it: undone{removed}")
     return record
+
+
+def _restore_released(client: DevpiClient, indexes: Mapping[str, str], record: dict) -> None:
+    """Put a released version's files back on unstable if other bytes replaced them there.
+
+    devpi lets the CI user replace files on the volatile unstable index, even
+    those of a version already promoted (``ci publish`` refuses to). The
+    released bytes are restored from the index the version reached, which
+    never changes a file; a user who may not delete on unstable is told so.
+    """
+    project, version = record["project"], record["version"]
+    unstable, reached = indexes["unstable"], indexes[record["promotions"][-1]["to"]]
+    present = {f.filename: f.sha256 for f in client.release_files(unstable, project, version)}
+    if not present or present == _file_hashes(record["files"]):
+        return
+    what = f"{project} {version}: {unstable} held other files than the released ones"
+    try:
+        client.delete_version(unstable, project, version)
+    except DevpiRefusedError:
+        _say(f"{what}; a stage with the CI credentials restores them")
+        return
+    client.push(reached, project, version, unstable)
+    _say(f"{what}: restored from {reached}")
 
 
 def settled_record(

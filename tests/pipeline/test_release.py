@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -1134,6 +1135,22 @@ def test_killed_at_every_step_the_next_stage_settles_index_and_record(
         assert promotions(record) == [("unstable", "testing"), ("testing", "stable")]
         assert record["promotions"][-1]["approval"] == {"how": "ci approve", "who": [QA_PERSON]}
         assert len(points) == 12, points
+
+        # A direct upload by the CI user replaces the released wheel on volatile unstable
+        # (devpi allows it): the next stage puts the released bytes back.
+        released = repo.dist / wheel(project, version)
+        tampered = tmp_path / released.name
+        shutil.copy(released, tampered)
+        with zipfile.ZipFile(tampered, "a") as archive:
+            archive.writestr("extra.txt", "not what was verified")
+        with server.client("ci") as client:
+            assert client.upload(UNSTABLE, tampered) == "uploaded"
+        assert repo.on_index(UNSTABLE)[version] != repo.built()
+        assert _settled_lines(repo.ci("verify")) == [
+            f"ci: settled: {project} {version}: {UNSTABLE} held other files than the released "
+            f"ones: restored from {STABLE}"
+        ]
+        assert _agreement(repo, version) == "stable"
 
     # No password on any command line (twine's uploads among them), output or file:
     # the repository with its archive, the server's state with its logs and the dashboard.
