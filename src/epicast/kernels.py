@@ -80,7 +80,8 @@ ATOL = 1e-6
 SAFETY, FAC_MIN, FAC_MAX = 0.9, 0.2, 10.0
 """Step size control: h_new = h * clip(SAFETY * err^(-1/5), FAC_MIN, FAC_MAX)."""
 MAX_STEPS = 100_000
-"""Give up (outputs NaN) after this many steps: only non-finite rates get there."""
+"""Give up (outputs NaN) after this many steps: non-finite rates, or periods too short for
+the time span (scenario validation refuses those, :func:`epicast.scenario._check_steps`)."""
 
 # Dormand & Prince (1980), table 2 (DOPRI5): row s holds the coefficients of
 # stage s on the stages before it; the last row holds the 5th-order weights b

@@ -37,6 +37,7 @@ from epicast._yamlfile import (
     read_text,
 )
 from epicast.errors import ScenarioError
+from epicast.kernels import MAX_STEPS
 from epicast.model import basic_reproduction_number
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ MAX_PEOPLE = 1e10
 """Largest number of people in one age group (more than live on Earth)."""
 MAX_CONTACTS = 1e4
 """Largest number of daily contacts between two age groups, and largest contact scale."""
+STABLE_STEP = 3.3
+"""The longest stable step of the integrator, times the fastest decay rate."""
+STEP_MARGIN = 0.5
+"""Share of the integrator's step limit a scenario may plan for (rejected steps, transients)."""
 MAX_DAYS = 36500
 """Last day accepted (100 years): the daily outputs of the whole period are held in memory."""
 
@@ -429,6 +434,8 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
     problems.raise_if_any()
 
     disease = spec.disease
+    _check_steps(spec, problems)
+    problems.raise_if_any()
     if disease.R0 is not None:
         unit_r0 = basic_reproduction_number(contacts, population, 1.0, disease.infectious_period)
         if unit_r0 <= 0:
@@ -466,6 +473,27 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
         reporting_fraction=spec.reporting_fraction,
         outputs=tuple(dict.fromkeys(spec.outputs)),
     )
+
+
+def _check_steps(spec: ScenarioFile, problems: Problems) -> None:
+    """Refuse a time span that the fastest rate would need too many integration steps for.
+
+    An explicit Runge-Kutta step is stable only while the step times the fastest
+    decay rate stays below about 3.3 (Dormand-Prince 5(4)), so a period of
+    0.01 days over 36 500 days would need a million steps; beyond
+    :data:`epicast.kernels.MAX_STEPS` the integrator gives up.
+    """
+    disease = spec.disease
+    periods = [p for p in (disease.latent_period, disease.infectious_period) if p is not None]
+    shortest = min(periods)
+    span = spec.time.end - spec.time.start
+    most = int(MAX_STEPS * STABLE_STEP * STEP_MARGIN * shortest)
+    if span > most:
+        problems.add(
+            ["time", "end"],
+            f"expected at most {most} days after start for periods as short as {shortest:g} days "
+            f"(more would need over {MAX_STEPS} integration steps), got {spec.time.end}",
+        )
 
 
 def _groups_note(spec: ScenarioFile) -> str:

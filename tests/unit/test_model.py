@@ -9,6 +9,7 @@ the NumPy right-hand side, conservation laws, and the NumPy reference runner
 from __future__ import annotations
 
 import dataclasses
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -265,3 +266,53 @@ def test_school_closure_lowers_the_force_of_infection_among_school_ages():
     assert np.all(np.abs(ratio[30, ~school] - 1) < 0.01)
     # While schools are closed the school ages gain more than any other group.
     assert np.all(ratio[30:90, school].max(axis=1) < ratio[30:90, ~school].min(axis=1))
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+RATE_OR_SPAN = re.compile(
+    r"disease\.transmission_rate: expected a rate giving R0|time\.end: expected at most \d+ days"
+)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_any_scenario_within_the_limits_gives_finite_conserved_outputs(seed):
+    """What validation accepts runs: random two-group scenarios across the whole range of
+    the limits (log-uniform, seeded) give finite outputs that conserve the population."""
+    rng = np.random.default_rng(seed)
+    population = [_log_uniform(rng, 1, 1e10) for _ in range(2)]
+    contacts = [[_log_uniform(rng, 1e-3, 1e4) for _ in range(2)] for _ in range(2)]
+    rate = ("R0", _log_uniform(rng, 1e-3, 100))
+    if seed % 2:  # a transmission rate whose R0 stays within the limit with these contacts
+        rate = ("transmission_rate", _log_uniform(rng, 1e-6, 1e-2))
+    disease = {
+        rate[0]: rate[1],
+        "latent_period": _log_uniform(rng, 0.01, 1e4),
+        "infectious_period": _log_uniform(rng, 0.01, 10),
+    }
+    text = yaml.safe_dump(
+        {
+            "age_groups": ["a", "b"],
+            "population": {"by_age": population},
+            "contacts": {"matrix": contacts},
+            "disease": disease,
+            "initial_infections": [min(1.0, population[0]), 0.0],
+            "time": {"end": int(_log_uniform(rng, 1, 36500))},
+        }
+    )
+    try:
+        scenario = parse_scenario(text, Path(f"random-{seed}.yaml"))
+    except epicast.ScenarioError as exc:
+        refused = exc.problems
+    else:
+        refused = []
+    if refused:  # only the combinations: R0 from a rate, or periods too short for the span
+        assert all(RATE_OR_SPAN.search(problem) for problem in refused), refused
+        return
+    run = epicast.simulate(scenario)
+    assert np.isfinite(run.prevalence).all()
+    assert np.isfinite(run.incidence).all()
+    total = run.prevalence.sum(axis=-2)
+    np.testing.assert_allclose(total, np.broadcast_to(scenario.population, total.shape), rtol=1e-6)

@@ -425,6 +425,13 @@ ABSURD = [
     (BASIC, "end: 365", "end: 1000000000", "time.end: expected a number <= 36500, got 1000000000"),
     (BASIC, "end: 365", "end: 36501", "time.end: expected a number <= 36500, got 36501"),
     (
+        BASIC.replace("end: 365", "end: 2000"),
+        "infectious_period: 5",
+        "infectious_period: 0.01",
+        "time.end: expected at most 1650 days after start for periods as short as 0.01 days "
+        "(more would need over 100000 integration steps), got 2000",
+    ),
+    (
         TWO_GROUPS,
         "R0: 2",
         "transmission_rate: 100",
