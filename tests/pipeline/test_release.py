@@ -1024,7 +1024,9 @@ def test_killed_at_every_step_the_next_stage_settles_index_and_record(
     SIGKILLed at each step boundary of ci.faults (12 points): the next stage of
     the version, whichever it is, finishes or undoes the interrupted one and says
     so in one line, after which record and indexes agree. No password appears on
-    the command line of any process sampled meanwhile, in any output or file."""
+    the command line of any process sampled meanwhile, in any output or file
+    (one publish takes the server and the role credentials from environment
+    variables, as real CI does; the others derive them locally)."""
     server = spare_devpi
     project, version = "ci-demo-faults", "1.0.0"
     repo = make_repo(tmp_path / "repo", project, server, config=SMOKE_ONLY)
@@ -1038,10 +1040,12 @@ def test_killed_at_every_step_the_next_stage_settles_index_and_record(
         ]
         points = []
 
-        def kill(point: str, *args: str) -> subprocess.CompletedProcess:
-            """Run a stage with CI_FAULT=point; return its result."""
+        def kill(
+            point: str, *args: str, env: Mapping[str, str] | None = None
+        ) -> subprocess.CompletedProcess:
+            """Run a stage with CI_FAULT=point (and ``env``); return its result."""
             points.append(point)
-            result = repo.ci(*args, env={"CI_FAULT": point})
+            result = repo.ci(*args, env={"CI_FAULT": point, **(env or {})})
             if not point.startswith("devpi@"):
                 assert result.returncode == -signal.SIGKILL, result.stdout + result.stderr
                 assert "pending" in repo.record(version)
@@ -1076,7 +1080,9 @@ def test_killed_at_every_step_the_next_stage_settles_index_and_record(
         unreachable(kill("devpi@publish.uploaded", "publish"))
         unpublished_by(("calibrate", version), ", its files removed")
         # ... killed with every file uploaded, before recording them: finished
-        kill("publish.done", "publish")
+        # (as in real CI: the server and the role credentials from environment variables)
+        real_ci = {k: v for k, v in server.remote_env().items() if k.startswith("DEVPI_")}
+        kill("publish.done", "publish", env=real_ci)
         result = repo.ci("verify")
         assert result.returncode == 0, result.stdout + result.stderr
         assert _settled_lines(result) == [
