@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from epicast._yamlfile import Problems, os_reason
+from epicast._yamlfile import Problems, input_problem, os_reason
 
 
 def read_csv(
@@ -20,6 +20,9 @@ def read_csv(
 ) -> tuple[list[str], list[tuple[int, dict[str, str]]]] | None:
     """Read a CSV file relative to ``base``: its header and (line, row) pairs."""
     path = base / name
+    if (reason := input_problem(path)) is not None:
+        problems.add(loc, f"cannot read {name} (looked for {path.resolve()}): {reason}")
+        return None
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             lines = [(n, row) for n, row in enumerate(csv.reader(handle), start=1) if row]
@@ -34,6 +37,11 @@ def read_csv(
         problems.add(loc, f"{name}: expected a header and data rows, got {len(lines)} line(s)")
         return None
     header = [column.strip() for column in lines[0][1]]
+    twice = sorted({column for column in header if header.count(column) > 1})
+    if twice:
+        first = lines[0][0]
+        problems.add(loc, f"{name} line {first}: expected each column once, got {twice[0]!r} twice")
+        return None
     rows, ok = [], True
     for number, values in lines[1:]:
         if len(values) != len(header):

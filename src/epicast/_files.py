@@ -30,31 +30,61 @@ def check_writable(path: Path, *, force: bool) -> None:
         raise OutputExistsError(str(path))
     if not path.parent.is_dir():
         raise EpicastError(f"{path}: folder {path.parent} does not exist")
-    try:  # a read-only or special file system refuses what permission bits allow
-        with tempfile.TemporaryFile(dir=path.parent):
+    _probe(path.parent, f"{path}: cannot write in {path.parent}")
+
+
+def _probe(folder: Path, context: str) -> None:
+    """Create and remove a file in ``folder``; raise ``context: reason`` if that fails.
+
+    A read-only or special file system (/proc, /sys) refuses what permission bits allow.
+    """
+    try:
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise EpicastError(f"{path}: cannot write in {path.parent}: {os_reason(exc)}") from exc
+        raise EpicastError(f"{context}: {os_reason(exc)}") from exc
 
 
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 """The figure formats epicast writes (the suffix of ``--plot`` chooses)."""
 
 
+OUTPUT_SUFFIXES = (".h5", ".hdf5")
+"""The suffixes of epicast's HDF5 output files."""
+
+
 def check_figure(path: Path, *, force: bool) -> None:
     """Raise a one-line error if ``path`` is no figure epicast can write (before any work)."""
-    if path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise EpicastError(
-            f"{path}: a figure must end in {', '.join(FIGURE_SUFFIXES)}, "
-            f"not {path.suffix or 'no suffix'}"
-        )
+    _check_suffix(path, FIGURE_SUFFIXES, "a figure")
     check_writable(path, force=force)
 
 
+def check_output(path: Path, *, force: bool) -> None:
+    """Raise a one-line error if ``path`` is no HDF5 output epicast can write (before any work)."""
+    _check_suffix(path, OUTPUT_SUFFIXES, "an HDF5 output file")
+    check_writable(path, force=force)
+
+
+def _check_suffix(path: Path, suffixes: tuple[str, ...], what: str) -> None:
+    if path.suffix.lower() not in suffixes:
+        raise EpicastError(
+            f"{path}: {what} must end in {', '.join(suffixes)}, not {path.suffix or 'no suffix'}"
+        )
+
+
 def check_folder(folder: Path, names: tuple[str, ...], *, force: bool) -> None:
-    """Raise a one-line error if the files ``names`` cannot be created in ``folder``."""
+    """Raise a one-line error if the files ``names`` cannot be created in ``folder``.
+
+    A folder that does not exist yet must be creatable: its nearest existing
+    ancestor is a folder this process can write in.
+    """
     if folder.exists() and not folder.is_dir():
         raise EpicastError(f"{folder}: exists and is not a folder")
+    if not folder.is_dir():
+        ancestor = next(parent for parent in folder.absolute().parents if parent.exists())
+        if not ancestor.is_dir():
+            raise EpicastError(f"{folder}: cannot create the folder: {ancestor} is not a folder")
+        _probe(ancestor, f"{folder}: cannot create the folder in {ancestor}")
     for name in names if folder.is_dir() else ():
         check_writable(folder / name, force=force)
 

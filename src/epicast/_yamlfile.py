@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import stat
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -90,8 +91,35 @@ class Expected:
     text: str
 
 
+MAX_INPUT_BYTES = 64 * 2**20
+"""Largest scenario, calibration or data file read (64 MiB): far above any real one, and
+small enough that reading it cannot exhaust memory."""
+
+
+def input_problem(path: Path) -> str | None:
+    """Return why ``path`` is no input file epicast reads, or None if it is one.
+
+    Checked before reading, so that a device (``/dev/zero``), a pipe or a huge
+    file is refused in one line instead of being read until memory runs out.
+    """
+    try:
+        status = path.stat()
+    except OSError as exc:
+        return os_reason(exc)
+    if stat.S_ISDIR(status.st_mode):
+        return "expected a file, got a directory"
+    if not stat.S_ISREG(status.st_mode):
+        return "expected a regular file, got a device, pipe or socket"
+    if status.st_size > MAX_INPUT_BYTES:
+        most, size = MAX_INPUT_BYTES // 2**20, status.st_size / 2**20
+        return f"expected at most {most} MiB, got {size:.0f} MiB"
+    return None
+
+
 def read_text(path: Path, error: ErrorFactory) -> str:
     """Return the text of a UTF-8 file, or raise ``error`` with one line saying why not."""
+    if (reason := input_problem(path)) is not None:
+        raise error(str(path), [f"cannot read the file: {reason}"])
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -123,8 +151,9 @@ def bundled_or_path(
     if path.is_dir():
         raise error(str(path), [f"expected a {kind} YAML file, got a directory"])
     if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise error(str(path), ["no such file"])
+        reason = input_problem(path) if path.exists() else "no such file"
+        if reason is not None:
+            raise error(str(path), [reason])
         yield path
         return
     known = bundled_names(package, folder)
@@ -367,7 +396,7 @@ def _union_in(model: type[BaseModel], loc: list[Any]) -> tuple[int, FieldInfo] |
     """
     for index, field in _walk(model, loc)[0]:
         tag = loc[index + 1] if index + 1 < len(loc) else None
-        if _is_union(field.annotation) and isinstance(tag, str):
+        if _is_union(_unwrap(field)[0]) and isinstance(tag, str):
             return index, field
     return None
 
@@ -385,7 +414,7 @@ def _union_errors(
     kept = [(loc, error) for tag, loc, error in members if tag not in wrong_kind]
     if kept:
         return kept
-    described = [meta.text for meta in field.metadata if isinstance(meta, Expected)]
+    described = [meta.text for meta in _unwrap(field)[1] if isinstance(meta, Expected)]
     each = dict.fromkeys(_expected(error) or error["msg"] for error in wrong_kind.values())
     expected = described[0] if described else " or ".join(each)
     return [(union_loc, {"type": "union", "input": members[0][2]["input"], "expected": expected})]
@@ -498,6 +527,15 @@ def _models_in(annotation: object) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _unwrap(field: FieldInfo) -> tuple[object, list[object]]:
+    """Return a field's type and metadata, seeing through ``Annotated[...] | None``."""
+    members = [a for a in typing.get_args(field.annotation) if a is not type(None)]
+    if len(members) == 1 and typing.get_origin(members[0]) is Annotated:
+        inner, *metadata = typing.get_args(members[0])
+        return inner, [*field.metadata, *metadata]
+    return field.annotation, list(field.metadata)
 
 
 def _is_union(annotation: object) -> bool:

@@ -256,8 +256,6 @@ def chain_tasks(calibration: Calibration, checkpoints: Path | None) -> list[Chai
     priors = prior_distributions(calibration)
     seeds = np.random.SeedSequence(spec.seed).spawn(spec.chains)
     folder = None if checkpoints is None else checkpoints / fingerprint(calibration)
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
     return [
         ChainTask(
             chain=k,

@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from epicast._csvfile import read_csv
 from epicast._yamlfile import (
@@ -75,7 +82,26 @@ def _unordered(lower: float, upper: float) -> Exception:
     return problem("upper", f"expected a bound above lower ({lower:g}), got {upper:g}")
 
 
-ScaleParameter = Annotated[str | PositiveFloat, Expected("a parameter name or a number > 0")]
+def _number_or_name(value: object) -> object:
+    """Read a number given as text (YAML 1.1 reads ``1e-3`` and ``.inf`` that way) as one."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+ScaleParameter = Annotated[
+    PositiveFloat | StrictStr,
+    BeforeValidator(_number_or_name),
+    Expected("a parameter name or a number > 0"),
+]
+
+
+MIN_PRIOR_MASS = 1e-12
+"""Least probability a truncated normal prior may keep between its bounds (7 sd into a tail):
+less is a mistake, and the normalising constant would underflow."""
 
 
 class PriorBase(StrictModel):
@@ -101,7 +127,23 @@ class NormalPrior(PriorBase):
     def _ordered(self) -> NormalPrior:
         if self.lower is not None and self.upper is not None and self.upper <= self.lower:
             raise _unordered(self.lower, self.upper)
+        if self.mass() < MIN_PRIOR_MASS:
+            raise problem(
+                "lower" if self.lower is not None and self.lower > self.mean else "upper",
+                f"expected bounds holding some of the normal's mass (mean {self.mean:g}, "
+                f"sd {self.sd:g}), got {self.mass():.3g} between them",
+            )
         return self
+
+    def mass(self) -> float:
+        """Return the probability of the untruncated normal between the bounds."""
+        from scipy.special import log_ndtr
+
+        low = -np.inf if self.lower is None else (self.lower - self.mean) / self.sd
+        high = np.inf if self.upper is None else (self.upper - self.mean) / self.sd
+        if low > 0:  # on the side of the median, for precision in the far tail
+            low, high = -high, -low
+        return float(np.exp(log_ndtr(high)) - np.exp(log_ndtr(low)))
 
     def support(self) -> tuple[float, float]:
         """Return the interval of the prior's quantity."""
@@ -219,6 +261,10 @@ class DataSpec(StrictModel):
 MAX_CHAINS = 1024
 MAX_ITERATIONS = 10_000_000
 """Most iterations per chain (and warm-up): the kept draws of a chain are held in memory."""
+MAX_SEED = 2**63 - 1
+"""Largest seed: the output file stores it as a 64-bit integer."""
+MIN_DRAWS = 4
+"""Fewest draws a chain must keep: R-hat and ESS need four per chain."""
 
 
 class SamplerSpec(StrictModel):
@@ -226,7 +272,7 @@ class SamplerSpec(StrictModel):
 
     chains: Count = Field(4, ge=1, le=MAX_CHAINS, description="Independent chains.")
     iterations: Count = Field(
-        2000, ge=1, le=MAX_ITERATIONS, description="Iterations per chain after warm-up."
+        2000, ge=MIN_DRAWS, le=MAX_ITERATIONS, description="Iterations per chain after warm-up."
     )
     warmup: Count = Field(
         1000,
@@ -235,7 +281,7 @@ class SamplerSpec(StrictModel):
         description="Iterations per chain that adapt the proposal.",
     )
     thin: Count = Field(1, ge=1, description="Keep every thin-th iteration after warm-up.")
-    seed: Count = Field(ge=0, description="Seed of numpy.random.SeedSequence.")
+    seed: Count = Field(ge=0, le=MAX_SEED, description="Seed of numpy.random.SeedSequence.")
     checkpoint_every: Count = Field(
         1000,
         ge=CHECKPOINT_BLOCK,
@@ -243,6 +289,17 @@ class SamplerSpec(StrictModel):
         description=f"Save each chain's state every this many iterations "
         f"(a multiple of {CHECKPOINT_BLOCK}).",
     )
+
+    @model_validator(mode="after")
+    def _keeps_draws(self) -> SamplerSpec:
+        most = self.iterations // MIN_DRAWS
+        if self.thin > most:
+            raise problem(
+                "thin",
+                f"expected at most iterations / {MIN_DRAWS} ({most}), so that each chain keeps "
+                f"the {MIN_DRAWS} draws R-hat and ESS need, got {self.thin}",
+            )
+        return self
 
 
 class CalibrationFile(StrictModel):
@@ -496,8 +553,9 @@ def _target(
     groups = _groups(spec.age_groups, scenario, [*loc, "age_groups"], problems)
     header, rows = table
     name = calibration.data.csv
-    if spec.column not in header:
-        problems.add([*loc, "column"], f"expected a column of {name} ({', '.join(header)})")
+    if spec.column not in header or spec.column == calibration.data.day:
+        others = ", ".join(column for column in header if column != calibration.data.day)
+        problems.add([*loc, "column"], f"expected a data column of {name} ({others})")
         return None
     days, observed = _observations(spec, calibration.data, rows, scenario, loc, problems)
     return Target(
@@ -524,6 +582,8 @@ def _groups(
             problems.add(
                 [*loc, position], f"expected one of the age groups {list(scenario.age_groups)}"
             )
+        elif label in labels[:position]:
+            problems.add([*loc, position], f"expected each age group once, got {label} again")
     return np.array([scenario.age_groups.index(g) for g in labels if g in scenario.age_groups])
 
 
@@ -537,6 +597,8 @@ def _observations(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read (day, value) pairs; days on the simulated span, counts for count likelihoods."""
     counts = spec.likelihood.family != "normal"
+    groups = spec.age_groups or scenario.age_groups
+    people = sum(scenario.population[scenario.age_groups.index(g)] for g in set(groups))
     first = scenario.t_start + (spec.output != "prevalence")  # flows start after day one
     days, values, seen = [], [], set()
     for number, row in rows:
@@ -553,8 +615,12 @@ def _observations(
             problems.add(["data", "day"], f"{where}: expected each day once, got {day} again")
         seen.add(day)
         value = _whole(row[spec.column]) if counts else _finite(row[spec.column])
-        if value is None or (counts and value < 0):
-            expected = "a count (a whole number >= 0)" if counts else "a finite number"
+        if value is None or (counts and not 0 <= value <= people):
+            expected = (
+                f"a count (a whole number from 0 to the {people:g} people counted)"
+                if counts
+                else "a finite number"
+            )
             problems.add(
                 [*loc, "column"],
                 f"{where}, column {spec.column}: expected {expected} for the "

@@ -221,13 +221,13 @@ def _report(exc: EpicastError) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """Run one scenario; print a summary; write the HDF5 file and the figure if asked."""
-    from epicast._files import check_figure, check_writable
+    from epicast._files import check_figure, check_output
     from epicast.model import simulate
     from epicast.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
     if args.output is not None:
-        check_writable(args.output, force=args.force)
+        check_output(args.output, force=args.force)
     if args.plot is not None:
         check_figure(args.plot, force=args.force)
     trajectory = simulate(scenario)
@@ -295,7 +295,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     """Run a calibration; print its summary and warnings; write the file and the figures."""
-    from epicast._files import check_folder, check_writable
+    from epicast._files import check_folder, check_output
     from epicast.calibrate import calibrate, place
     from epicast.calibration import load_calibration
     from epicast.plots import CALIBRATION_FIGURES
@@ -306,7 +306,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         .with_workers(args.workers)
     )
     if args.output is not None:
-        check_writable(args.output, force=args.force)
+        check_output(args.output, force=args.force)
     if args.plots is not None:
         check_folder(args.plots, CALIBRATION_FIGURES, force=args.force)
     checkpoints = args.checkpoints

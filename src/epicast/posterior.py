@@ -113,7 +113,7 @@ def build_posterior(calibration: Calibration) -> Posterior:
     Posterior
         Arrays and codes for :func:`log_density`.
     """
-    from scipy.special import gammaln, log_ndtr
+    from scipy.special import gammaln
 
     scenario = calibration.scenario
     arrays = model_arrays(scenario)
@@ -126,7 +126,7 @@ def build_posterior(calibration: Calibration) -> Posterior:
             if scale is not None and _slot_key(scale) not in slots:
                 slots[_slot_key(scale)] = len(values)
                 values.append(np.nan if isinstance(scale, str) else float(scale))
-    columns = _parameter_columns(calibration, slots, log_ndtr)
+    columns = _parameter_columns(calibration, slots)
     n_groups = len(scenario.age_groups)
     groups = np.zeros((len(calibration.targets), n_groups))
     for index, target in enumerate(calibration.targets):
@@ -174,14 +174,14 @@ def _state_row(output: str, compartment: str | None) -> int:
     return CUM_INFECTIONS if output == "incidence" else CUM_ONSETS
 
 
-def _parameter_columns(calibration: Calibration, slots: dict[str, int], log_ndtr) -> dict:
+def _parameter_columns(calibration: Calibration, slots: dict[str, int]) -> dict:
     """Per fitted parameter: slot, prior code and arguments, support, transform."""
     rows = []
     for parameter in calibration.parameters:
         prior = parameter.prior
         lower, upper = prior.support()
         a, b, log_norm = {
-            "normal": lambda p: (p.mean, p.sd, _truncation(p, log_ndtr)),
+            "normal": lambda p: (p.mean, p.sd, -np.log(p.mass())),
             "uniform": lambda p: (p.lower, p.upper, 0.0),
             "lognormal": lambda p: (p.meanlog, p.sdlog, 0.0),
             "exponential": lambda p: (p.rate, 0.0, 0.0),
@@ -194,17 +194,6 @@ def _parameter_columns(calibration: Calibration, slots: dict[str, int], log_ndtr
         name: np.array([row[k] for row in rows], dtype=kind)
         for k, (name, kind) in enumerate(zip(names, types, strict=True))
     }
-
-
-def _truncation(prior, log_ndtr) -> float:
-    """-log(P(lower < X < upper)) of a truncated normal prior (0 without bounds)."""
-    low = -np.inf if prior.lower is None else (prior.lower - prior.mean) / prior.sd
-    high = np.inf if prior.upper is None else (prior.upper - prior.mean) / prior.sd
-    # P = Phi(high) - Phi(low), computed on the side of the median for precision
-    if low > 0:
-        low, high = -high, -low
-    mass = np.exp(log_ndtr(high)) - np.exp(log_ndtr(low))
-    return float(-np.log(mass))
 
 
 # --- compiled parts --------------------------------------------------------------------------

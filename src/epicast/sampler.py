@@ -146,7 +146,12 @@ class ChainState:
     rng: dict
 
     def save(self, path: Path) -> None:
-        """Write the state to ``path`` (.npz) atomically: a reader sees the old or the new one."""
+        """Write the state to ``path`` (.npz) atomically: a reader sees the old or the new one.
+
+        Its folder is created by the first checkpoint, so that a calibration that
+        fails before any leaves no folder behind.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rng"}
         with atomic_path(path, force=True) as temporary, temporary.open("wb") as handle:
             np.savez(handle, rng=json.dumps(self.rng), **arrays)

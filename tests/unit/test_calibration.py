@@ -36,32 +36,32 @@ sampler:
   checkpoint_every: 100
 """
 DATA = "date,day,in_bed\n1978-01-22,1,3\n1978-01-23,2,8\n1978-01-24,3,26\n"
-COLUMNS = "(date, day, in_bed)"
+COUNT = "(a whole number from 0 to the 763 people counted)"
 
 # case -> (replace in the YAML or in the CSV, by, the line(s) reported after "FILE: ")
 CASES = {
     "missing column": (
         "column: in_bed",
         "column: in_beds",
-        f"line 5: targets[0].column: expected a column of data.csv {COLUMNS}",
+        "line 5: targets[0].column: expected a data column of data.csv (date, in_bed)",
     ),
     "negative count": (
         "1978-01-23,2,8",
         "1978-01-23,2,-8",
         "line 5: targets[0].column: data.csv line 3, column in_bed: expected a count "
-        "(a whole number >= 0) for the negative_binomial likelihood, got '-8'",
+        f"{COUNT} for the negative_binomial likelihood, got '-8'",
     ),
     "non-integer count": (
         "1978-01-23,2,8",
         "1978-01-23,2,8.5",
         "line 5: targets[0].column: data.csv line 3, column in_bed: expected a count "
-        "(a whole number >= 0) for the negative_binomial likelihood, got '8.5'",
+        f"{COUNT} for the negative_binomial likelihood, got '8.5'",
     ),
     "NaN count": (
         "1978-01-23,2,8",
         "1978-01-23,2,nan",
         "line 5: targets[0].column: data.csv line 3, column in_bed: expected a count "
-        "(a whole number >= 0) for the negative_binomial likelihood, got 'nan'",
+        f"{COUNT} for the negative_binomial likelihood, got 'nan'",
     ),
     "row of the wrong length": (
         "1978-01-23,2,8",
@@ -153,6 +153,82 @@ CASES = {
         "line 1: scenario: neither a file nor a bundled scenario; expected a .yaml path or one "
         "of: seir-basic, seir-gbr-16age, seir-mys-16age-school-closure, sir-boarding-school",
     ),
+    "count above the population": (
+        "1978-01-23,2,8",
+        "1978-01-23,2,764",
+        "line 5: targets[0].column: data.csv line 3, column in_bed: expected a count "
+        f"{COUNT} for the negative_binomial likelihood, got '764'",
+    ),
+    "count beyond any population": (
+        "1978-01-23,2,8",
+        "1978-01-23,2,1e300",
+        "line 5: targets[0].column: data.csv line 3, column in_bed: expected a count "
+        f"{COUNT} for the negative_binomial likelihood, got '1e300'",
+    ),
+    "dispersion zero": (
+        "dispersion: phi",
+        "dispersion: 0",
+        "line 10: targets[0].likelihood.dispersion: expected a number > 0, got 0",
+    ),
+    "dispersion infinite (YAML text)": (
+        "dispersion: phi",
+        "dispersion: .inf",
+        "line 10: targets[0].likelihood.dispersion: expected a finite number, got inf",
+    ),
+    "normal sd negative (YAML text)": (
+        "      family: negative_binomial\n      dispersion: phi",
+        "      family: normal\n      sd: -1e-3",
+        "line 10: targets[0].likelihood.sd: expected a number > 0, got -0.001",
+    ),
+    "normal prior without mass between its bounds": (
+        "beta: {distribution: normal, mean: 2, sd: 1, lower: 0}",
+        "beta: {distribution: normal, mean: 2, sd: 1, lower: 100}",
+        "line 12: parameters.beta.normal.lower: expected bounds holding some of the normal's "
+        "mass (mean 2, sd 1), got 0 between them",
+    ),
+    "thin keeping too few draws": (
+        "seed: 1",
+        "seed: 1\n  thin: 100",
+        "line 20: sampler.thin: expected at most iterations / 4 (50), so that each chain keeps "
+        "the 4 draws R-hat and ESS need, got 100",
+    ),
+    "seed beyond 64 bits": (
+        "seed: 1",
+        "seed: 100000000000000000000000000000",
+        "line 19: sampler.seed: expected a number <= 9223372036854775807, "
+        "got 100000000000000000000000000000",
+    ),
+    "age group given twice": (
+        "compartment: I",
+        "compartment: I\n    age_groups: [all, all]",
+        "line 8: targets[0].age_groups[1]: expected each age group once, got all again",
+    ),
+    "the day column as a target": (
+        "column: in_bed",
+        "column: day",
+        "line 5: targets[0].column: expected a data column of data.csv (date, in_bed)",
+    ),
+    "a column named twice": (
+        "date,day,in_bed",
+        "date,in_bed,in_bed",
+        "line 3: data.csv: data.csv line 1: expected each column once, got 'in_bed' twice",
+    ),
+    "data from a device": (
+        "csv: data.csv",
+        "csv: /dev/zero",
+        "line 3: data.csv: cannot read /dev/zero (looked for /dev/zero): expected a regular "
+        "file, got a device, pipe or socket",
+    ),
+    "data a folder": (
+        "csv: data.csv",
+        "csv: .",
+        "line 3: data.csv: cannot read . (looked for {folder}): expected a file, got a directory",
+    ),
+    "scenario a device": (
+        "scenario: sir-boarding-school",
+        "scenario: /dev/zero",
+        "line 1: scenario: expected a regular file, got a device, pipe or socket",
+    ),
     "data file missing": (
         "csv: data.csv",
         "csv: cases.csv",
@@ -214,3 +290,15 @@ def test_sampler_overrides_are_validated():
     calibration = load_calibration("sir-boarding-school").with_sampler(chains=8, seed=None)
     assert calibration.sampler.chains == 8
     assert calibration.sampler.seed == 1978
+
+
+def test_data_too_large_to_read_is_refused_before_reading(tmp_path: Path):
+    path = write_case(tmp_path, "", "")
+    with (tmp_path / "data.csv").open("wb") as handle:
+        handle.truncate(65 * 2**20)  # sparse: no space taken
+    with pytest.raises(CalibrationError) as caught:
+        load_calibration(path)
+    assert caught.value.lines() == [
+        f"{path}: line 3: data.csv: cannot read data.csv (looked for {tmp_path}/data.csv): "
+        "expected at most 64 MiB, got 65 MiB"
+    ]

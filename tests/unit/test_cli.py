@@ -215,6 +215,26 @@ BAD_COMMANDS = [
     (["calibrate", "sir-boarding-school", "--cluster", "moon"], "cluster 'moon'"),
     (["calibrate", "sir-boarding-school", "--checkpoints", "file"], "file: exists and is not a"),
     (["calibrate", "sir-boarding-school", "--plots", "file"], "file: exists and is not a"),
+    (["run", "seir-basic", "-o", "run.csv"], "run.csv: an HDF5 output file must end in .h5"),
+    (["run", "/dev/zero"], "/dev/zero: expected a regular file, got a device"),
+    (
+        ["calibrate", "sir-boarding-school", "--seed", str(10**30)],
+        "sampler.seed: expected a number <= 9223372036854775807",
+    ),
+    (
+        ["calibrate", "sir-boarding-school", "--iterations", "3"],
+        "sampler.iterations: expected a number >= 4, got 3",
+    ),
+    (["calibrate", "sir-boarding-school", "-o", "chains"], "chains: an HDF5 output file must"),
+    (
+        ["calibrate", "sir-boarding-school", "--checkpoints", "file/x"],
+        "file/x: cannot create the folder: ",
+    ),
+    (
+        ["calibrate", "sir-boarding-school", "--checkpoints", "/proc/epicast/x"],
+        "/proc/epicast/x: cannot create the folder in /proc",
+    ),
+    (["calibrate", "sir-boarding-school", "--plots", "/sys/x/y"], "/sys/x/y: cannot create"),
     (["calibrate", "list.yaml"], "list.yaml: expected a mapping of calibration fields"),
     (["calibrate", "nope"], "nope: neither a file nor a bundled calibration"),
 ]
@@ -234,7 +254,9 @@ def _bad_files(folder: Path) -> None:
     (folder / "binary.yaml").write_bytes(b"\x00\xff\xfe")
 
 
-@pytest.mark.parametrize(("argv", "named"), BAD_COMMANDS, ids=lambda v: " ".join(v)[:40])
+@pytest.mark.parametrize(
+    ("argv", "named"), BAD_COMMANDS, ids=[" ".join(argv)[:50] for argv, _ in BAD_COMMANDS]
+)
 def test_bad_command_line_input_is_one_or_two_lines_and_writes_nothing(
     tmp_path, monkeypatch, capsys, argv, named
 ):

@@ -238,6 +238,27 @@ def test_directory_instead_of_file(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda tmp: Path("/dev/zero"), "expected a regular file, got a device, pipe or socket"),
+        (lambda tmp: _sparse(tmp / "huge.yaml", 65 * 2**20), "expected at most 64 MiB, got 65 MiB"),
+    ],
+    ids=["device", "too large"],
+)
+def test_files_never_read_whole_are_refused_before_reading(tmp_path, make, reason):
+    path = make(tmp_path)
+
+    assert problems_of(path).lines() == [f"{path}: {reason}"]
+
+
+def _sparse(path: Path, size: int) -> Path:
+    """Create a file of ``size`` bytes that takes no space on disk."""
+    with path.open("wb") as handle:
+        handle.truncate(size)
+    return path
+
+
 def test_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("# Latin-1, not UTF-8\nname: café\n".encode("latin-1"))
