@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from ci import faults
 from ci.errors import CIError
 
 COMMAND_MODULES = [
@@ -59,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        faults.check_environment()
         return args.handler(args)
     except CIError as exc:
         return _report(exc)

@@ -19,10 +19,28 @@ import os
 import signal
 import time
 
+from ci.errors import CIError
 from ci.processes import alive
 
 FAULT_ENV = "CI_FAULT"
 POINTS = ("publish.intent", "publish.uploaded", "publish.done", "promote.intent", "promote.pushed")
+
+
+def check_environment() -> None:
+    """Refuse a ``CI_FAULT`` naming no point: a typo would silently inject nothing.
+
+    Raises
+    ------
+    CIError
+        If ``CI_FAULT`` is set to anything but a point or ``devpi@`` and a point.
+    """
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted and wanted not in (*POINTS, *(f"devpi@{name}" for name in POINTS)):
+        raise CIError(
+            f"{FAULT_ENV}={wanted!r} names no fault point",
+            tip=f"use one of {', '.join(POINTS)} (devpi@ before one kills the local "
+            f"devpi-server there), or unset {FAULT_ENV}",
+        )
 
 
 def point(name: str) -> None:

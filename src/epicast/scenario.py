@@ -434,8 +434,6 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
     problems.raise_if_any()
 
     disease = spec.disease
-    _check_steps(spec, problems)
-    problems.raise_if_any()
     if disease.R0 is not None:
         unit_r0 = basic_reproduction_number(contacts, population, 1.0, disease.infectious_period)
         if unit_r0 <= 0:
@@ -444,6 +442,13 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
             )
             problems.raise_if_any()
         beta = disease.R0 / unit_r0
+        if beta > MAX_RATE:
+            problems.add(
+                ["disease", "R0"],
+                f"expected an R0 giving a transmission rate <= {MAX_RATE:g} per contact with "
+                f"these contacts and infectious period, got {disease.R0:g} (rate {beta:.3g})",
+            )
+            problems.raise_if_any()
     else:
         beta = disease.transmission_rate
         r0 = basic_reproduction_number(contacts, population, beta, disease.infectious_period)
@@ -454,6 +459,8 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
                 f"infectious period, got {beta:g} (R0 {r0:.3g})",
             )
             problems.raise_if_any()
+    _check_steps(spec, _fastest_infection(beta, contacts, interventions), problems)
+    problems.raise_if_any()
     return Scenario(
         name=spec.name or path.name.removesuffix(".yaml").removesuffix(".yml"),
         description=spec.description,
@@ -475,23 +482,41 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
     )
 
 
-def _check_steps(spec: ScenarioFile, problems: Problems) -> None:
+def _fastest_infection(
+    beta: float, contacts: np.ndarray, interventions: tuple[Intervention, ...]
+) -> float:
+    """Return the fastest rate, per day, at which a susceptible person can be infected.
+
+    That is when everyone they meet is infectious, with every intervention that
+    raises contacts in force: an upper bound of the force of infection.
+    """
+    most = contacts.copy()
+    for intervention in interventions:
+        most *= np.maximum(intervention.scale, 1.0)
+    return float(beta * most.sum(axis=1).max())
+
+
+def _check_steps(spec: ScenarioFile, infection: float, problems: Problems) -> None:
     """Refuse a time span that the fastest rate would need too many integration steps for.
 
     An explicit Runge-Kutta step is stable only while the step times the fastest
     decay rate stays below about 3.3 (Dormand-Prince 5(4)), so a period of
     0.01 days over 36 500 days would need a million steps; beyond
-    :data:`epicast.kernels.MAX_STEPS` the integrator gives up.
+    :data:`epicast.kernels.MAX_STEPS` the integrator gives up. The fastest rate
+    is that of the shortest period, or of infection (``infection`` per day).
     """
     disease = spec.disease
     periods = [p for p in (disease.latent_period, disease.infectious_period) if p is not None]
     shortest = min(periods)
+    what = f"periods as short as {shortest:g} days"
+    if infection * shortest > 1:
+        shortest, what = 1 / infection, f"infection as fast as {infection:.3g} per day"
     span = spec.time.end - spec.time.start
     most = int(MAX_STEPS * STABLE_STEP * STEP_MARGIN * shortest)
     if span > most:
         problems.add(
             ["time", "end"],
-            f"expected at most {most} days after start for periods as short as {shortest:g} days "
+            f"expected at most {most} days after start for {what} "
             f"(more would need over {MAX_STEPS} integration steps), got {spec.time.end}",
         )
 

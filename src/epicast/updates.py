@@ -16,6 +16,9 @@ Where the index URL comes from, first found wins:
 3. the ``Project-URL`` labelled "Stable index" in the installed package's metadata
    (``project_urls`` in setup.cfg, set at build time).
 
+A given URL that is not http(s) with a host turns the check off with one
+warning line, like an unreadable config file.
+
 ``EPICAST_UPDATE_TIMEOUT`` (seconds, e.g. ``5``) lets the check take longer
 than its defaults: the index may take that long to answer, and the CLI waits
 that long for it at the end of a command (a slow network; tests that must see
@@ -142,8 +145,29 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
     table, problem = _read_config(path)
     if problem is not None:
         return Settings(enabled=False, index_url=None, problem=f"{path}: {problem}")
-    index_url = environ.get(INDEX_ENV) or table.get("index_url") or default_index_url()
-    return Settings(enabled=table.get("check", True), index_url=index_url)
+    given = [
+        (INDEX_ENV, environ.get(INDEX_ENV)),
+        (f"{path}: [updates] index_url", table.get("index_url")),
+    ]
+    enabled = table.get("check", True)
+    for source, url in given if enabled else ():
+        if url and not _is_http_url(url):
+            problem = f"{source}={url!r} is not an http(s) URL of an index; no update check"
+            return Settings(enabled=False, index_url=None, problem=problem)
+    index_url = next((url for _, url in given if url), None) or default_index_url()
+    return Settings(enabled=enabled, index_url=index_url)
+
+
+def _is_http_url(url: str) -> bool:
+    """Tell whether ``url`` is an http(s) URL with a host (what the check can ask)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _read_config(path: Path) -> tuple[dict, str | None]:
@@ -325,9 +349,9 @@ def query(index_url: str, timeout: float = TIMEOUT) -> str | None:
     import urllib.request
 
     url = f"{index_url.rstrip('/')}/{PROJECT}/"
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https"):
+    if not _is_http_url(url):
         raise ValueError(f"not an http(s) URL: {index_url}")
+    parts = urllib.parse.urlsplit(url)
     # Like pip, use the proxy settings of the environment, but not for this machine.
     handlers = [urllib.request.ProxyHandler({})] if _is_loopback(parts.hostname) else []
     opener = urllib.request.build_opener(*handlers)

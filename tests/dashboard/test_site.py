@@ -139,6 +139,27 @@ def test_accepted_regression_is_shown_with_its_reason(archive: Archive, tmp_path
     assert "reason: exact likelihood; who: qa-alice" in page
 
 
+HOSTILE = '<img src=x onerror=alert("pwned")><script>pwned()</script>'
+
+
+def test_text_people_typed_is_shown_escaped_never_as_markup(archive: Archive, tmp_path):
+    """Names and notes come from CI variables and QA's command line: never markup."""
+    record = release("0.2.0", "stable")
+    promotion = record["promotions"][-1]
+    promotion["who"] = f"qa {HOSTILE}"
+    promotion["approval"]["who"] = [f"approver {HOSTILE}"]
+    promotion["benchmarks"] |= {"accepted_regression": {"reason": HOSTILE, "who": HOSTILE}}
+    record["approvals"] = [{"who": HOSTILE, "when": "2026-11-03T08:00:00+00:00", "notes": HOSTILE}]
+    archive.write_json(record, PROJECT, "0.2.0", "release.json")
+    render(archive, tmp_path / "site", WHEN)
+    pages = {p: p.read_text(encoding="utf-8") for p in (tmp_path / "site").rglob("*.html")}
+    shown = "".join(pages.values()).count("&lt;img src=x onerror=alert(&quot;pwned&quot;)&gt;")
+    assert shown >= 5  # every field above is on a page, escaped
+    for path, page in pages.items():
+        assert "<img src=x" not in page, path
+        assert "<script>pwned" not in page, path
+
+
 def test_each_archived_calibration_has_a_page_with_its_plots(archive: Archive, tmp_path):
     version, name, run = CALIBRATION
     parts = (PROJECT, version, "calibrations", name)

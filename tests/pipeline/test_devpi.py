@@ -195,9 +195,11 @@ def test_a_taken_port_is_one_line(tmp_path: Path, ci_environment, run) -> None:
         ({"CI_DEVPI_PORT": "abc"}, "CI_DEVPI_PORT='abc' is not a port number"),
         ({"CI_STATE_DIR": "{file}"}, "cannot create the state folder {file}/devpi: Not a"),
         ({"CI_STATE_DIR": "/proc/ci-state"}, "cannot create the state folder /proc/ci-state/"),
+        ({"CI_FAULT": "publish.intnt"}, "CI_FAULT='publish.intnt' names no fault point"),
+        ({"CI_FAULT": "devpi@"}, "CI_FAULT='devpi@' names no fault point"),
     ],
 )
-def test_a_bad_port_or_state_folder_is_one_line_before_anything_starts(
+def test_a_bad_port_state_folder_or_fault_is_one_line_before_anything_starts(
     tmp_path: Path, ci_environment, run, setting, error
 ) -> None:
     (tmp_path / "file").write_text("a file, not a folder")
@@ -456,6 +458,12 @@ def test_missing_credentials_are_one_line(devpi: DevpiServer) -> None:
         "DEVPI_ROOT_USER and DEVPI_ROOT_PASSWORD are not set"
     )
     assert "secret store" in tip
+    env = {**devpi.remote_env(), "DEVPI_ROOT_PASSWORD": ""}  # a user without its password
+    error, tip = one_error(devpi.ci("devpi", "setup", env=env))
+    assert error == (
+        "ci: error: incomplete credentials for the root role: DEVPI_ROOT_PASSWORD is not set"
+    )
+    assert tip == "ci: tip: set both DEVPI_ROOT_USER and DEVPI_ROOT_PASSWORD, or neither"
 
 
 def test_credentials_in_devpi_url_are_refused_and_never_printed(devpi: DevpiServer) -> None:

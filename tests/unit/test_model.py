@@ -273,7 +273,9 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 
 
 RATE_OR_SPAN = re.compile(
-    r"disease\.transmission_rate: expected a rate giving R0|time\.end: expected at most \d+ days"
+    r"disease\.transmission_rate: expected a rate giving R0"
+    r"|disease\.R0: expected an R0 giving a transmission rate"
+    r"|time\.end: expected at most \d+ days"
 )
 
 
@@ -308,7 +310,7 @@ def test_any_scenario_within_the_limits_gives_finite_conserved_outputs(seed):
         refused = exc.problems
     else:
         refused = []
-    if refused:  # only the combinations: R0 from a rate, or periods too short for the span
+    if refused:  # only combinations: R0 and rate with the contacts, or rates too fast for the span
         assert all(RATE_OR_SPAN.search(problem) for problem in refused), refused
         return
     run = epicast.simulate(scenario)

@@ -446,11 +446,32 @@ ABSURD = [
     (BASIC, "end: 365", "end: 1000000000", "time.end: expected a number <= 36500, got 1000000000"),
     (BASIC, "end: 365", "end: 36501", "time.end: expected a number <= 36500, got 36501"),
     (
-        BASIC.replace("end: 365", "end: 2000"),
+        BASIC.replace("end: 365", "end: 2000").replace("R0: 2.5", "R0: 0.5"),
         "infectious_period: 5",
         "infectious_period: 0.01",
         "time.end: expected at most 1650 days after start for periods as short as 0.01 days "
         "(more would need over 100000 integration steps), got 2000",
+    ),
+    (  # found by hypothesis: R0 from almost no contacts, a transmission rate of 5e6
+        TWO_GROUPS,
+        "[[3, 1], [1, 2]]",
+        "[[1.0e-7, 0], [1, 0]]",
+        "disease.R0: expected an R0 giving a transmission rate <= 100 per contact with these "
+        "contacts and infectious period, got 2 (rate 5e+06)",
+    ),
+    (  # found by hypothesis: the rate overflowed computing R0 for the summary
+        BASIC.replace("population:", "contacts: {matrix: [[2.2e-308]]}\npopulation:"),
+        "R0: 2.5",
+        "R0: 4",
+        "disease.R0: expected an R0 giving a transmission rate <= 100 per contact with these "
+        "contacts and infectious period, got 4 (rate 3.64e+307)",
+    ),
+    (  # a fast infection rather than a short period limits the time span
+        TWO_GROUPS.replace("time: {end: 100}", "time: {end: 3000}"),
+        "R0: 2, latent_period: 2, infectious_period: 4",
+        "transmission_rate: 20, latent_period: 2, infectious_period: 0.1",
+        "time.end: expected at most 2062 days after start for infection as fast as 80 per day "
+        "(more would need over 100000 integration steps), got 3000",
     ),
     (
         TWO_GROUPS,
