@@ -21,8 +21,11 @@ versions are the benchmark history. The exit status is 1 on a regression.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
+import platform
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -386,11 +389,27 @@ def _run_record(
         "alpha": settings.alpha,
         "min_effect": settings.min_effect,
         "statistic": "minimum per round; paired t-test of log(candidate / baseline) per round",
+        "machine": machine(),
         "started_at": started,
         "finished_at": now(),
         "verdict": verdict.overall(comparisons, has_baseline=baseline is not None),
         "benchmarks": [c.as_record() for c in comparisons],
     }
+
+
+def machine() -> dict[str, Any]:
+    """Return the machine the rounds ran on: its host name, processor model and cores.
+
+    Timings are comparable only from one machine; the dashboard's history keeps
+    each machine's points apart by these.
+    """
+    processor = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                processor = line.partition(":")[2].strip()
+                break
+    return {"host": platform.node(), "processor": processor, "cores": os.cpu_count()}
 
 
 def print_table(result: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Inline SVG charts of the dashboard: one benchmark's ratio to its baseline across versions.
+"""Inline SVG charts of the dashboard: a benchmark's ratio to its baseline, and its history.
 
 Drawn in Python as plain SVG text, so the site needs no JavaScript, no
 plotting library and nothing from the network, and the same points give the
@@ -12,6 +12,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
+
+from ci.history import History, HistoryPoint, Step
+from ci.verdict import format_value
 
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 36, 56
@@ -49,7 +52,7 @@ class Point:
 
 
 def ratio_chart(name: str, unit: str, points: Sequence[Point]) -> str:
-    """Return an ``<svg class="chart">`` of a benchmark's ratios across versions.
+    """Return an ``<svg class="chart ratio">`` of a benchmark's ratios across versions.
 
     Parameters
     ----------
@@ -75,14 +78,14 @@ def ratio_chart(name: str, unit: str, points: Sequence[Point]) -> str:
 
     short = name.rsplit("::", 1)[-1]
     parts = [
-        f'<svg class="chart" data-benchmark="{escape(name)}" '
+        f'<svg class="chart ratio" data-benchmark="{escape(name)}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
         f'aria-label="{escape(f"ratio to baseline of {short} by version")}">',
         f'<text class="chart-title" x="{LEFT}" y="20">{escape(short)} ({escape(unit)})</text>',
         *_y_axis(low, high, y),
         _band(points, x, y),
         _line("unity", LEFT, y(1.0), WIDTH - RIGHT, y(1.0), dashed=True),
-        _x_axis(points, x),
+        _x_axis([p.version for p in points], x),
         _trace(points, x, y),
         *(_point(point, x[i], y(point.ratio)) for i, point in enumerate(points)),
         "</svg>",
@@ -127,31 +130,37 @@ def _line(cls: str, x1: float, y1: float, x2: float, y2: float, dashed: bool = F
     )
 
 
-def _y_axis(low: float, high: float, y: Scale) -> list[str]:
+def _y_axis(
+    low: float,
+    high: float,
+    y: Scale,
+    label: str = "ratio candidate / baseline",
+    tick_text: Callable[[float], str] = "{:.2f}".format,
+) -> list[str]:
     """Return the y axis: line, ticks with labels and the axis label."""
     parts = [_line("axis", LEFT, TOP, LEFT, HEIGHT - BOTTOM)]
     for tick in _ticks(low, high):
         parts.append(_line("grid", LEFT, y(tick), WIDTH - RIGHT, y(tick)))
         parts.append(
             f'<text class="tick" x="{LEFT - 6}" y="{_num(y(tick) + 4)}" '
-            f'text-anchor="end">{tick:.2f}</text>'
+            f'text-anchor="end">{escape(tick_text(tick))}</text>'
         )
     middle = _num((TOP + HEIGHT - BOTTOM) / 2)
     parts.append(
-        f'<text class="axis-label" transform="translate(14 {middle}) rotate(-90)" '
-        'text-anchor="middle">ratio candidate / baseline</text>'
+        f'<text class="axis-label" transform="translate(12 {middle}) rotate(-90)" '
+        f'text-anchor="middle">{escape(label)}</text>'
     )
     return parts
 
 
-def _x_axis(points: Sequence[Point], x: list[float]) -> str:
-    """Return the x axis: line, one version label per point and the axis label."""
+def _x_axis(versions: Sequence[str], x: list[float]) -> str:
+    """Return the x axis: line, one version label per slot and the axis label."""
     base = HEIGHT - BOTTOM
     parts = [_line("axis", LEFT, base, WIDTH - RIGHT, base)]
-    for point, position in zip(points, x, strict=True):
+    for version, position in zip(versions, x, strict=True):
         parts.append(
             f'<text class="tick" x="{_num(position)}" y="{base + 16}" '
-            f'text-anchor="middle">{escape(point.version)}</text>'
+            f'text-anchor="middle">{escape(version)}</text>'
         )
     parts.append(
         f'<text class="axis-label" x="{_num((LEFT + WIDTH - RIGHT) / 2)}" y="{HEIGHT - 8}" '
@@ -190,4 +199,103 @@ def _point(point: Point, px: float, py: float) -> str:
     return (
         f'<circle class="{cls}" data-verdict="{escape(point.verdict)}" cx="{_num(px)}" '
         f'cy="{_num(py)}" r="5"><title>{escape(point.tooltip())}</title></circle>'
+    )
+
+
+def history_chart(history: History) -> str:
+    """Return an ``<svg class="chart history">`` of a benchmark's level across versions.
+
+    One slot per version in release order; each comparable series (a machine's
+    timings, or all instruction counts) is its own line (class ``series-K``),
+    each point a circle with its interval as a vertical bar, classed
+    ``regression``, ``accepted`` (an accepted regression) or ``improvement``
+    by its run's verdict, with a ``<title>`` tooltip naming the machine. Each
+    step found is a dashed vertical line between its two versions, labelled
+    with the change (``+15%``).
+    """
+    versions = list(dict.fromkeys(p.version for p in history.points))
+    x = dict(zip(versions, _x_positions(len(versions)), strict=True))
+    values = [v for p in history.points for v in (p.value, p.low, p.high) if v is not None]
+    room = max((max(values) - min(values)) * 0.1, max(values) * 0.02)
+    low, high = max(min(values) - room, 0.0), max(values) + room
+
+    def y(value: float) -> float:
+        return TOP + (high - value) / (high - low) * (HEIGHT - TOP - BOTTOM)
+
+    short = history.name.rsplit("::", 1)[-1]
+    timing = history.unit == "s"
+    label = "typical time per call" if timing else f"{history.unit} per call"
+    parts = [
+        f'<svg class="chart history" data-benchmark="{escape(history.name)}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
+        f'aria-label="{escape(f"{label} of {short} by version")}">',
+        f'<text class="chart-title" x="{LEFT}" y="20">{escape(short)} ({escape(label)})</text>',
+        *_y_axis(low, high, y, label, _tick_text(history.unit)),
+        _x_axis(versions, list(x.values())),
+        *(_step(step, x) for step in history.steps),
+    ]
+    for k, series in enumerate(history.series().values()):
+        path = " ".join(f"{_num(x[p.version])},{_num(y(p.value))}" for p in series)
+        parts.append(
+            f'<polyline class="trace series-{k}" points="{path}"/>' if len(series) > 1 else ""
+        )
+        for p in series:
+            if p.low is not None and p.high is not None:
+                parts.append(
+                    _line(f"interval series-{k}", x[p.version], y(p.low), x[p.version], y(p.high))
+                )
+            parts.append(_history_point(p, k, x[p.version], y(p.value), history.unit))
+    parts.append("</svg>")
+    return "\n".join(part for part in parts if part)
+
+
+def _tick_text(unit: str) -> Callable[[float], str]:
+    """Return the tick formatter of a unit: times with their prefix, counts in 3 digits."""
+    if unit == "s":
+        return lambda value: format_value(value, unit) if value > 0 else "0"
+    return _compact
+
+
+def _compact(value: float) -> str:
+    """Return a count in at most 3 digits and a suffix: ``1.35M``, ``820k``."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _step(step: Step, x: dict[str, float]) -> str:
+    """Return a dashed line between the two versions of a step, labelled with its change."""
+    position = (x[step.before] + x[step.after]) / 2
+    change = f"{step.ratio - 1:+.0%}"
+    return "\n".join(
+        [
+            _line("step", position, TOP, position, HEIGHT - BOTTOM, dashed=True),
+            f'<text class="step-label" x="{_num(position + 4)}" y="{TOP + 12}">'
+            f"{escape(change)}<title>{escape(_step_text(step))}</title></text>",
+        ]
+    )
+
+
+def _step_text(step: Step) -> str:
+    machine = f" on {step.machine}" if step.machine else ""
+    return f"{step.before} to {step.after}: {step.ratio - 1:+.1%}{machine}"
+
+
+def _history_point(point: HistoryPoint, series: int, px: float, py: float, unit: str) -> str:
+    classes = {"slower": "accepted" if point.accepted else "regression", "faster": "improvement"}
+    cls = " ".join(["point", f"series-{series}", *filter(None, [classes.get(point.verdict)])])
+    interval = (
+        f" [{format_value(point.low, unit)}, {format_value(point.high, unit)}]"
+        if point.low is not None and point.high is not None
+        else ""
+    )
+    tooltip = (
+        f"{point.version}: {format_value(point.value, unit)}{interval}, {point.verdict}"
+        f"{' (accepted)' if point.accepted else ''}, measured on {point.machine}"
+    )
+    return (
+        f'<circle class="{cls}" data-verdict="{escape(point.verdict)}" '
+        f'data-machine="{escape(point.machine)}" cx="{_num(px)}" cy="{_num(py)}" r="5">'
+        f"<title>{escape(tooltip)}</title></circle>"
     )

@@ -4,7 +4,8 @@ The site is plain HTML with inline SVG charts (:mod:`ci.charts`) and one style
 sheet, so it works offline from the file system: no JavaScript, no CDN, no
 link leaving the site. Layout of the output folder::
 
-    index.html                          every project: versions, charts, comparisons
+    index.html                          every project: versions, benchmark history and steps,
+                                        ratio charts, comparisons
     style.css
     versions/<project>/<version>.html   one version: release record, evidence, bench runs
     calibrations/<project>/<version>/<name>/<run>/index.html
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ci import charts
+from ci import charts, history
 from ci.archive import Archive, configured_archive
 from ci.bench import runs
 from ci.errors import CIError
@@ -326,6 +328,7 @@ def _index_page(projects: Mapping[str, list[Version]], footer: str) -> str:
             f"<h2>{escape(project)}</h2>",
             "<h3>Versions</h3>",
             _versions_table(versions),
+            *_history_section(versions),
             "<h3>Benchmarks against the baseline</h3>",
             *_charts(versions),
             "<h3>Comparisons</h3>",
@@ -417,6 +420,53 @@ def _charts(versions: Sequence[Version]) -> list[str]:
         f"<figure>{charts.ratio_chart(name, units[name], series[name])}</figure>"
         for name in sorted(series)
     ]
+
+
+def _history_section(versions: Sequence[Version]) -> list[str]:
+    """Return the steps found in each benchmark's history, then its chart, most moved first.
+
+    Only versions that reached testing or stable are points (see :mod:`ci.history`).
+    """
+    released = [
+        (v.version, v.record, v.runs)
+        for v in sorted(versions, key=lambda v: version_key(v.version))
+        if stage(v.record) in ("testing", "stable")
+    ]
+    found = history.histories(released)
+    if not found:
+        return ["<h3>Benchmark history</h3>", "<p>No released version benchmarked yet.</p>"]
+    steps = sorted((step for h in found for step in h.steps), key=lambda s: -abs(math.log(s.ratio)))
+    rows = [
+        [
+            _td(step.benchmark.rsplit("::", 1)[-1]),
+            _td(f"{step.before} to {step.after}"),
+            _td(f"{step.ratio - 1:+.1%}", "step-slower" if step.ratio > 1 else "step-faster"),
+            _td(step.machine or "any machine (instruction counts)"),
+        ]
+        for step in steps
+    ]
+    table = (
+        _table(["benchmark", "versions", "change", "measured on"], rows)
+        if rows
+        else ("<p>No steps: every benchmark kept its level.</p>")
+    )
+    return [
+        "<h3>Benchmark history</h3>",
+        "<h4>Largest steps</h4>",
+        table,
+        *(f"<figure>{charts.history_chart(h)}{_machines(h)}</figure>" for h in found),
+    ]
+
+
+def _machines(h: history.History) -> str:
+    """Return the caption naming the machine of each line of a history chart."""
+    if h.unit != history.TIMING_UNIT:
+        return "<figcaption>Instruction counts: the same on every machine.</figcaption>"
+    lines = [
+        f'<span class="series-{k}">line {k + 1}: {escape(machine)}</span>'
+        for k, machine in enumerate(h.series())
+    ]
+    return f"<figcaption>Measured on {'; '.join(lines)}.</figcaption>"
 
 
 def _comparisons_table(versions: Sequence[Version]) -> str:
@@ -710,4 +760,13 @@ svg.chart .band { fill: #c8d7eb; fill-opacity: 0.6; }
 svg.chart .trace { fill: none; stroke: #6a8bb3; stroke-width: 1.5; }
 svg.chart .point { fill: #34495e; stroke: #fff; stroke-width: 1; }
 svg.chart .point.regression { fill: #d73a49; }
+svg.chart .point.accepted { fill: #e36209; }
+svg.chart .point.improvement { fill: #28a745; }
+svg.chart .trace.series-1 { stroke: #b36a8b; stroke-dasharray: 6 3; }
+svg.chart .point.series-1 { stroke: #b36a8b; stroke-width: 2; }
+svg.chart .interval { stroke: #6a8bb3; stroke-width: 2; }
+svg.chart .step { stroke: #d73a49; stroke-width: 1.5; }
+svg.chart .step-label { fill: #d73a49; font-size: 12px; }
+td.step-slower { color: #d73a49; }
+td.step-faster { color: #28a745; }
 """

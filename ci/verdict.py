@@ -48,6 +48,9 @@ class Comparison:
     ci_high: float | None
     p_value: float | None
     verdict: str
+    candidate_low: float | None = None
+    candidate_high: float | None = None
+    """Interval of the candidate's median over rounds (see :func:`median_interval`)."""
 
     def as_record(self) -> dict[str, Any]:
         """Return the comparison as a JSON-ready dict."""
@@ -86,7 +89,13 @@ def compare(
     for name in sorted(set(candidate) | set(baseline or {})):
         ours = np.asarray(candidate.get(name, ()), dtype=float)
         theirs = np.asarray((baseline or {}).get(name, ()), dtype=float)
-        typical = {"candidate": _median(ours), "baseline": _median(theirs)}
+        low, high = median_interval(ours, alpha)
+        typical = {
+            "candidate": _median(ours),
+            "baseline": _median(theirs),
+            "candidate_low": low,
+            "candidate_high": high,
+        }
         if baseline is None or not ours.size or not theirs.size:
             verdict = NO_BASELINE if baseline is None else (MISSING if not ours.size else NEW)
             results.append(Comparison(name, unit, **typical, **_NOT_COMPARED, verdict=verdict))
@@ -159,6 +168,26 @@ def overall(comparisons: Sequence[Comparison], has_baseline: bool) -> str:
     if SLOWER in verdicts:
         return SLOWER
     return FASTER if FASTER in verdicts else SAME
+
+
+def median_interval(values: np.ndarray, alpha: float) -> tuple[float | None, float | None]:
+    """Return a distribution-free interval of the median of ``values`` at level ``1 - alpha``.
+
+    It is ``[x(k), x(n+1-k)]`` of the sorted values, with the largest ``k`` whose
+    binomial tail P(B <= k - 1) stays within ``alpha / 2`` (B ~ Binomial(n, 1/2));
+    with too few values for that level, the whole range.
+    """
+    if not values.size:
+        return None, None
+    ordered = np.sort(values)
+    n = ordered.size
+    k = 1
+    if n > 1:
+        from scipy import stats
+
+        while k < n // 2 and stats.binom.cdf(k, n, 0.5) <= alpha / 2:
+            k += 1
+    return float(ordered[k - 1]), float(ordered[n - k])
 
 
 def _median(values: np.ndarray) -> float | None:

@@ -34,7 +34,8 @@ def test_dom_has_every_chart_and_the_regression(chromium: Path, site: Path, tmp_
     result = run_chromium(chromium, site / "index.html", tmp_path / "profile", ["--dump-dom"])
     assert result.returncode == 0, result.stderr[-2000:]
     dom = parse(result.stdout)
-    assert len(dom.select("svg", "chart")) == len(BENCHMARKS)
+    assert len(dom.select("svg", "ratio")) == len(BENCHMARKS)
+    assert len(dom.select("svg", "history")) == len(BENCHMARKS)
     assert len(dom.select("*", "regression")) == 1
     assert console_problems(result.stderr) == []
 

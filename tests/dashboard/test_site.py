@@ -67,10 +67,12 @@ def test_default_output_is_in_the_state_dir(dashboard, tmp_path: Path) -> None:
 def test_charts_show_each_versions_ratio_with_regressions_marked(archive: Archive, tmp_path):
     render(archive, tmp_path / "site", WHEN)
     page = parse((tmp_path / "site" / "index.html").read_text(encoding="utf-8"))
-    charts = page.select("svg", "chart")
+    charts = page.select("svg", "ratio")
     assert sorted(c.attrs["data-benchmark"] for c in charts) == sorted(BENCHMARKS)
-    # 0.1.0 has no baseline: two points per chart, one regression (0.2.0's slower benchmark)
-    assert len(page.select("circle", "point")) == 2 * len(BENCHMARKS)
+    # 0.1.0 has no baseline: two points per ratio chart, one regression (0.2.0's slower
+    # benchmark); the history charts have one point per released version (0.1.0, 0.2.0rc1)
+    assert len(page.select("circle", "point")) == 2 * len(BENCHMARKS) + 2 * len(BENCHMARKS)
+    assert len(page.select("circle", "series-0")) == 2 * len(BENCHMARKS)
     assert len(page.select("*", "regression")) == 1
     index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert "<title>0.2.0 vs 0.1.0: ratio 1.12 [1.10, 1.14], slower</title>" in index

@@ -841,6 +841,9 @@ def test_a_regression_is_refused_until_accepted(devpi: DevpiServer, tmp_path: Pa
     assert (archived["verdict"], compared["verdict"]) == ("slower", "slower")
     assert compared["ratio"] > 100
     assert compared["ci_low"] > 100
+    # 4 rounds are too few for a 99% interval of the median: it is the rounds' range
+    assert compared["candidate_low"] <= compared["candidate"] <= compared["candidate_high"]
+    assert set(archived["machine"]) == {"host", "processor", "cores"}
     raw = json.loads(run.with_suffix(".raw.json").read_text())["rounds"]
     assert [len(raw[side]) for side in ("candidate", "baseline")] == [4, 4]
 

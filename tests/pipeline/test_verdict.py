@@ -71,3 +71,28 @@ def test_compare_names_what_only_one_side_has():
     alone = verdict.compare({"both": [1.0]}, None, alpha=ALPHA, min_effect=MIN_EFFECT)
     assert [row.verdict for row in alone] == [verdict.NO_BASELINE]
     assert verdict.overall(alone, has_baseline=False) == verdict.NO_BASELINE
+
+
+@pytest.mark.parametrize(
+    ("n", "ranks"),
+    [(1, (1, 1)), (7, (1, 7)), (9, (1, 9)), (10, (1, 10)), (12, (2, 11)), (30, (8, 23))],
+)
+def test_median_interval_is_the_order_statistics_the_binomial_tail_allows(n, ranks):
+    """[x(k), x(n+1-k)] with the largest k whose tail P(B <= k-1) is within alpha / 2."""
+    values = np.arange(1.0, n + 1)[::-1]  # any order
+    assert verdict.median_interval(values, ALPHA) == ranks
+    k = ranks[0]
+    if k > 1:  # covers at least 1 - alpha, and k + 1 would not
+        assert stats.binom.cdf(k - 1, n, 0.5) <= ALPHA / 2 < stats.binom.cdf(k, n, 0.5)
+
+
+def test_median_interval_covers_the_median_as_often_as_promised():
+    """Seeded: over 2000 samples of 12 log-normal rounds, at least 99% of intervals cover."""
+    rng = np.random.default_rng(7)
+    covered = sum(
+        low <= 1.0 <= high
+        for low, high in (
+            verdict.median_interval(np.exp(rng.normal(0, 0.05, 12)), ALPHA) for _ in range(2000)
+        )
+    )
+    assert covered >= 0.99 * 2000 - 10  # binomial noise of the check itself
