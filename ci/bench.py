@@ -12,10 +12,15 @@ what a process gets at start (memory layout, CPU placement), which a
 benchmark inside one process never varies. The
 verdict per benchmark comes from :mod:`ci.verdict`.
 
+The same rounds also run the drift gate's reference (:mod:`ci.drift`), the
+fastest stable release of ``[bench] drift_window``, when it is not the
+baseline: the candidate must be within ``max_drift`` of it.
+
 The run is archived under the candidate's version: ``bench/<run>.json`` (the
 verdicts, what the dashboard and the promotion gate read) and
 ``bench/<run>.raw.json`` (every round's pytest-benchmark data). The runs of all
-versions are the benchmark history. The exit status is 1 on a regression.
+versions are the benchmark history. The exit status is 1 on a regression or a
+drift.
 """
 
 from __future__ import annotations
@@ -31,10 +36,11 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ci import environments, instructions, names, reuse, transaction, verdict
+from ci import drift, environments, instructions, names, reuse, transaction, verdict
 from ci.archive import Archive, configured_archive
 from ci.build import REPORT_NAME
 from ci.config import Bench, load_config
@@ -50,7 +56,8 @@ from ci.verify import isolated_environment
 
 logger = logging.getLogger(__name__)
 
-CANDIDATE, BASELINE = "candidate", "baseline"
+CANDIDATE, BASELINE, REFERENCE = "candidate", "baseline", "reference"
+"""The sides of a run; the reference is the drift gate's fastest release, if not the baseline."""
 INSTRUCTIONS = "instructions"
 """Unit of the instruction-count rows; their names are ``instructions::<kernel>``."""
 
@@ -106,7 +113,14 @@ def _handle(args: argparse.Namespace) -> int:
         count=args.instructions,
         force=args.force,
     )
-    return 1 if record["verdict"] == verdict.SLOWER else 0
+    return 1 if regressed(record) else 0
+
+
+def regressed(run: dict[str, Any]) -> bool:
+    """Tell whether a run found a regression: slower than the baseline, or drifted."""
+    return run["verdict"] == verdict.SLOWER or (run.get("drift") or {}).get("verdict") == (
+        verdict.SLOWER
+    )
 
 
 def bench(
@@ -170,6 +184,10 @@ def bench(
             baseline = newest_release(client, indexes.stable, project, below=version)
         if baseline is not None:
             files[BASELINE] = environments.find_wheel(client, order[::-1], project, baseline)
+        window = older_releases(client, indexes.stable, project, version, settings.drift_window)
+        reference = drift.fastest(window, lambda v: runs(archive, project, v))
+        if reference is not None and reference != baseline:
+            files[REFERENCE] = environments.find_wheel(client, order[::-1], project, reference)
         earlier = None if force else _earlier_run(archive, record, files, settings, inputs, count)
         if earlier is not None:
             print(_reused_line(earlier, files[CANDIDATE]))
@@ -180,22 +198,34 @@ def bench(
         }
         pythons = {name: side.python for name, side in sides.items()}
         rounds = run_rounds(pythons, settings, root, work, isolated_environment(index_url))
-        comparisons = verdict.compare(
-            typical_values(rounds[CANDIDATE]),
-            typical_values(rounds[BASELINE]) if BASELINE in rounds else None,
-            alpha=settings.alpha,
-            min_effect=settings.min_effect,
-        )
+        timed = {name: typical_values(side_rounds) for name, side_rounds in rounds.items()}
+        drift_side = REFERENCE if REFERENCE in timed else BASELINE  # the baseline is the fastest
+        compare = partial(verdict.compare, alpha=settings.alpha)
+        comparisons = compare(timed[CANDIDATE], timed.get(BASELINE), min_effect=settings.min_effect)
+        drifts = compare(timed[CANDIDATE], timed.get(drift_side), min_effect=settings.max_drift)
         if count:
             counted = count_instructions(pythons, script, work)
-            comparisons += verdict.compare(
+            comparisons += compare(
                 counted[CANDIDATE],
                 counted.get(BASELINE),
-                alpha=settings.alpha,
                 min_effect=settings.instruction_effect,
                 unit=INSTRUCTIONS,
             )
+            drifts += compare(
+                counted[CANDIDATE],
+                counted.get(drift_side),
+                min_effect=settings.max_drift,
+                unit=INSTRUCTIONS,
+            )
     result = _run_record(project, record, sides, settings, comparisons, started)
+    if reference is not None:
+        result["drift"] = {
+            "reference": reference,
+            "window": sorted(window, key=version_key),
+            "max_drift": settings.max_drift,
+            "verdict": verdict.overall(drifts, has_baseline=True),
+            "benchmarks": [c.as_record() for c in drifts],
+        }
     result["inputs_sha256"] = inputs
     if count:
         result["instructions"] = {
@@ -208,11 +238,28 @@ def bench(
     archive.write_json({"rounds": rounds}, project, version, "bench", result["raw"])
     path = archive.write_json(result, project, version, "bench", f"{run}.json")
     print_table(result)
+    if "drift" in result:
+        print(drift_line(result["drift"]))
     print(
         f"bench: {project} {version} vs {baseline or 'nothing (no stable release yet)'}: "
         f"{result['verdict']} ({settings.rounds} rounds); archived {path}"
     )
     return result
+
+
+def drift_line(found: dict[str, Any]) -> str:
+    """Return the line saying how far the candidate drifted from the window's fastest release."""
+    compared = [b for b in found["benchmarks"] if b["ratio"] is not None]
+    worst = max(compared, key=lambda b: b["ratio"], default=None)
+    most = (
+        ""
+        if worst is None
+        else (f", most {worst['name'].rsplit('::', 1)[-1]} x{worst['ratio']:.3f}")
+    )
+    return (
+        f"drift: vs {found['reference']}, the fastest of {len(found['window'])} stable "
+        f"release(s): {found['verdict']} (at most +{found['max_drift']:.0%}{most})"
+    )
 
 
 def _earlier_run(
@@ -228,11 +275,18 @@ def _earlier_run(
     A run without instruction counts does not stand in for one asked with them.
     """
     wanted = {name: file.sha256 for name, file in files.items()}
-    same = (settings.rounds, settings.alpha, settings.min_effect, inputs)
+    same = (settings.rounds, settings.alpha, settings.min_effect, settings.max_drift, inputs)
     for run in reversed(runs(archive, record["project"], record["version"])):
         if (
             run["sha256"] == wanted
-            and (run["rounds"], run["alpha"], run["min_effect"], run.get("inputs_sha256")) == same
+            and (
+                run["rounds"],
+                run["alpha"],
+                run["min_effect"],
+                run.get("max_drift"),
+                run.get("inputs_sha256"),
+            )
+            == same
             and (not count or "instructions" in run)
         ):
             return run
@@ -250,8 +304,16 @@ def _reused_line(run: dict[str, Any], candidate: ReleaseFile) -> str:
 
 def newest_release(client: DevpiClient, index: str, project: str, below: str) -> str | None:
     """Return the newest version of ``project`` on ``index`` older than ``below``, if any."""
-    older = [v for v in client.versions(index, project) if version_key(v) < version_key(below)]
+    older = older_releases(client, index, project, below, 1)
     return older[-1] if older else None
+
+
+def older_releases(
+    client: DevpiClient, index: str, project: str, below: str, count: int
+) -> list[str]:
+    """Return the ``count`` newest versions of ``project`` on ``index`` older than ``below``."""
+    older = [v for v in client.versions(index, project) if version_key(v) < version_key(below)]
+    return sorted(older, key=version_key)[-count:]
 
 
 def _install(
@@ -388,6 +450,7 @@ def _run_record(
         "rounds": settings.rounds,
         "alpha": settings.alpha,
         "min_effect": settings.min_effect,
+        "max_drift": settings.max_drift,
         "statistic": "minimum per round; paired t-test of log(candidate / baseline) per round",
         "machine": machine(),
         "started_at": started,

@@ -113,6 +113,8 @@ class Bench(_Section):
     required: bool = True
     kernels: str = "benchmarks/kernels.py"
     instruction_effect: float = Field(default=0.01, ge=0, lt=1)
+    drift_window: int = Field(default=10, ge=1)
+    max_drift: float = Field(default=0.05, gt=0, lt=1)
 
     @field_validator("python")
     @classmethod

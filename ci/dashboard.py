@@ -375,6 +375,10 @@ def _latest_verdict(v: Version) -> str:
         return "-"
     run = v.runs[-1]
     text = _link(f"{v.href}#run-{quote(run['run'])}", run["verdict"], f"verdict-{run['verdict']}")
+    drifted = run.get("drift") or {}
+    if drifted.get("verdict") == "slower":
+        text += f' <span class="verdict-slower">drifted from {escape(drifted["reference"])}</span>'
+
     reason = _accepted_reason(v.record)
     return text + (f' <span class="accepted">accepted: {escape(reason)}</span>' if reason else "")
 
@@ -571,9 +575,31 @@ def _bench_run(run: dict[str, Any]) -> str:
         f"Python {run['python']}, started {_when(run['started_at'])}; "
         f"raw data: {run.get('raw') or '-'} in the archive"
     )
-    header = ["benchmark", "unit", "candidate", "baseline", "ratio", "CI", "p-value", "verdict"]
+    parts = [
+        f'<section id="run-{escape(run["run"])}">',
+        f"<h3>vs {escape(baseline)}: "
+        f'<span class="verdict-{escape(run["verdict"])}">{escape(run["verdict"])}</span></h3>',
+        f'<p class="method">{escape(method)}</p>',
+        _comparison_table(run["benchmarks"], "baseline"),
+    ]
+    found = run.get("drift")
+    if found:
+        window = ", ".join(found["window"])
+        parts += [
+            f"<h4>Drift vs {escape(found['reference'])}, the fastest of {escape(window)} "
+            f"(at most +{found['max_drift']:.0%}): "
+            f'<span class="verdict-{escape(found["verdict"])}">{escape(found["verdict"])}</span>'
+            "</h4>",
+            _comparison_table(found["benchmarks"], found["reference"]),
+        ]
+    return "\n".join([*parts, "</section>"])
+
+
+def _comparison_table(benchmarks: Sequence[dict[str, Any]], other: str) -> str:
+    """Return a table of comparisons: values, ratio, interval, p-value and verdict."""
+    header = ["benchmark", "unit", "candidate", other, "ratio", "CI", "p-value", "verdict"]
     rows = []
-    for b in sorted(run["benchmarks"], key=lambda b: b["name"]):
+    for b in sorted(benchmarks, key=lambda b: b["name"]):
         compared = b["ratio"] is not None
         rows.append(
             [
@@ -587,16 +613,7 @@ def _bench_run(run: dict[str, Any]) -> str:
                 _td(b["verdict"], f"verdict-{b['verdict']}"),
             ]
         )
-    return "\n".join(
-        [
-            f'<section id="run-{escape(run["run"])}">',
-            f"<h3>vs {escape(baseline)}: "
-            f'<span class="verdict-{escape(run["verdict"])}">{escape(run["verdict"])}</span></h3>',
-            f'<p class="method">{escape(method)}</p>',
-            _table(header, rows),
-            "</section>",
-        ]
-    )
+    return _table(header, rows)
 
 
 def _calibrations_section(calibrations: Sequence[CalibrationRun]) -> str:

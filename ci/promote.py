@@ -34,7 +34,7 @@ from packaging.version import InvalidVersion, Version
 
 from ci import faults, git, names, transaction
 from ci.archive import Archive, configured_archive
-from ci.bench import runs
+from ci.bench import regressed, runs
 from ci.config import PipelineConfig, load_config
 from ci.devpi import connect
 from ci.distribution import is_final
@@ -303,15 +303,25 @@ def _check_benchmarks(
         )
     latest = measured[-1]
     gate = {"run": latest["run"], "verdict": latest["verdict"], "baseline": latest["baseline"]}
-    if latest["verdict"] != "slower":
+    drifted = latest.get("drift")
+    if drifted:
+        gate["drift"] = {"reference": drifted["reference"], "verdict": drifted["verdict"]}
+    if not regressed(latest):
         return gate
     if not accept_regression:
-        slower = [b for b in latest["benchmarks"] if b["verdict"] == "slower"]
+        if latest["verdict"] == "slower":
+            what = f"slower than {latest['baseline']}"
+            slower = [b for b in latest["benchmarks"] if b["verdict"] == "slower"]
+        else:
+            what = (
+                f"more than +{drifted['max_drift']:.0%} slower than {drifted['reference']}, "
+                "the fastest recent stable release,"
+            )
+            slower = [b for b in drifted["benchmarks"] if b["verdict"] == "slower"]
         worst = max(slower, key=lambda b: b["ratio"])
         raise CIError(
-            f"{name} {version} is slower than {latest['baseline']} in {len(slower)} "
-            f"benchmark(s), e.g. {worst['name'].rsplit('::', 1)[-1]} x{worst['ratio']:.2f} "
-            f"(run {latest['run']})",
+            f"{name} {version} is {what} in {len(slower)} benchmark(s), "
+            f"e.g. {worst['name'].rsplit('::', 1)[-1]} x{worst['ratio']:.2f} (run {latest['run']})",
             tip="fix it and release again, or accept it: --accept-regression 'why'",
         )
     return {**gate, "accepted_regression": {"reason": accept_regression, "who": actor()}}

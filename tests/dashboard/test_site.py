@@ -20,7 +20,10 @@ from tests.dashboard.records import (
     PROJECT,
     SLOWER,
     VERSIONS,
+    bench_run,
+    comparison,
     release,
+    write_bench,
 )
 
 WHEN = datetime(2026, 12, 1, tzinfo=timezone.utc)
@@ -139,6 +142,27 @@ def test_accepted_regression_is_shown_with_its_reason(archive: Archive, tmp_path
     assert '<span class="accepted">accepted: exact likelihood</span>' in index
     page = (tmp_path / "site" / "versions" / PROJECT / "0.2.0.html").read_text(encoding="utf-8")
     assert "reason: exact likelihood; who: qa-alice" in page
+
+
+def test_a_drift_is_shown_beside_the_verdict_and_in_the_run(archive: Archive, tmp_path):
+    run = bench_run("0.3.0", "0.2.0rc1", day=9)
+    run["drift"] = {
+        "reference": "0.1.0",
+        "window": ["0.1.0"],
+        "max_drift": 0.05,
+        "verdict": "slower",
+        "benchmarks": [comparison(name, True, name == SLOWER) for name in BENCHMARKS],
+    }
+    archive.write_json(release("0.3.0", "testing"), PROJECT, "0.3.0", "release.json")
+    name = write_bench(archive, run)
+    render(archive, tmp_path / "site", WHEN)
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert 'same</a> <span class="verdict-slower">drifted from 0.1.0</span>' in index
+    page = (tmp_path / "site" / "versions" / PROJECT / "0.3.0.html").read_text(encoding="utf-8")
+    section = page.split(f'<section id="run-{name}">', 1)[1].split("</section>", 1)[0]
+    assert "<h4>Drift vs 0.1.0, the fastest of 0.1.0 (at most +5%): " in section
+    assert section.count("<table>") == 2
+    assert section.count('<td class="verdict-slower">slower</td>') == 1
 
 
 HOSTILE = '<img src=x onerror=alert("pwned")><script>pwned()</script>'

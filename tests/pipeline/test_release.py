@@ -186,9 +186,9 @@ def make_repo(
 ) -> Repo:
     """Copy the demo to ``target`` as distribution ``project``, commit it; return the repo.
 
-    ``config`` (``suites``, ``bench_required``, ``require_signed_tags``) writes a variant
-    of pipeline.toml outside the repository and points ``CI_CONFIG`` at it; ``change``
-    maps file paths to new contents before the first commit.
+    ``config`` (``suites``, ``bench_required``, ``min_effect``, ``require_signed_tags``)
+    writes a variant of pipeline.toml outside the repository and points ``CI_CONFIG`` at it;
+    ``change`` maps file paths to new contents before the first commit.
     """
     shutil.copytree(DEMO, target)
     pyproject = target / "pyproject.toml"
@@ -225,6 +225,10 @@ def make_repo(
             variant = re.sub(r"(?m)^suites = .*$", f"suites = [{suites}]", variant)
         if config.get("bench_required") is False:
             variant = variant.replace("[bench]\n", "[bench]\nrequired = false\n")
+        if "min_effect" in config:
+            variant = variant.replace(
+                "[bench]\n", f"[bench]\nmin_effect = {config['min_effect']}\n"
+            )
         if config.get("require_signed_tags"):
             variant = variant.replace("require_signed_tags = false", "require_signed_tags = true")
         config_file = target.parent / f"{target.name}-pipeline.toml"
@@ -806,8 +810,10 @@ def add(a: int, b: int) -> int:
 """
 
 
-def test_a_regression_is_refused_until_accepted(devpi: DevpiServer, tmp_path: Path):
-    repo = make_repo(tmp_path / "repo", "ci-demo-bench", devpi, config={"suites": ["smoke"]})
+def test_a_regression_or_a_drift_is_refused_until_accepted(devpi: DevpiServer, tmp_path: Path):
+    # A large min_effect: the release that changes nothing is surely "same" as the one before.
+    config = {"suites": ["smoke"], "min_effect": 0.5}
+    repo = make_repo(tmp_path / "repo", "ci-demo-bench", devpi, config=config)
     repo.tag("0.1.0")
     repo.release("0.1.0")
     repo.ok("approve", "0.1.0", "--by", QA_PERSON)
@@ -861,8 +867,45 @@ def test_a_regression_is_refused_until_accepted(devpi: DevpiServer, tmp_path: Pa
         "run": run.stem,
         "verdict": "slower",
         "baseline": "0.1.0",
+        "drift": {"reference": "0.1.0", "verdict": "slower"},  # the baseline is the fastest
         "accepted_regression": {"reason": reason, "who": ACTOR},
     }
+
+    # 0.3.0 changes no code: the same as 0.2.0, but as slow against 0.1.0, the fastest stable
+    # release of the window, measured in the same rounds: a drift, refused until accepted.
+    (repo.path / "NOTES.txt").write_text("no code change\n")
+    repo.git("add", "NOTES.txt")
+    repo.git("commit", "-qm", "notes")
+    repo.tag("0.3.0")
+    repo.release("0.3.0")
+    repo.ok("approve", "0.3.0", "--by", QA_PERSON)
+    benched = repo.ci("bench", "0.3.0")
+    assert benched.returncode == 1, benched.stdout + benched.stderr
+    lines = benched.stdout.splitlines()
+    assert lines[1].split()[-1] == "same"
+    assert lines[-2].startswith(
+        "drift: vs 0.1.0, the fastest of 2 stable release(s): slower (at most +5%, most test_add x"
+    )
+    [run] = sorted((repo.archive / "0.3.0" / "bench").glob("*-vs-0.2.0.json"))
+    archived = json.loads(run.read_text())
+    assert archived["verdict"] == "same"
+    assert set(archived["sha256"]) == {"candidate", "baseline", "reference"}
+    assert (archived["drift"]["reference"], archived["drift"]["window"]) == (
+        "0.1.0",
+        ["0.1.0", "0.2.0"],
+    )
+    [drifted] = archived["drift"]["benchmarks"]
+    refused = repo.ci("promote", "0.3.0", "--to", "stable")
+    assert error_lines(refused) == [
+        "ci: error: ci-demo-bench 0.3.0 is more than +5% slower than 0.1.0, the fastest recent "
+        f"stable release, in 1 benchmark(s), e.g. test_add x{drifted['ratio']:.2f} "
+        f"(run {run.stem})",
+        "ci: tip: fix it and release again, or accept it: --accept-regression 'why'",
+    ]
+    repo.ok("promote", "0.3.0", "--to", "stable", "--accept-regression", reason)
+    gate = repo.record("0.3.0")["promotions"][-1]["benchmarks"]
+    assert gate["drift"] == {"reference": "0.1.0", "verdict": "slower"}
+    assert gate["accepted_regression"] == {"reason": reason, "who": ACTOR}
 
     unknown = repo.ci("bench", "9.9.9")
     assert error_lines(unknown) == [

@@ -160,6 +160,7 @@ def archived_run(archive: Archive, name: str, **change) -> dict:
         "rounds": SETTINGS.rounds,
         "alpha": SETTINGS.alpha,
         "min_effect": SETTINGS.min_effect,
+        "max_drift": SETTINGS.max_drift,
         "inputs_sha256": INPUTS,
         "verdict": "faster",
         "finished_at": "2026-12-06T23:40:00+00:00",
@@ -175,9 +176,16 @@ def archived_run(archive: Archive, name: str, **change) -> dict:
         {"sha256": {bench.CANDIDATE: "1" * 64, bench.BASELINE: "3" * 64}},
         {"sha256": {bench.CANDIDATE: "1" * 64}},
         {"rounds": 8},
+        {"max_drift": 0.5},
         {"inputs_sha256": "e" * 64},
     ],
-    ids=["other-baseline-wheel", "no-baseline", "other-rounds", "other-benchmarks"],
+    ids=[
+        "other-baseline-wheel",
+        "no-baseline",
+        "other-rounds",
+        "other-max-drift",
+        "other-benchmarks",
+    ],
 )
 def test_a_bench_run_of_another_key_is_not_reused(tmp_path: Path, change: dict):
     archive = Archive(str(tmp_path / "archive"), tmp_path)
