@@ -28,12 +28,14 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
+from pydantic import ValidationError
 
 from ci import environments, manifest, names, results, reuse, transaction
 from ci.archive import Archive, configured_archive
@@ -44,7 +46,7 @@ from ci.distribution import sha256_of
 from ci.errors import CIError
 from ci.jsonfile import read_json
 from ci.progress import Progress
-from ci.release import now, wheel_of
+from ci.release import actor, now, wheel_of
 from ci.shell import SECRET_VARIABLES
 from ci.state import repo_root, state_dir
 
@@ -63,26 +65,33 @@ class Request:
     file_sha256: str | None
     chains: int | None
     iterations: int | None
-    wheel_sha256: str
+    wheel_sha256: str = ""
+    """Set once the version's wheel is known (:meth:`of` checks the rest before that)."""
+    seed: int | None = None
 
     @classmethod
-    def of(cls, entry: str, root: Path, settings: Calibrate, wheel_sha256: str) -> Request:
-        """Return the request of one ``[calibrate] calibrations`` entry."""
-        path = root / entry
-        is_file = entry.endswith((".yaml", ".yml"))
-        if is_file and not path.is_file():
+    def of(cls, entry: str, root: Path, settings: Calibrate, seed: int | None) -> Request:
+        """Return the request of a calibration: a bundled name or a YAML file of the repository."""
+        common = {"chains": settings.chains, "iterations": settings.iterations, "seed": seed}
+        if not entry.endswith((".yaml", ".yml")):
+            name = names.component(entry, "calibration")
+            return cls(name=name, calibration=entry, file_sha256=None, **common)
+        try:
+            path = (root / entry).resolve()
+            inside = path.is_file() and path.is_relative_to(root.resolve())
+        except (OSError, ValueError):  # a NUL, a loop of links
+            inside = False
+        if not inside:
             raise CIError(
-                f"[calibrate] calibrations: {entry} is not a file",
+                f"calibration {entry!r}: not a file of the repository",
                 tip="give a bundled name (`epicast calibrations`) or a YAML file in the repository",
             )
-        return cls(
-            name=Path(entry).stem if is_file else entry,
-            calibration=entry,
-            file_sha256=sha256_of(path) if is_file else None,
-            chains=settings.chains,
-            iterations=settings.iterations,
-            wheel_sha256=wheel_sha256,
-        )
+        name = names.component(Path(entry).stem, "calibration")
+        return cls(name=name, calibration=entry, file_sha256=sha256_of(path), **common)
+
+    def key(self) -> dict[str, Any]:
+        """Return what archived runs are matched on: the fields that are set."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     def arguments(self, root: Path) -> list[str]:
         """Return the ``epicast calibrate`` arguments that make this result.
@@ -105,57 +114,148 @@ class Request:
 
     def overrides(self) -> list[str]:
         """Return the options that override the calibration file's sampler settings."""
-        flags = {"--chains": self.chains, "--iterations": self.iterations}
-        return [f"{flag}={value}" for flag, value in flags.items() if value]
+        flags = {"--chains": self.chains, "--iterations": self.iterations, "--seed": self.seed}
+        return [f"{flag}={value}" for flag, value in flags.items() if value is not None]
+
+
+MAX_NOTE = 500
+"""Longest ``--note``: one line saying why a calibration was asked for."""
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What a ``ci calibrate`` command line asks beyond pipeline.toml: which, how, and why."""
+
+    calibrations: list[str] | None = None
+    """Bundled names or repository files; None: ``[calibrate] calibrations``."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Settings of ``[calibrate]`` replaced: chains, iterations, cluster, workers."""
+    seed: int | None = None
+    note: str | None = None
+
+    def settings(self, configured: Calibrate) -> Calibrate:
+        """Return ``[calibrate]`` with the overrides, validated like the file."""
+        try:
+            return Calibrate.model_validate({**configured.model_dump(), **self.overrides})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise CIError(
+                f"--{error['loc'][0]}: {error['msg']}", tip="see `python -m ci calibrate --help`"
+            ) from None
+
+    def provenance(self) -> dict[str, Any]:
+        """Return who asked for the run, why, and what they changed (for the manifest)."""
+        changed = {**self.overrides, **({"seed": self.seed} if self.seed is not None else {})}
+        return {"by": actor(), "note": self.note, "overrides": changed}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``calibrate`` command."""
     parser = commands.add_parser(
-        "calibrate", help="run a release's calibrations on the cluster and archive them"
+        "calibrate",
+        help="run a version's calibrations on the cluster and archive them (a tag's, or on demand)",
     )
-    parser.add_argument("version", nargs="?", help="the release (default: the built one)")
+    parser.add_argument("version", nargs="?", help="any published version (default: the built one)")
+    parser.add_argument(
+        "--calibration",
+        action="append",
+        metavar="NAME_OR_FILE",
+        help="a bundled calibration or a YAML file of the repository; repeat for several, "
+        "which run in parallel (default: [calibrate] calibrations of pipeline.toml)",
+    )
+    parser.add_argument("--chains", type=_positive, help="override the chains")
+    parser.add_argument("--iterations", type=_positive, help="override the iterations per chain")
+    parser.add_argument("--seed", type=_seed, help="override the seed")
+    parser.add_argument("--cluster", help="local, slurm, none or tcp://HOST:PORT")
+    parser.add_argument("--workers", type=_positive, help="local workers or most Slurm jobs")
+    parser.add_argument("--note", type=_note, help="why this run: kept in its manifest")
+    parser.add_argument(
+        "--project", help="project name, with a version (default: the built one, from --dist)"
+    )
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
     parser.add_argument("--force", action="store_true", help=reuse.FORCE_HELP)
     parser.set_defaults(handler=_handle)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit() or int(text) >= 2**63:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2^63-1, got {text!r}")
+    return int(text)
+
+
+def _note(text: str) -> str:
+    if len(text) > MAX_NOTE or any(not c.isprintable() for c in text):
+        raise argparse.ArgumentTypeError(f"expected one line of at most {MAX_NOTE} characters")
+    return text
+
+
 def _handle(args: argparse.Namespace) -> int:
     wanted = args.version and names.version(args.version)
-    report = read_json(args.dist / REPORT_NAME)
-    if report is None:
-        raise CIError(f"no {args.dist / REPORT_NAME}", tip="run `python -m ci build` first")
-    version = wanted or report["version"]
-    for line in calibrate_release(repo_root(), report["project"], version, force=args.force):
+    named = args.project and names.component(args.project, "project")
+    report = None if named and wanted else read_json(args.dist / REPORT_NAME)
+    if report is None and not (named and wanted):
+        raise CIError(
+            f"no {args.dist / REPORT_NAME}",
+            tip="run `python -m ci build` first, or give the version and --project",
+        )
+    version, project = wanted or report["version"], named or report["project"]
+    settable = ("chains", "iterations", "cluster", "workers")
+    demand = Demand(
+        calibrations=args.calibration,
+        overrides={k: getattr(args, k) for k in settable if getattr(args, k) is not None},
+        seed=args.seed,
+        note=args.note,
+    )
+    root = repo_root()
+    lines, failed = calibrate_release(root, project, version, force=args.force, demand=demand)
+    for line in lines:
         print(line)
+    if failed:
+        raise CIError(
+            f"{len(failed)} calibration(s) failed: {', '.join(failed)}; the others are archived",
+            tip="each failure's log is printed above; a re-run resumes the failed ones",
+        )
     return 0
 
 
-def calibrate_release(root: Path, project: str, version: str, *, force: bool = False) -> list[str]:
-    """Run and archive every configured calibration of a release not archived yet.
+def calibrate_release(
+    root: Path, project: str, version: str, *, force: bool = False, demand: Demand = Demand()
+) -> tuple[list[str], list[str]]:
+    """Run and archive each calibration of a version not archived yet, all in parallel.
 
     Parameters
     ----------
     root
         The checkout whose ``pipeline.toml`` configures the calibrations (and
-        holds calibration files named there).
+        holds the calibration files named).
     project, version
-        The release; it must have been published.
+        The version; it must have been published (to any index).
     force
         Run and archive again even the calibrations already archived (a new folder).
+    demand
+        What the command line asks beyond pipeline.toml (none for a tag's run).
 
     Returns
     -------
-    list of str
-        One line per calibration: the archived folder, or that it was already there.
+    tuple
+        One line per calibration (the archived folder, that it was already
+        there, or why it failed), and the names of those that failed.
     """
     config = load_config(root)
-    settings, indexes = config.calibrate, config.indexes
+    settings, indexes = demand.settings(config.calibrate), config.indexes
+    entries = demand.calibrations or settings.calibrations
+    asked = [Request.of(entry, root, settings, demand.seed) for entry in entries]
     archive = configured_archive(root)
     with connect("ci") as client:
         record = transaction.settled_record(archive, client, indexes.model_dump(), project, version)
     wheel_sha = wheel_of(record)["sha256"]
-    requests = [Request.of(entry, root, settings, wheel_sha) for entry in settings.calibrations]
+    requests = [replace(request, wheel_sha256=wheel_sha) for request in asked]
     lines, pending = [], []
     for request in requests:
         done = None if force else archived(archive, project, version, request)
@@ -164,7 +264,7 @@ def calibrate_release(root: Path, project: str, version: str, *, force: bool = F
         else:
             pending.append(request)
     if not pending:
-        return lines
+        return lines, []
     with connect("ci") as client, environments.scratch("calibrate") as tmp:
         order = [indexes.unstable, indexes.testing, indexes.stable]
         wheel = environments.find_wheel(client, order, project, version, wheel_sha)
@@ -189,14 +289,28 @@ def calibrate_release(root: Path, project: str, version: str, *, force: bool = F
                 "packages": environments.frozen(python),
             },
             "cluster": {"profile": settings.cluster, "workers": settings.workers},
+            "requested": demand.provenance(),
         }
-        with Progress("calibrate", len(pending)) as progress:
-            for request in pending:
+        failed = []
+        with (
+            Progress("calibrate", len(pending)) as progress,
+            ThreadPoolExecutor(max_workers=len(pending)) as pool,
+        ):
+
+            def one(request: Request) -> str:
                 with progress.step(request.name) as step:
                     folder = run(archive, request, python, settings, facts, root)
                     step.outcome = "archived"
-                lines.append(f"calibrate: {request.name} archived: {folder}")
-    return lines
+                return folder
+
+            futures = {request: pool.submit(one, request) for request in pending}
+            for request, future in futures.items():
+                try:
+                    lines.append(f"calibrate: {request.name} archived: {future.result()}")
+                except CIError as exc:
+                    failed.append(request.name)
+                    lines.append(f"calibrate: {request.name} failed: {exc.message}")
+    return lines, failed
 
 
 def release_tag(tags: list[str], version: str) -> str | None:
@@ -213,7 +327,9 @@ def archived(archive: Archive, project: str, version: str, request: Request) -> 
     parts = (project, version, "calibrations", request.name)
     for name in archive.complete_folders(*parts, marker=manifest.MANIFEST):
         found = archive.read_json(*parts, name, manifest.MANIFEST) or {}
-        if found.get("request") == asdict(request):
+        if {k: v for k, v in (found.get("request") or {}).items() if v is not None} == (
+            request.key()
+        ):
             return archive.path(*parts, name)
     return None
 

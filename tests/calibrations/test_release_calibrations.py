@@ -141,6 +141,68 @@ def test_a_killed_calibration_resumes_and_archives_one_equal_result(released: Cl
     assert differences == []
 
 
+BROKEN = """\
+scenario: sir-boarding-school
+data: {csv: boarding_school_influenza_1978.csv}
+targets:
+  - {column: in_bed, output: prevalence, compartment: I, likelihood: {family: poisson}}
+parameters:  # no starting point drawn from these priors gives a finite posterior
+  beta: {distribution: uniform, lower: 0, upper: 1.0e+300}
+  gamma: {distribution: uniform, lower: 0, upper: 1.0e+300}
+sampler: {chains: 2, warmup: 100, iterations: 100, seed: 1}
+"""
+
+
+def test_calibrations_on_demand_run_in_parallel_archived_with_who_and_why(
+    released: Clone, tmp_path
+):
+    """Two calibrations asked at once, with overrides and a note; the one that fails loses
+    nothing of the other, which is archived with who asked, why, and what they changed."""
+    archive = tmp_path / "archive"
+    shutil.copytree(released.archive.parent.parent, archive, ignore=_calibrations)
+    env = released.config("demand", CONFIG + f'\n[archive]\nurl = "{archive}"\n')
+    mine = released.path / "demand"
+    mine.mkdir(exist_ok=True)
+    (mine / "broken.yaml").write_text(BROKEN)
+    data = ROOT / "src" / "epicast" / "data" / "boarding_school_influenza_1978.csv"
+    shutil.copy(data, mine)
+    result = released.ci(
+        "calibrate",
+        TAG,
+        *("--calibration", CALIBRATION, "--calibration", "demand/broken.yaml"),
+        *("--iterations", "200", "--seed", "11", "--workers", "1"),
+        *("--note", "does a second seed agree?"),
+        env={**env, "CI_ACTOR": "modeller-bob"},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    folders = released.calibrations(archive / "epicast" / TAG)
+    assert len(folders) == 1, output
+    folder = folders[0]
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"calibrate: {CALIBRATION} archived: {folder}"
+    assert lines[1].startswith("calibrate: broken failed: `epicast calibrate ")
+    assert result.stderr.splitlines()[-2:] == [
+        "ci: error: 1 calibration(s) failed: broken; the others are archived",
+        "ci: tip: each failure's log is printed above; a re-run resumes the failed ones",
+    ]
+    manifest = manifest_of(folder)
+    assert manifest["requested"] == {
+        "by": "modeller-bob",
+        "note": "does a second seed agree?",
+        "overrides": {"iterations": 200, "workers": 1, "seed": 11},
+    }
+    assert (manifest["seed"], manifest["sampler"]["iterations"]) == (11, 200)
+    assert manifest["command"] == [
+        "epicast",
+        "calibrate",
+        CALIBRATION,
+        "--iterations=200",
+        "--seed=11",
+    ]
+    assert not (archive / "epicast" / TAG / "calibrations" / "broken").exists()
+
+
 def _calibrations(folder: str, names: list[str]) -> list[str]:
     return ["calibrations"] if "calibrations" in names else []
 

@@ -32,6 +32,8 @@ COMMANDS = [
     ("bench", "{}"),
     ("bench", "1.0.0", "--baseline", "{}"),
     ("calibrate", "{}"),
+    ("calibrate", "1.0.0", "--project", "{}"),
+    ("calibrate", "1.0.0", "--calibration", "{}"),
     ("status", "{}"),
 ]
 
@@ -98,3 +100,46 @@ def test_a_usage_error_is_an_error_and_a_tip(capsys: pytest.CaptureFixture[str],
     assert len(lines) == 2
     assert lines[0].startswith(f"ci: error: {error}")
     assert lines[1].startswith("ci: tip: see `python -m ci")
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        (["--seed", "x"], "argument --seed: expected a whole number from 0 to 2^63-1, got 'x'"),
+        (["--seed", str(2**63)], "argument --seed: expected a whole number from 0 to 2^63-1"),
+        (["--chains", "0"], "argument --chains: expected a whole number >= 1, got '0'"),
+        (["--workers", "-2"], "argument --workers: expected a whole number >= 1, got '-2'"),
+        (["--note", "two\nlines"], "argument --note: expected one line of at most 500 characters"),
+        (["--note", "x" * 501], "argument --note: expected one line of at most 500 characters"),
+        (["--cluster", "moon"], "--cluster: Value error, expected local, slurm, none or tcp://"),
+        (["--calibration", "../outside.yaml"], "calibration '../outside.yaml': not a file of the"),
+        (["--calibration", "missing.yaml"], "calibration 'missing.yaml': not a file of the"),
+    ],
+    ids=["seed", "seed-64", "chains", "workers", "lines", "long", "cluster", "outside", "missing"],
+)
+def test_a_bad_calibrate_option_is_refused_before_anything_runs(
+    checkout: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    error: str,
+):
+    """On-demand calibrations: each option is checked before devpi or the cluster is asked."""
+    for variable in ("DEVPI_URL", "CI_CONFIG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(checkout)
+    (checkout.parent / "outside.yaml").write_text("scenario: seir-basic\n")  # exists, outside
+    before = _files(checkout)
+    try:
+        code = main(["calibrate", "1.0.0", *options])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert (code, out) == (2, "")
+    assert len(lines) == 2, err
+    assert error in lines[0], err
+    assert "Traceback" not in err
+    assert _files(checkout) == before

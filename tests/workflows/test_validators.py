@@ -29,17 +29,28 @@ def _report(result) -> str:
     return f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
 
 
+BUILDKITE_FILES = [BUILDKITE, BUILDKITE.with_name("calibrate.yml")]
+"""The release pipeline and the on-demand calibration form."""
+
+
 def test_workflow_files_exist():
-    assert WORKFLOW_FILES == ["ci.yml", "release.yml", "stages.yml"]
-    assert (ROOT / BUILDKITE).is_file()
+    assert WORKFLOW_FILES == ["calibrate.yml", "ci.yml", "release.yml", "stages.yml"]
+    assert all((ROOT / path).is_file() for path in BUILDKITE_FILES)
 
 
 # -- check-jsonschema ----------------------------------------------------------------
 
 
-def test_buildkite_pipeline_matches_the_buildkite_schema(check_jsonschema):
-    result = check_jsonschema("buildkite", ROOT / BUILDKITE)
+def test_buildkite_pipelines_match_the_buildkite_schema(check_jsonschema):
+    result = check_jsonschema("buildkite", *(ROOT / path for path in BUILDKITE_FILES))
     assert result.returncode == 0, _report(result)
+
+
+def test_broken_buildkite_form_fails_the_schema(check_jsonschema, copy_root: Path):
+    broken = copy_root / BUILDKITE_FILES[1]
+    replace_once(broken, "      - text: chains\n", "      - number: chains\n")
+    result = check_jsonschema("buildkite", broken)
+    assert result.returncode == 1, _report(result)
 
 
 def test_broken_buildkite_pipeline_fails_the_schema(check_jsonschema, copy_root: Path):
