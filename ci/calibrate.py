@@ -144,9 +144,14 @@ class Demand:
             ) from None
 
     def provenance(self) -> dict[str, Any]:
-        """Return who asked for the run, why, and what they changed (for the manifest)."""
+        """Return who asked for the run, why, and what they changed (for the manifest).
+
+        ``on_demand`` is false for the calibrations pipeline.toml lists, run as
+        they are (a release tag's): retention keeps those of released versions.
+        """
         changed = {**self.overrides, **({"seed": self.seed} if self.seed is not None else {})}
-        return {"by": actor(), "note": self.note, "overrides": changed}
+        on_demand = bool(self.calibrations or changed or self.note)
+        return {"by": actor(), "note": self.note, "overrides": changed, "on_demand": on_demand}
 
 
 def register(commands: argparse._SubParsersAction) -> None:

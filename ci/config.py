@@ -160,6 +160,13 @@ class Archive(_Section):
     url: str = ".state/archive"
 
 
+class Retention(_Section):
+    """What ``ci archive prune`` may remove (see :mod:`ci.retention`)."""
+
+    keep_runs: int = Field(default=3, ge=1)
+    max_age_days: float = Field(default=90, gt=0)
+
+
 class Approval(_Section):
     """How QA approval of a final release is established."""
 
@@ -175,6 +182,7 @@ class PipelineConfig(_Section):
     bench: Bench = Bench()
     calibrate: Calibrate = Calibrate()
     archive: Archive = Archive()
+    retention: Retention = Retention()
     approval: Approval = Approval()
 
 

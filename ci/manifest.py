@@ -103,8 +103,8 @@ def manifest_folders(fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add ``archive verify``."""
-    parser = commands.add_parser("archive", help="check the archive")
+    """Add ``archive verify`` and ``archive prune``."""
+    parser = commands.add_parser("archive", help="check the archive, or prune it")
     actions = parser.add_subparsers(title="actions", required=True, metavar="ACTION")
     verify = actions.add_parser(
         "verify", help="check every archived file against the sha256 in its manifest"
@@ -113,6 +113,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "path", nargs="?", help="a folder or URL in the archive (default: the whole archive)"
     )
     verify.set_defaults(handler=_verify)
+    from ci import retention  # it reads manifests: imported here, not at the top
+
+    retention.register(actions)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -191,6 +191,7 @@ def test_calibrations_on_demand_run_in_parallel_archived_with_who_and_why(
         "by": "modeller-bob",
         "note": "does a second seed agree?",
         "overrides": {"iterations": 200, "workers": 1, "seed": 11},
+        "on_demand": True,
     }
     assert (manifest["seed"], manifest["sampler"]["iterations"]) == (11, 200)
     assert manifest["command"] == [

@@ -1,0 +1,182 @@
+"""``ci archive prune``: remove what ``[retention]`` lets go, never what a release stands on.
+
+What may go, and only once older than ``max_age_days`` (by the time it finished):
+
+- calibration runs beyond the newest ``keep_runs`` of their calibration in their
+  version: any run of a version that never reached testing, and the on-demand
+  runs of one that did (the runs pipeline.toml lists, a release tag's, stay);
+- the test evidence and benchmark runs of versions that never reached testing
+  (dev builds, candidates that failed).
+
+Never: anything of a version at testing or stable but its on-demand runs, a
+release record, or a run newer than ``max_age_days``. A calibration folder is
+removed manifest-first behind a ``.pruning`` marker: readers stop counting it
+at once (no manifest, no run), and if the removal is cut short the next prune
+finishes it. A folder without a manifest and without the marker is left
+alone: on an object store it may be an upload in progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ci.archive import Archive, configured_archive
+from ci.config import Retention, load_config
+from ci.index import version_key
+from ci.manifest import MANIFEST
+from ci.release import RECORD, read_record, stage
+from ci.state import repo_root
+
+MARKER = ".pruning"
+RELEASED = ("testing", "stable")
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One folder or file that the policy lets go, and why."""
+
+    parts: tuple[str, ...]
+    size: int
+    why: str
+    folder: bool
+
+
+def register(actions: argparse._SubParsersAction) -> None:
+    """Add ``archive prune`` to the ``archive`` command's actions."""
+    prune = actions.add_parser(
+        "prune", help="remove old runs and dev-version evidence as [retention] allows"
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="list what would go and the bytes freed"
+    )
+    prune.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    root = repo_root()
+    policy = load_config(root).retention
+    archive = configured_archive(root)
+    removals = plan(archive, policy, datetime.now(timezone.utc))
+    verb = "would remove" if args.dry_run else "removed"
+    for removal in removals:
+        if not args.dry_run:
+            remove(archive, removal)
+        print(f"prune: {verb} {'/'.join(removal.parts)} ({_size(removal.size)}): {removal.why}")
+    freed = _size(sum(r.size for r in removals))
+    outcome = "to free" if args.dry_run else "freed"
+    print(f"prune: {verb} {len(removals)} item(s), {freed} {outcome}")
+    return 0
+
+
+def plan(archive: Archive, policy: Retention, now: datetime) -> list[Removal]:
+    """Return what the policy removes from ``archive`` at ``now``, interrupted removals first."""
+    cutoff = now - timedelta(days=policy.max_age_days)
+    found = list(_interrupted(archive))
+    for project in _folders(archive):
+        for version in sorted(_folders(archive, project), key=version_key):
+            released = stage(read_record(archive, project, version)) in RELEASED
+            found += _runs(archive, policy, cutoff, (project, version), released)
+            if not released:
+                found += _records(archive, cutoff, (project, version))
+    return found
+
+
+def remove(archive: Archive, removal: Removal) -> None:
+    """Remove one item; a calibration folder marker first, then its manifest, then the rest."""
+    path = archive.path(*removal.parts)
+    if not removal.folder:
+        archive.fs.rm(path)
+        return
+    archive.fs.pipe(f"{path}/{MARKER}", b"")
+    if archive.fs.exists(f"{path}/{MANIFEST}"):
+        archive.fs.rm(f"{path}/{MANIFEST}")
+    archive.fs.rm(path, recursive=True)
+
+
+def _runs(
+    archive: Archive, policy: Retention, cutoff: datetime, version: tuple[str, str], released: bool
+) -> list[Removal]:
+    """Calibration runs beyond the newest ``keep_runs`` of each calibration, old enough."""
+    found = []
+    for name in _folders(archive, *version, "calibrations"):
+        parts = (*version, "calibrations", name)
+        runs = []
+        for run in archive.complete_folders(*parts, marker=MANIFEST):
+            if archive.exists(*parts, run, MARKER):
+                continue  # being removed: _interrupted finishes it
+            manifest = archive.read_json(*parts, run, MANIFEST) or {}
+            on_demand = (manifest.get("requested") or {}).get("on_demand", False)
+            if not released or on_demand:
+                runs.append((manifest.get("finished_at", ""), run, on_demand))
+        for finished, run, on_demand in sorted(runs, reverse=True)[policy.keep_runs :]:
+            if finished and _when(finished) < cutoff:
+                kind = "on-demand run" if on_demand else "run"
+                why = f"{kind} beyond the newest {policy.keep_runs}, finished {finished[:10]}"
+                found.append(Removal((*parts, run), _du(archive, *parts, run), why, folder=True))
+    return found
+
+
+def _records(archive: Archive, cutoff: datetime, version: tuple[str, str]) -> list[Removal]:
+    """Test evidence and benchmark runs of a version that never reached testing, old enough."""
+    found = []
+    for folder in ("tests", "bench"):
+        for name in archive.listdir(*version, folder):
+            if name.startswith(".") or not name.endswith(".json") or ".raw." in name:
+                continue
+            record: dict[str, Any] = archive.read_json(*version, folder, name) or {}
+            finished = record.get("finished_at", "")
+            if not finished or _when(finished) >= cutoff:
+                continue
+            what = "evidence" if folder == "tests" else "benchmark run"
+            why = f"{what} of a version that never reached testing, finished {finished[:10]}"
+            names = [name]
+            raw = record.get("raw")
+            if folder == "bench" and raw and archive.exists(*version, folder, raw):
+                names.append(raw)
+            for item in names:
+                size = archive.fs.size(archive.path(*version, folder, item))
+                found.append(Removal((*version, folder, item), size, why, folder=False))
+    return found
+
+
+def _interrupted(archive: Archive) -> Iterator[Removal]:
+    """Calibration folders whose removal was cut short (they hold the marker)."""
+    for project in _folders(archive):
+        for version in _folders(archive, project):
+            for name in _folders(archive, project, version, "calibrations"):
+                parts = (project, version, "calibrations", name)
+                for run in _folders(archive, *parts):
+                    if archive.exists(*parts, run, MARKER):
+                        size = _du(archive, *parts, run)
+                        why = "finishing a removal that was cut short"
+                        yield Removal((*parts, run), size, why, folder=True)
+
+
+def _folders(archive: Archive, *parts: str) -> list[str]:
+    """Return the visible sub-folders (hidden ones are uploads in progress, or locks)."""
+    return [
+        name
+        for name in archive.listdir(*parts)
+        if not name.startswith(".")
+        and name != RECORD
+        and archive.fs.isdir(archive.path(*parts, name))
+    ]
+
+
+def _du(archive: Archive, *parts: str) -> int:
+    return int(archive.fs.du(archive.path(*parts)))
+
+
+def _when(iso: str) -> datetime:
+    return datetime.fromisoformat(iso).astimezone(timezone.utc)
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
