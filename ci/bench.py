@@ -118,9 +118,8 @@ def _handle(args: argparse.Namespace) -> int:
 
 def regressed(run: dict[str, Any]) -> bool:
     """Tell whether a run found a regression: slower than the baseline, or drifted."""
-    return run["verdict"] == verdict.SLOWER or (run.get("drift") or {}).get("verdict") == (
-        verdict.SLOWER
-    )
+    drifted = (run.get("drift") or {}).get("verdict") == verdict.SLOWER
+    return run["verdict"] == verdict.SLOWER or drifted
 
 
 def bench(
@@ -251,11 +250,7 @@ def drift_line(found: dict[str, Any]) -> str:
     """Return the line saying how far the candidate drifted from the window's fastest release."""
     compared = [b for b in found["benchmarks"] if b["ratio"] is not None]
     worst = max(compared, key=lambda b: b["ratio"], default=None)
-    most = (
-        ""
-        if worst is None
-        else (f", most {worst['name'].rsplit('::', 1)[-1]} x{worst['ratio']:.3f}")
-    )
+    most = f", most {worst['name'].rsplit('::', 1)[-1]} x{worst['ratio']:.3f}" if worst else ""
     return (
         f"drift: vs {found['reference']}, the fastest of {len(found['window'])} stable "
         f"release(s): {found['verdict']} (at most +{found['max_drift']:.0%}{most})"
