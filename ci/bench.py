@@ -42,12 +42,11 @@ from typing import Any
 
 from ci import drift, environments, instructions, names, reuse, transaction, verdict
 from ci.archive import Archive, configured_archive
-from ci.build import REPORT_NAME
+from ci.build import read_report
 from ci.config import Bench, load_config
 from ci.devpi import connect
 from ci.errors import CIError
 from ci.index import DevpiClient, ReleaseFile, version_key
-from ci.jsonfile import read_json
 from ci.progress import Progress
 from ci.release import now, wheel_of
 from ci.shell import mask
@@ -100,9 +99,7 @@ def _handle(args: argparse.Namespace) -> int:
         if args.rounds < 2:
             raise CIError(f"--rounds {args.rounds}: at least 2 rounds are needed for a test")
         settings = settings.model_copy(update={"rounds": args.rounds})
-    report = read_json(args.dist / REPORT_NAME)
-    if report is None:
-        raise CIError(f"no {args.dist / REPORT_NAME}", tip="run `python -m ci build` first")
+    report = read_report(args.dist)
     version = wanted or report["version"]
     record = bench(
         root,

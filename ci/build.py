@@ -22,6 +22,7 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -69,6 +70,14 @@ def _handle(args: argparse.Namespace) -> int:
     files = ", ".join(f"{f['filename']} ({f['sha256'][:12]})" for f in built)
     print(f"built {report['project']} {report['version']} at {report['commit'][:12]}: {files}")
     return 0
+
+
+def read_report(dist: Path) -> dict[str, Any]:
+    """Return the build report of ``dist``; refuse in one line, saying how to make it, if none."""
+    path = dist / REPORT_NAME
+    if not path.is_file():
+        raise CIError(f"no build report {path}", tip="run `python -m ci build` first")
+    return read_json(path)
 
 
 def current_build(root: Path, dist: Path) -> dict | None:

@@ -39,12 +39,11 @@ from pydantic import ValidationError
 
 from ci import environments, manifest, names, results, reuse, transaction
 from ci.archive import Archive, configured_archive
-from ci.build import REPORT_NAME
+from ci.build import read_report
 from ci.config import Calibrate, load_config
 from ci.devpi import connect
 from ci.distribution import sha256_of
 from ci.errors import CIError
-from ci.jsonfile import read_json
 from ci.progress import Progress
 from ci.release import actor, now, wheel_of
 from ci.shell import SECRET_VARIABLES
@@ -203,12 +202,7 @@ def _note(text: str) -> str:
 def _handle(args: argparse.Namespace) -> int:
     wanted = args.version and names.version(args.version)
     named = args.project and names.component(args.project, "project")
-    report = None if named and wanted else read_json(args.dist / REPORT_NAME)
-    if report is None and not (named and wanted):
-        raise CIError(
-            f"no {args.dist / REPORT_NAME}",
-            tip="run `python -m ci build` first, or give the version and --project",
-        )
+    report = {} if named and wanted else read_report(args.dist)
     version, project = wanted or report["version"], named or report["project"]
     settable = ("chains", "iterations", "cluster", "workers")
     demand = Demand(

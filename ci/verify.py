@@ -39,12 +39,11 @@ from typing import Any
 
 from ci import git, names, reuse, transaction
 from ci.archive import configured_archive
-from ci.build import REPORT_NAME
+from ci.build import read_report
 from ci.config import load_config
 from ci.devpi import connect
 from ci.errors import CIError
 from ci.index import ReleaseFile
-from ci.jsonfile import read_json
 from ci.progress import Progress
 from ci.release import now
 from ci.shell import mask
@@ -98,7 +97,7 @@ def _handle(args: argparse.Namespace) -> int:
 
 def release_target(dist: Path, version: str | None, root: Path) -> Target:
     """Identify the release to verify from the build report and the release record."""
-    report = read_json(dist / REPORT_NAME)
+    report = read_report(dist)
     version = version or report["version"]
     indexes = load_config(root).indexes.model_dump()
     with connect("ci") as client:

@@ -143,3 +143,22 @@ def test_a_bad_calibrate_option_is_refused_before_anything_runs(
     assert error in lines[0], err
     assert "Traceback" not in err
     assert _files(checkout) == before
+
+
+@pytest.mark.parametrize("command", [["verify"], ["bench"], ["calibrate"], ["calibrate", "1.0"]])
+def test_without_a_build_report_a_stage_says_how_to_make_one(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+):
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CI_STATE_DIR", str(tmp_path / "state"))
+    for variable in ("DEVPI_URL", "CI_CONFIG"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(command) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "ci: error: no build report dist/build-report.json",
+        "ci: tip: run `python -m ci build` first",
+    ]
