@@ -299,3 +299,57 @@ def _history_point(point: HistoryPoint, series: int, px: float, py: float, unit:
         f'data-machine="{escape(point.machine)}" cx="{_num(px)}" cy="{_num(py)}" r="5">'
         f"<title>{escape(tooltip)}</title></circle>"
     )
+
+
+def density_chart(
+    quantity: str, labels: tuple[str, str], samples: tuple[Sequence[float], ...]
+) -> str:
+    """Return an ``<svg class="chart density">`` of two runs' posterior densities, overlaid.
+
+    Both are histograms on the same 40 bins spanning the two samples' 0.5% to
+    99.5% quantiles, drawn as step lines (classes ``series-0`` and
+    ``series-1``), each labelled by its run.
+    """
+    import numpy as np
+
+    pooled = np.concatenate([np.asarray(s, dtype=float) for s in samples])
+    low, high = (float(q) for q in np.quantile(pooled, [0.005, 0.995]))
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, 41)
+    heights = [np.histogram(s, bins=edges, density=True)[0] for s in samples]
+    top = max(float(h.max()) for h in heights) * 1.1 or 1.0
+
+    def x(value: float) -> float:
+        return LEFT + (value - low) / (high - low) * (WIDTH - LEFT - RIGHT)
+
+    def y(value: float) -> float:
+        return TOP + (top - value) / top * (HEIGHT - TOP - BOTTOM)
+
+    parts = [
+        f'<svg class="chart density" data-quantity="{escape(quantity)}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
+        f'aria-label="{escape(f"posterior density of {quantity} in two runs")}">',
+        f'<text class="chart-title" x="{LEFT}" y="20">{escape(quantity)}</text>',
+        _line("axis", LEFT, HEIGHT - BOTTOM, WIDTH - RIGHT, HEIGHT - BOTTOM),
+        *(
+            f'<text class="tick" x="{_num(x(t))}" y="{HEIGHT - BOTTOM + 16}" '
+            f'text-anchor="middle">{t:.4g}</text>'
+            for t in _ticks(low, high)
+        ),
+    ]
+    for k, (label, height) in enumerate(zip(labels, heights, strict=True)):
+        points = [f"{_num(x(edges[0]))},{_num(y(0))}"]
+        for i, h in enumerate(height):
+            points += [f"{_num(x(edges[i]))},{_num(y(h))}", f"{_num(x(edges[i + 1]))},{_num(y(h))}"]
+        points.append(f"{_num(x(edges[-1]))},{_num(y(0))}")
+        parts.append(
+            f'<polyline class="trace series-{k}" points="{" ".join(points)}">'
+            f"<title>{escape(label)}</title></polyline>"
+        )
+        parts.append(
+            f'<text class="legend series-{k}" x="{WIDTH - RIGHT}" y="{20 + 14 * k}" '
+            f'text-anchor="end">{escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)

@@ -34,11 +34,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ci import charts, history
+from ci import charts, comparison, history
 from ci.archive import Archive, configured_archive
 from ci.bench import runs
 from ci.errors import CIError
@@ -234,19 +235,45 @@ def site(
 ) -> dict[str, str | bytes]:
     """Return every file of the site: path relative to the site root → text (or bytes)."""
     footer = f"Generated {when.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC by ci dashboard."
+    series = _calibration_series(projects)
+    previous = {
+        later.folder: earlier for runs in series.values() for earlier, later in pairwise(runs)
+    }
     pages: dict[str, str | bytes] = {
         "style.css": STYLE,
         "index.html": _index_page(projects, footer),
+        "calibrations/index.html": _calibrations_index(series, previous, footer),
     }
     for versions in projects.values():
         for version in versions:
             pages[version.page] = _version_page(version, footer)
             for calibration in version.calibrations:
-                pages[f"{calibration.folder}/index.html"] = _calibration_page(calibration, footer)
+                earlier = previous.get(calibration.folder)
+                page = _calibration_page(calibration, footer, compared=earlier is not None)
+                pages[f"{calibration.folder}/index.html"] = page
+                if earlier is not None:
+                    pages[f"{calibration.folder}/compare.html"] = _comparison_page(
+                        archive, earlier, calibration, footer
+                    )
                 for plot in calibration.plots:
                     with archive.fs.open(f"{calibration.location}/{plot}", "rb") as handle:
                         pages[f"{calibration.folder}/{plot}"] = handle.read()
     return pages
+
+
+def _calibration_series(
+    projects: Mapping[str, list[Version]],
+) -> dict[tuple[str, str], list[CalibrationRun]]:
+    """Return every run of each (project, calibration), across versions, oldest first."""
+    series: dict[tuple[str, str], list[CalibrationRun]] = {}
+    for project, versions in projects.items():
+        for version in versions:
+            for run in version.calibrations:
+                series.setdefault((project, run.name), []).append(run)
+    return {
+        key: sorted(runs, key=lambda r: (r.manifest["finished_at"], r.folder))
+        for key, runs in sorted(series.items())
+    }
 
 
 def write_site(pages: Mapping[str, str | bytes], out: Path) -> None:
@@ -319,7 +346,11 @@ def _document(title: str, root: str, body: Iterable[str], footer: str) -> str:
 
 
 def _index_page(projects: Mapping[str, list[Version]], footer: str) -> str:
-    body = ["<h1>Releases</h1>"]
+    body = [
+        "<h1>Releases</h1>",
+        '<p><a href="calibrations/index.html">Calibrations</a>: every '
+        "run of every calibration, across versions, with comparisons.</p>",
+    ]
     if not projects:
         body.append("<p>Nothing archived yet.</p>")
     for project, versions in projects.items():
@@ -634,8 +665,8 @@ def _calibrations_section(calibrations: Sequence[CalibrationRun]) -> str:
     return f'<section id="calibrations">\n<h2>Calibrations</h2>\n{listing}\n</section>'
 
 
-def _calibration_page(c: CalibrationRun, footer: str) -> str:
-    """Return the page of one archived calibration."""
+def _calibration_page(c: CalibrationRun, footer: str, compared: bool = False) -> str:
+    """Return the page of one archived calibration (linking its comparison if it has one)."""
     m = c.manifest
     title = f"{m['project']} {m['version']}: {c.name}"
     diagnostics = m["diagnostics"]
@@ -656,11 +687,17 @@ def _calibration_page(c: CalibrationRun, footer: str) -> str:
         "command": " ".join(m["command"]),
     }
     warnings = diagnostics["warnings"]
+    requested = m.get("requested") or {}
+    if requested.get("on_demand"):
+        facts["asked by"] = f"{requested['by']}: {requested.get('note') or '(no note)'}"
     body = [
         f"<h1>{escape(title)}</h1>",
         "<dl>",
         *(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts.items()),
         "</dl>",
+        '<p><a href="compare.html">Compared with the previous run of this calibration</a></p>'
+        if compared
+        else "<p>The first archived run of this calibration.</p>",
         '<section id="diagnostics">',
         "<h2>Diagnostics</h2>",
         _table(diagnostics["table"]["columns"], rows),
@@ -686,6 +723,129 @@ def _calibration_page(c: CalibrationRun, footer: str) -> str:
         "</section>",
     ]
     return _document(title, "../../../../../", body, footer)
+
+
+def _calibrations_index(
+    series: Mapping[tuple[str, str], list[CalibrationRun]],
+    previous: Mapping[str, CalibrationRun],
+    footer: str,
+) -> str:
+    """Return the results site's index: every run of every calibration, newest first."""
+    body = ["<h1>Calibrations</h1>"]
+    if not series:
+        body.append("<p>No calibrations archived yet.</p>")
+    else:
+        links = (_link(f"#{quote(f'{p}-{n}')}", f"{p} {n}") for p, n in series)
+        body.append(f"<p>{' · '.join(links)}</p>")
+    header = ["version", "run", "asked by", "max R-hat", "min bulk ESS", "acceptance"]
+    header += ["warnings", "finished", "compared"]
+    for (project, name), calibration_runs in series.items():
+        rows = []
+        for c in reversed(calibration_runs):
+            m, d = c.manifest, c.manifest["diagnostics"]
+            requested = m.get("requested") or {}
+            asked = requested.get("by", "-") if requested.get("on_demand") else "release"
+            note = requested.get("note") or ""
+            rows.append(
+                [
+                    _td(
+                        _link(
+                            f"../versions/{quote(project)}/{quote(m['version'])}.html", m["version"]
+                        ),
+                        raw=True,
+                    ),
+                    _td(_link(f"../{c.href}", c.run), raw=True),
+                    _td(f"{asked}: {note}" if note else asked),
+                    _td(_number(d["max_rhat"]), "number"),
+                    _td(_number(d["min_ess_bulk"]), "number"),
+                    _td(" – ".join(f"{a:.2f}" for a in d["acceptance"]), "number"),
+                    _td(str(len(d["warnings"])), "number"),
+                    _td(_when(m["finished_at"])),
+                    _td(_link(f"../{quote(c.folder)}/compare.html", "vs previous"), raw=True)
+                    if c.folder in previous
+                    else _td("-"),
+                ]
+            )
+        body += [
+            f'<section id="{escape(f"{project}-{name}")}">',
+            f"<h2>{escape(project)} {escape(name)}</h2>",
+            _table(header, rows),
+            "</section>",
+        ]
+    return _document("Calibrations", "../", body, footer)
+
+
+def _comparison_page(
+    archive: Archive, earlier: CalibrationRun, later: CalibrationRun, footer: str
+) -> str:
+    """Return the page comparing a run with the previous run of its calibration."""
+    a, b = earlier.manifest, later.manifest
+    labels = (f"{a['version']} {earlier.run}", f"{b['version']} {later.run}")
+    title = f"{later.name}: {labels[1]} vs {labels[0]}"
+    found = comparison.changes(a, b)
+    rows = [
+        [
+            _td(c.quantity),
+            _td(_number(c.mean_a), "number"),
+            _td(_number(c.mean_b), "number"),
+            _td(_number(c.difference), "number"),
+            _td(f"[{_number(c.interval_a[0])}, {_number(c.interval_a[1])}]", "number"),
+            _td(f"[{_number(c.interval_b[0])}, {_number(c.interval_b[1])}]", "number"),
+            _td(_number(c.mc_error), "number"),
+            _td({True: "moved", False: "no", None: "-"}[c.moved], f"moved-{c.moved}".lower()),
+        ]
+        for c in found
+    ]
+    moved = [c.quantity for c in found if c.moved]
+    header = ["quantity", "mean earlier", "mean later", "later - earlier"]
+    header += ["90% earlier", "90% later", "MC error", "moved"]
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        f"<p>Earlier: {_link(f'../../../../../{earlier.href}', labels[0])}; "
+        f"later: {_link('index.html', labels[1])}.</p>",
+        f"<p>Moved beyond {comparison.MOVED:g} Monte Carlo errors: "
+        f"{escape(', '.join(moved)) if moved else 'nothing'}.</p>",
+        _table(header, rows),
+        '<section id="densities">',
+        "<h2>Posterior densities</h2>",
+        *_densities(archive, (earlier, later), labels),
+        "</section>",
+        '<section id="fit">',
+        "<h2>Fit</h2>",
+        *(
+            f'<figure><img src="{quote(prefix + p)}" alt="{escape(p)}"><figcaption>'
+            f"{escape(label)}: {escape(p)}</figcaption></figure>"
+            for prefix, run, label in (
+                (f"../../../../../{earlier.folder}/", earlier, labels[0]),
+                ("", later, labels[1]),
+            )
+            for p in run.plots
+            if "fit" in p
+        ),
+        "</section>",
+    ]
+    return _document(title, "../../../../../", body, footer)
+
+
+def _densities(
+    archive: Archive, runs: tuple[CalibrationRun, CalibrationRun], labels: tuple[str, str]
+) -> list[str]:
+    """Return one overlaid density chart per parameter, from both runs' result.h5."""
+    import h5py
+
+    samples = []
+    try:
+        for run in runs:
+            with archive.fs.open(f"{run.location}/result.h5", "rb") as raw, h5py.File(raw) as h:
+                samples.append(comparison.draws(h))
+    except (OSError, KeyError) as exc:
+        return [f"<p>Not drawn: a result.h5 cannot be read ({escape(str(exc))}).</p>"]
+    common = [name for name in samples[1] if name in samples[0]]
+    return [
+        f"<figure>{charts.density_chart(name, labels, (samples[0][name], samples[1][name]))}"
+        "</figure>"
+        for name in common
+    ]
 
 
 def _number(value: float | None) -> str:
@@ -783,6 +943,9 @@ svg.chart .trace.series-1 { stroke: #b36a8b; stroke-dasharray: 6 3; }
 svg.chart .point.series-1 { stroke: #b36a8b; stroke-width: 2; }
 svg.chart .interval { stroke: #6a8bb3; stroke-width: 2; }
 svg.chart .step { stroke: #d73a49; stroke-width: 1.5; }
+svg.chart text.legend.series-0 { fill: #6a8bb3; font-size: 11px; }
+svg.chart text.legend.series-1 { fill: #b36a8b; font-size: 11px; }
+td.moved-true { color: #d73a49; font-weight: 600; }
 svg.chart .step-label { fill: #d73a49; font-size: 12px; }
 td.step-slower { color: #d73a49; }
 td.step-faster { color: #28a745; }

@@ -194,16 +194,35 @@ def calibration_manifest(version: str, name: str) -> dict:
     }
 
 
-def write_calibration(archive: Archive, version: str, name: str, run: str) -> str:
-    """Archive a calibration folder (plots, a result, a log, the manifest); return its path."""
+def write_calibration(
+    archive: Archive,
+    version: str,
+    name: str,
+    run: str,
+    changes: dict | None = None,
+    draws: dict[str, list[float]] | None = None,
+) -> str:
+    """Archive a calibration folder (plots, a result, a log, the manifest); return its path.
+
+    ``changes`` replaces manifest fields; ``draws`` (parameter -> values of one
+    chain) makes ``result.h5`` a real HDF5 file with them, as epicast writes it.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / run
         (folder / "plots").mkdir(parents=True)
         for plot, data in PLOTS.items():
             (folder / plot).write_bytes(data)
-        (folder / "result.h5").write_bytes(b"not read by the dashboard")
+        if draws is None:
+            (folder / "result.h5").write_bytes(b"not an HDF5 file")
+        else:
+            import h5py
+            import numpy as np
+
+            with h5py.File(folder / "result.h5", "w") as handle:
+                handle["parameter"] = np.array(list(draws), dtype="S")
+                handle["draws"] = np.array(list(draws.values())).T[np.newaxis, :, :]
         (folder / "calibrate.log").write_text("sir-boarding-school: 4 chains\n", encoding="utf-8")
-        manifest.write(folder, calibration_manifest(version, name))
+        manifest.write(folder, {**calibration_manifest(version, name), **(changes or {})})
         parts = (PROJECT, version, "calibrations", name, run)
         return archive.publish_folder(folder, *parts, last=manifest.MANIFEST)
 
