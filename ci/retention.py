@@ -28,7 +28,7 @@ from ci.archive import Archive, configured_archive
 from ci.config import Retention, load_config
 from ci.index import version_key
 from ci.manifest import MANIFEST
-from ci.release import RECORD, read_record, stage
+from ci.release import read_record, stage
 from ci.state import repo_root
 
 MARKER = ".pruning"
@@ -161,9 +161,7 @@ def _folders(archive: Archive, *parts: str) -> list[str]:
     return [
         name
         for name in archive.listdir(*parts)
-        if not name.startswith(".")
-        and name != RECORD
-        and archive.fs.isdir(archive.path(*parts, name))
+        if not name.startswith(".") and archive.fs.isdir(archive.path(*parts, name))
     ]
 
 
