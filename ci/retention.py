@@ -19,7 +19,6 @@ alone: on an object store it may be an upload in progress.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -28,11 +27,11 @@ from ci.archive import Archive, configured_archive
 from ci.config import Retention, load_config
 from ci.index import version_key
 from ci.manifest import MANIFEST
-from ci.release import read_record, stage
+from ci.release import RELEASED, read_record, stage
 from ci.state import repo_root
 
 MARKER = ".pruning"
-RELEASED = ("testing", "stable")
+INTERRUPTED = "finishing a removal that was cut short"
 
 
 @dataclass(frozen=True)
@@ -75,14 +74,14 @@ def _handle(args: argparse.Namespace) -> int:
 def plan(archive: Archive, policy: Retention, now: datetime) -> list[Removal]:
     """Return what the policy removes from ``archive`` at ``now``, interrupted removals first."""
     cutoff = now - timedelta(days=policy.max_age_days)
-    found = list(_interrupted(archive))
+    found = []
     for project in _folders(archive):
         for version in sorted(_folders(archive, project), key=version_key):
             released = stage(read_record(archive, project, version)) in RELEASED
             found += _runs(archive, policy, cutoff, (project, version), released)
             if not released:
                 found += _records(archive, cutoff, (project, version))
-    return found
+    return sorted(found, key=lambda removal: removal.why != INTERRUPTED)  # stable: order kept
 
 
 def remove(archive: Archive, removal: Removal) -> None:
@@ -100,14 +99,22 @@ def remove(archive: Archive, removal: Removal) -> None:
 def _runs(
     archive: Archive, policy: Retention, cutoff: datetime, version: tuple[str, str], released: bool
 ) -> list[Removal]:
-    """Calibration runs beyond the newest ``keep_runs`` of each calibration, old enough."""
+    """Calibration runs the policy lets go, and those whose removal was cut short.
+
+    Let go: runs beyond the newest ``keep_runs`` of their calibration, old enough.
+    Cut short: runs holding the marker, whatever their age.
+    """
     found = []
     for name in _folders(archive, *version, "calibrations"):
         parts = (*version, "calibrations", name)
         runs = []
-        for run in archive.complete_folders(*parts, marker=MANIFEST):
+        for run in _folders(archive, *parts):
             if archive.exists(*parts, run, MARKER):
-                continue  # being removed: _interrupted finishes it
+                size = _du(archive, *parts, run)
+                found.append(Removal((*parts, run), size, INTERRUPTED, folder=True))
+                continue
+            if not archive.exists(*parts, run, MANIFEST):
+                continue  # an upload in progress, on an object store
             manifest = archive.read_json(*parts, run, MANIFEST) or {}
             on_demand = (manifest.get("requested") or {}).get("on_demand", False)
             if not released or on_demand:
@@ -141,19 +148,6 @@ def _records(archive: Archive, cutoff: datetime, version: tuple[str, str]) -> li
                 size = archive.fs.size(archive.path(*version, folder, item))
                 found.append(Removal((*version, folder, item), size, why, folder=False))
     return found
-
-
-def _interrupted(archive: Archive) -> Iterator[Removal]:
-    """Calibration folders whose removal was cut short (they hold the marker)."""
-    for project in _folders(archive):
-        for version in _folders(archive, project):
-            for name in _folders(archive, project, version, "calibrations"):
-                parts = (project, version, "calibrations", name)
-                for run in _folders(archive, *parts):
-                    if archive.exists(*parts, run, MARKER):
-                        size = _du(archive, *parts, run)
-                        why = "finishing a removal that was cut short"
-                        yield Removal((*parts, run), size, why, folder=True)
 
 
 def _folders(archive: Archive, *parts: str) -> list[str]:
