@@ -45,7 +45,7 @@ from ci.bench import runs
 from ci.errors import CIError
 from ci.index import version_key
 from ci.manifest import MANIFEST
-from ci.release import read_record, stage
+from ci.release import RELEASED, accepted_regression, read_record, stage
 from ci.state import repo_root, state_dir
 from ci.verdict import format_value
 from ci.verify import evidence_for
@@ -417,13 +417,8 @@ def _latest_verdict(v: Version) -> str:
 def _accepted_reason(record: dict[str, Any] | None) -> str | None:
     """Return why a regression was accepted on the way to stable, if it was."""
     stable = [p for p in (record or {}).get("promotions", []) if p["to"] == "stable"]
-    accepted = _accepted(stable[-1]) if stable else None
+    accepted = accepted_regression(stable[-1]) if stable else None
     return accepted["reason"] if accepted else None
-
-
-def _accepted(promotion: dict[str, Any]) -> dict[str, Any] | None:
-    """Return a promotion's ``accepted_regression`` ({reason, who}), from its benchmark gate."""
-    return (promotion.get("benchmarks") or {}).get("accepted_regression")
 
 
 def _charts(versions: Sequence[Version]) -> list[str]:
@@ -465,7 +460,7 @@ def _history_section(versions: Sequence[Version]) -> list[str]:
     released = [
         (v.version, v.record, v.runs)
         for v in sorted(versions, key=lambda v: version_key(v.version))
-        if stage(v.record) in ("testing", "stable")
+        if stage(v.record) in RELEASED
     ]
     found = history.histories(released)
     if not found:
@@ -556,7 +551,7 @@ def _release_section(record: dict[str, Any] | None) -> list[str]:
             _td(p["who"]),
             _td(_when(p.get("when") or p.get("at"))),
             _td(_describe(p.get("approval"))),
-            _td(_describe(_accepted(p))),
+            _td(_describe(accepted_regression(p))),
         ]
         for p in record["promotions"]
     ]
@@ -653,9 +648,7 @@ def _calibrations_section(calibrations: Sequence[CalibrationRun]) -> str:
         [
             _td(_link(f"../../{c.href}", c.name), raw=True),
             _td(c.run),
-            _td(_number(c.manifest["diagnostics"]["max_rhat"]), "number"),
-            _td(_number(c.manifest["diagnostics"]["min_ess_bulk"]), "number"),
-            _td(" – ".join(f"{a:.2f}" for a in c.manifest["diagnostics"]["acceptance"]), "number"),
+            *_diagnostic_cells(c.manifest["diagnostics"]),
             _td(_when(c.manifest["finished_at"])),
         ]
         for c in calibrations
@@ -663,6 +656,21 @@ def _calibrations_section(calibrations: Sequence[CalibrationRun]) -> str:
     header = ["calibration", "run", "max R-hat", "min bulk ESS", "acceptance", "finished"]
     listing = _table(header, rows) if rows else "<p>No calibrations were archived.</p>"
     return f'<section id="calibrations">\n<h2>Calibrations</h2>\n{listing}\n</section>'
+
+
+def _diagnostic_cells(diagnostics: dict[str, Any]) -> list[str]:
+    """Return a run's diagnostics at a glance: largest R-hat, smallest bulk ESS, acceptance."""
+    return [
+        _td(_number(diagnostics["max_rhat"]), "number"),
+        _td(_number(diagnostics["min_ess_bulk"]), "number"),
+        _td(" – ".join(f"{a:.2f}" for a in diagnostics["acceptance"]), "number"),
+    ]
+
+
+def _requester(manifest: dict[str, Any]) -> tuple[str, str | None] | None:
+    """Return who asked for an on-demand run and their note; None for a release's own run."""
+    requested = manifest.get("requested") or {}
+    return (requested["by"], requested.get("note")) if requested.get("on_demand") else None
 
 
 def _calibration_page(c: CalibrationRun, footer: str, compared: bool = False) -> str:
@@ -687,9 +695,8 @@ def _calibration_page(c: CalibrationRun, footer: str, compared: bool = False) ->
         "command": " ".join(m["command"]),
     }
     warnings = diagnostics["warnings"]
-    requested = m.get("requested") or {}
-    if requested.get("on_demand"):
-        facts["asked by"] = f"{requested['by']}: {requested.get('note') or '(no note)'}"
+    if (asked := _requester(m)) is not None:
+        facts["asked by"] = f"{asked[0]}: {asked[1] or '(no note)'}"
     body = [
         f"<h1>{escape(title)}</h1>",
         "<dl>",
@@ -743,9 +750,7 @@ def _calibrations_index(
         rows = []
         for c in reversed(calibration_runs):
             m, d = c.manifest, c.manifest["diagnostics"]
-            requested = m.get("requested") or {}
-            asked = requested.get("by", "-") if requested.get("on_demand") else "release"
-            note = requested.get("note") or ""
+            asked, note = _requester(m) or ("release", None)
             rows.append(
                 [
                     _td(
@@ -756,9 +761,7 @@ def _calibrations_index(
                     ),
                     _td(_link(f"../{c.href}", c.run), raw=True),
                     _td(f"{asked}: {note}" if note else asked),
-                    _td(_number(d["max_rhat"]), "number"),
-                    _td(_number(d["min_ess_bulk"]), "number"),
-                    _td(" – ".join(f"{a:.2f}" for a in d["acceptance"]), "number"),
+                    *_diagnostic_cells(d),
                     _td(str(len(d["warnings"])), "number"),
                     _td(_when(m["finished_at"])),
                     _td(_link(f"../{quote(c.folder)}/compare.html", "vs previous"), raw=True)

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from ci.release import accepted_regression
+
 PENALTY = 20.0
 """Penalty per step, in variances of the points. In series of 8 releases with 2% scatter
 it marks 3% of flat series with a step and finds 99.6% of 15% steps in the middle (91% of
@@ -71,12 +73,7 @@ class History:
 
     def series(self) -> dict[str, list[HistoryPoint]]:
         """Return the points per comparable series: per machine for timings, else one."""
-        if self.unit != TIMING_UNIT:
-            return {"": self.points}
-        found: dict[str, list[HistoryPoint]] = {}
-        for point in self.points:
-            found.setdefault(point.machine, []).append(point)
-        return found
+        return comparable_series(self.unit, self.points)
 
     @property
     def largest(self) -> float:
@@ -125,6 +122,16 @@ def histories(
     return sorted(found, key=lambda h: -h.largest)
 
 
+def comparable_series(unit: str, points: list[HistoryPoint]) -> dict[str, list[HistoryPoint]]:
+    """Return the points per series that may be compared: per machine for timings, else one."""
+    if unit != TIMING_UNIT:
+        return {"": points}
+    found: dict[str, list[HistoryPoint]] = {}
+    for point in points:
+        found.setdefault(point.machine, []).append(point)
+    return found
+
+
 def machine_name(machine: dict[str, Any] | None) -> str:
     """Return how a run's machine is named: ``host (processor, N cores)``."""
     if not machine:
@@ -163,9 +170,8 @@ def find_steps(values: Sequence[float], min_effect: float) -> list[tuple[int, fl
 
 
 def _steps(name: str, unit: str, points: list[HistoryPoint], min_effect: float) -> list[Step]:
-    history = History(name, unit, points, [])
     found = []
-    for machine, series in history.series().items():
+    for machine, series in comparable_series(unit, points).items():
         for index, ratio in find_steps([p.value for p in series], min_effect):
             before, after = series[index - 1].version, series[index].version
             found.append(Step(name, unit, machine, before, after, ratio))
@@ -174,7 +180,4 @@ def _steps(name: str, unit: str, points: list[HistoryPoint], min_effect: float) 
 
 def _accepted(record: dict[str, Any] | None) -> bool:
     """Tell whether a regression was accepted when the version was promoted."""
-    return any(
-        (p.get("benchmarks") or {}).get("accepted_regression")
-        for p in (record or {}).get("promotions", [])
-    )
+    return any(accepted_regression(p) for p in (record or {}).get("promotions", []))

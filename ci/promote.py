@@ -41,6 +41,7 @@ from ci.distribution import is_final
 from ci.errors import CIError
 from ci.index import DevpiRefusedError
 from ci.release import (
+    RELEASED,
     actor,
     now,
     read_record,
@@ -340,12 +341,11 @@ def _approved_by_tag(
     finals = [t for t in tags if _version_of(t) == Version(version)]
     if not finals:
         return None
-    tested = ("testing", "stable")
     candidates = [
         t
         for t in tags
         if _is_candidate_of(t, version)
-        and stage(read_record(archive, record["project"], str(Version(t)))) in tested
+        and stage(read_record(archive, record["project"], str(Version(t)))) in RELEASED
     ]
     if not candidates:
         return None

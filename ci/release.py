@@ -19,6 +19,8 @@ from ci.archive import Archive
 from ci.errors import CIError
 
 RECORD = "release.json"
+RELEASED = ("testing", "stable")
+"""The stages of a released version: promoted past unstable once its tests passed."""
 ACTOR_VARIABLES = ("CI_ACTOR", "GITHUB_ACTOR", "BUILDKITE_UNBLOCKER", "BUILDKITE_BUILD_CREATOR")
 
 
@@ -81,3 +83,8 @@ def stage(record: dict[str, Any] | None) -> str:
     if not record["files"]:
         return "unpublished"
     return record["promotions"][-1]["to"] if record["promotions"] else "unstable"
+
+
+def accepted_regression(promotion: dict[str, Any]) -> dict[str, Any] | None:
+    """Return a promotion's ``accepted_regression`` ({reason, who}), from its benchmark gate."""
+    return (promotion.get("benchmarks") or {}).get("accepted_regression")
