@@ -17,6 +17,11 @@ load once called the doubling "same" (2026-12-07; its numbers were not shown,
 which the assertion now does). 8 rounds (critical value 3.5) leave more room,
 and the regression environment is not the longest, so they cost no wall time.
 
+Only a lower bound is asserted on the measured ratio: the injected busy-wait
+ends on the wall clock, so a preemption near its end stretches it, and under
+load the doubled run measured 2.63 times the base (a CI run, 2026-12-07). The
+busy-wait cannot end early, so a ratio well below 2 means the machinery is wrong.
+
 The gate's error rates at its real settings (pipeline.toml: 3% effect,
 alpha 0.01; 5% and 10% slowdowns) are measured by the experiment
 (tests/regression/experiment.py) and reported in docs/benchmarks.md, not
@@ -49,4 +54,4 @@ def test_a_doubled_run_time_is_caught_and_a_a_stays_quiet(pythons, tmp_path):
     assert not experiment.alarm(result["base-b"]), result["base-b"]
     [target] = [c for c in result["slow100"] if c.name.endswith(experiment.TARGET)]
     assert experiment.detected(result["slow100"]), target
-    assert 1.6 < target.ratio < 2.5, target
+    assert target.ratio > 1.6, target
