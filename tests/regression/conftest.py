@@ -2,7 +2,7 @@
 
 ``variant_envs.python("base-a")`` is this checkout's wheel in a new virtual
 environment (with the ``testing`` extra, so pytest-benchmark);
-``variant_envs.python("slow100")`` a copy twice as slow in the 16-age model run
+``variant_envs.python("slow300")`` a copy four times as slow in the 16-age model run
 (see variants.py). Environments are created on first use and shared by the
 whole session.
 """
