@@ -27,7 +27,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
@@ -392,8 +392,12 @@ def run(
     return published
 
 
-def run_logged(command: list[str], log: Path, work: Path, tip: str) -> None:
+def run_logged(
+    command: list[str], log: Path, work: Path, tip: str, extra: Mapping[str, str] | None = None
+) -> None:
     """Run ``command`` in ``work`` with its output in ``log``, in a process group of its own.
+
+    ``extra`` variables are added to its environment.
 
     The group's leader is noted in ``work/pid`` while it runs; it dies with this
     process (``PR_SET_PDEATHSIG``), and :func:`_stop_leftovers` stops what of
@@ -404,7 +408,11 @@ def run_logged(command: list[str], log: Path, work: Path, tip: str) -> None:
     CIError
         If the command fails: its exit code and the end of its log, and ``tip``.
     """
-    env = {**environments.process_environment(SECRET_VARIABLES), "MPLBACKEND": "Agg"}
+    env = {
+        **environments.process_environment(SECRET_VARIABLES),
+        "MPLBACKEND": "Agg",
+        **(extra or {}),
+    }
     pid_file = work / "pid"
     with log.open("w", encoding="utf-8") as output:
         process = subprocess.Popen(

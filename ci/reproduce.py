@@ -108,7 +108,10 @@ def reproduce(path: str, cluster: str = "local") -> list[results.Difference]:
         run.mkdir()
         command = [str(python.with_name("epicast")), "calibrate", *arguments]
         command += ["--cluster", cluster, "--output", str(run / RESULT)]  # log: chains' progress
-        run_logged(command, run / LOG, work, tip="the lines above end the calibration's log")
+        # Compiled as on a new machine: not from the numba cache other runs share.
+        numba_cache = {"NUMBA_CACHE_DIR": str(work / "numba")}
+        tip = "the lines above end the calibration's log"
+        run_logged(command, run / LOG, work, tip=tip, extra=numba_cache)
         archived = work / "archived.h5"
         fs.get_file(f"{folder}/{RESULT}", str(archived))
         inputs = results.facts(run / RESULT)["inputs"]

@@ -21,6 +21,10 @@ changes are not in the clone)::
 7. the default ``epicast calibrate sir-boarding-school`` warm, against the
    same with ``--cluster none``.
 
+Every item starts with numba's cache empty: epicast shares compiled code
+between environments (in the user's cache folder, keyed by its sources), so
+each item gets a new ``NUMBA_CACHE_DIR`` of its own (items 1-3 one together).
+
 It prints a Markdown table with the targets and the machine's load average at
 the start of each item (figures taken on a busy machine are high). Speed
 targets are never asserted in tests: this script is where they are measured.
@@ -105,10 +109,14 @@ class Loop:
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(self.clone)], check=True)
         subprocess.run(["git", "-C", str(self.clone), "tag", TAG], check=True)
 
+    def environ(self, numba_cache: str, **extra: str) -> dict[str, str]:
+        """Return `clean_environment` with numba's cache in a folder of this run, empty at first."""
+        return clean_environment(NUMBA_CACHE_DIR=str(self.work / f"numba-{numba_cache}"), **extra)
+
     def pipeline(self, item: str, *args: str) -> None:
         """Time ``python3 dev.py pipeline ARGS`` in the clone (its devpi-server on a free port)."""
         began = load()
-        env = clean_environment(CI_DEVPI_PORT="0")
+        env = self.environ("release", CI_DEVPI_PORT="0")
         command = [sys.executable, "dev.py", "pipeline", *args]
         self.record(item, timed(command, self.clone, env, self.work / f"item-{item}.log"), began)
 
@@ -117,7 +125,7 @@ class Loop:
         began = load()
         command = [sys.executable, "dev.py", "test"]
         log = self.work / "item-4.log"
-        self.record("4", timed(command, self.clone, clean_environment(), log), began)
+        self.record("4", timed(command, self.clone, self.environ("test"), log), began)
 
     def environment(self, name: str) -> Path:
         """Create a brand-new environment with the clone's wheel; return its ``epicast``."""
@@ -165,7 +173,7 @@ class Loop:
         for item in ("5a", "5b"):
             began = load()
             self.record(
-                item, timed([epicast, "run", "seir-gbr-16age"], out, clean_environment()), began
+                item, timed([epicast, "run", "seir-gbr-16age"], out, self.environ("run")), began
             )
 
     def calibrations(self) -> None:
@@ -175,12 +183,13 @@ class Loop:
         out.mkdir()
         command = [epicast, "calibrate", "sir-boarding-school"]
         began = load()
-        self.record("6", timed(command, out, clean_environment()), began)
+        env = self.environ("calibrate")
+        self.record("6", timed(command, out, env), began)
         began = load()
-        default = timed(command, out, clean_environment())
+        default = timed(command, out, env)
         self.record("7a", default, began, "warm `epicast calibrate sir-boarding-school` (default)")
         began = load()
-        in_process = timed([*command, "--cluster", "none"], out, clean_environment())
+        in_process = timed([*command, "--cluster", "none"], out, env)
         self.record("7b", in_process, began, "warm, `--cluster none`")
         self.rows.append(
             ("7", "default / in process (target ≤ 1.5)", default / in_process, 1.5, began)

@@ -59,15 +59,17 @@ places as the loop allows: the right-hand side from two (the stages inside the
 step, and its end, which also serves the evaluation at a step's start after a
 breakpoint), the stage update and the step's result each from one.
 
-Numba caches the compiled code on disk (``cache=True``): next to this file
-when site-packages is writable, otherwise in the user's cache directory
-(numba's own fallback; ``NUMBA_CACHE_DIR`` overrides both).
+Numba caches the compiled code on disk (``cache=True``), keyed by the content
+of epicast's sources rather than where they are installed, so a new
+environment with the same epicast compiles nothing (:mod:`epicast._jit`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from epicast._jit import OPTIONS
 
 S, E, I, R, CUM_INFECTIONS, CUM_ONSETS = range(6)
 N_STATE = 6
@@ -114,10 +116,8 @@ DP_DENSE = np.array(
 )
 N_STAGES = 7
 
-_OPTIONS = {"cache": True, "error_model": "numpy"}
 
-
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _rates(y, beta, sigma, gamma, latent, contacts_by_source, segment, inv_population, work, k, s):
     """Write dy/dt of the flat state ``y`` into row ``s`` of ``k``.
 
@@ -156,7 +156,7 @@ def _rates(y, beta, sigma, gamma, latent, contacts_by_source, segment, inv_popul
         k[s, CUM_ONSETS * n_groups + i] = onsets
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _stage(stage, y, h, k, s, n):
     """Set ``stage[:n] = y[:n] + h * sum_m DP_A[s, m] * k[m, :n]`` (state of stage ``s``, 1 to 5).
 
@@ -193,7 +193,7 @@ def _stage(stage, y, h, k, s, n):
             )
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _solution(y_new, y, h, k):
     """Set ``y_new = y + h * sum_m DP_A[6, m] * k[m]``, the step's 5th-order result (a[1] is 0)."""
     s = N_STAGES - 1
@@ -207,7 +207,7 @@ def _solution(y_new, y, h, k):
         )
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _error_norm(y, y_new, h, k, scratch, n):
     """RMS of the local error estimate over ``y[:n]``, scaled by ATOL + RTOL * max(|y|, |y_new|)."""
     for q in range(n):
@@ -234,7 +234,7 @@ def _error_norm(y, y_new, h, k, scratch, n):
     return np.sqrt(((s0 + s1) + (s2 + s3)) / n)
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _dense_coefficients(dense, y, y_new, h, k):
     """Write the coefficients of the step's continuous extension into ``dense`` (4, n).
 
@@ -256,7 +256,7 @@ def _dense_coefficients(dense, y, y_new, h, k):
         )
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _dense_output(out, row, y, dense, theta):
     """Write the continuous extension at ``t + theta * h`` (0 < theta <= 1) into ``out[row]``."""
     for q in range(y.size):
@@ -266,7 +266,7 @@ def _dense_output(out, row, y, dense, theta):
         )
 
 
-@njit(**_OPTIONS)
+@njit(**OPTIONS)
 def integrate(
     y0,
     beta,
@@ -409,7 +409,7 @@ def integrate(
     return evaluations
 
 
-@njit(**_OPTIONS)
+@njit(**OPTIONS)
 def daily_counts(out, reporting_fraction):
     """Turn the cumulative rows of one run's ``out`` (T, N_STATE, G) into counts per day.
 
@@ -428,7 +428,7 @@ def daily_counts(out, reporting_fraction):
         out[0, CUM_ONSETS, i] = 0.0
 
 
-@njit(parallel=True, **_OPTIONS)
+@njit(parallel=True, **OPTIONS)
 def integrate_batch(
     y0,
     beta,

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from epicast._jit import OPTIONS
 from epicast.calibration import Calibration
 from epicast.kernels import CUM_INFECTIONS, CUM_ONSETS, integrate
 from epicast.model import model_arrays
@@ -45,7 +46,6 @@ COMPARTMENT_ROWS = {"S": 0, "E": 1, "I": 2, "R": 3}
 MU_FLOOR = 1e-8
 """Smallest model value a likelihood sees (the integrator may return -1e-12 for 0)."""
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-_OPTIONS = {"cache": True, "error_model": "numpy"}
 # Compile time: the sampler's kernel (epicast.sampler) is the only compiled function of
 # `epicast calibrate` that runs the model. numba inlines log_density into it
 # (inline="always" copies the IR), so that the model, linked into every compiled
@@ -199,7 +199,7 @@ def _parameter_columns(calibration: Calibration, slots: dict[str, int]) -> dict:
 # --- compiled parts --------------------------------------------------------------------------
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _constrain(z, lower, upper):
     """Return (u, log|du/dz|) for the unconstrained value z and the support (lower, upper)."""
     if np.isfinite(lower) and np.isfinite(upper):
@@ -219,7 +219,7 @@ def _constrain(z, lower, upper):
     return z, 0.0
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _log_prior(u, kind, a, b, log_norm):
     """Log density of the prior's quantity u (normal, uniform, log-normal, exponential)."""
     if kind == 0:
@@ -235,7 +235,7 @@ def _log_prior(u, kind, a, b, log_norm):
     return math.log(a) - a * u
 
 
-@njit(**_OPTIONS)
+@njit(**OPTIONS)
 def parameter_values(z, post, values):
     """Write the model and likelihood values for the unconstrained point z into ``values``.
 
@@ -258,7 +258,7 @@ def parameter_values(z, post, values):
     return log_prior
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _model_value(out, output, row, groups, t, day, rho):
     """Return the model's value of one output on one day, summed over target t's age groups.
 
@@ -277,7 +277,7 @@ def _model_value(out, output, row, groups, t, day, rho):
     return max(total, MU_FLOOR)
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _log_likelihood(y, log_factorial, mu, family, scale):
     """Log probability of observing y given the model's value mu."""
     if family == 0:
@@ -295,7 +295,7 @@ def _log_likelihood(y, log_factorial, mu, family, scale):
     return -0.5 * r * r - math.log(scale) - _HALF_LOG_2PI
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def log_density(z, post, values, out):
     """Log posterior density at the unconstrained point z (up to a constant: the evidence).
 

@@ -53,6 +53,7 @@ import numpy as np
 from numba import njit
 
 from epicast._files import atomic_path
+from epicast._jit import OPTIONS
 from epicast.errors import EpicastError
 from epicast.posterior import Posterior, log_density, parameter_values, unconstrain
 
@@ -73,7 +74,6 @@ T_DOF = 5.0
 T_SCALE = 1.25
 """Scale of the independence proposal relative to the warm-up's covariance estimate."""
 MAX_INITIAL_DRAWS = 1000
-_OPTIONS = {"cache": True, "error_model": "numpy"}
 # Compile time: the kernels copy arrays element by element, never ``a[:] = b``,
 # whose shape check compiles numba's string formatting (seconds on a new machine).
 
@@ -316,7 +316,7 @@ class Chain:
         )
 
 
-@njit(**_OPTIONS)
+@njit(**OPTIONS)
 def _run_block(
     post,
     z,
@@ -411,7 +411,7 @@ def _run_block(
     scalars[0], scalars[1] = lp, log_scale
 
 
-@njit(**_OPTIONS)
+@njit(**OPTIONS)
 def _log_t_density(x, center, chol, work):
     """Log density, up to a constant, of x under the independence proposal (a multivariate t)."""
     d = x.size
@@ -425,7 +425,7 @@ def _log_t_density(x, center, chol, work):
     return -0.5 * (T_DOF + d) * math.log1p(quadratic / T_DOF)
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _window_ends_at(iteration, window_ends):
     for end in window_ends:  # noqa: SIM110 - numba compiles loops, not generators
         if end == iteration:
@@ -433,7 +433,7 @@ def _window_ends_at(iteration, window_ends):
     return False
 
 
-@njit(inline="always", **_OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _welford(z, mean, m2, n, delta):
     """Add z as the n-th point of the running mean and co-moment (Welford 1962).
 
@@ -448,7 +448,7 @@ def _welford(z, mean, m2, n, delta):
             m2[a, b] += delta[a] * (z[b] - mean[b])
 
 
-@njit(**_OPTIONS)
+@njit(**OPTIONS)
 def _cholesky(m2, n, chol):
     """Write the lower Cholesky factor of m2 / n into ``chol``; False (unchanged) if not PD.
 
