@@ -7,7 +7,8 @@ environment, a user's new venv) compiles epicast again, 5-15 s, though the
 sources are the same bytes. :class:`SharedCacheLocator` keys epicast's cache by
 *content* instead: one folder per fingerprint of epicast's sources and of the
 numba, llvmlite and numpy versions, under ``NUMBA_CACHE_DIR`` when that is set,
-else the user's cache folder (``~/.cache/epicast/numba`` on Linux). Numba
+else the user's cache folder (``$XDG_CACHE_HOME/epicast/numba``, by default
+``~/.cache/epicast/numba``). Numba
 still checks, per function, the Python version and the CPU the code was
 compiled for, so a shared folder never serves code built for another machine.
 
@@ -28,7 +29,8 @@ import llvmlite
 import numba
 import numpy as np
 from numba.core import caching
-from numba.misc.appdirs import AppDirs
+
+from epicast._folders import user_folder
 
 OPTIONS = {"cache": True, "error_model": "numpy"}
 """Keyword arguments of every ``njit`` in epicast."""
@@ -52,7 +54,7 @@ def cache_root() -> Path:
     """Return the folder that holds one subfolder per fingerprint."""
     if numba.config.CACHE_DIR:
         return Path(numba.config.CACHE_DIR) / "epicast"
-    return Path(AppDirs(appname="epicast", appauthor=False).user_cache_dir) / "numba"
+    return user_folder("XDG_CACHE_HOME", ".cache") / "numba"
 
 
 class SharedCacheLocator(caching._CacheLocator):

@@ -56,6 +56,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from epicast._folders import user_folder
+
 logger = logging.getLogger(__name__)
 
 PROJECT = "epicast"
@@ -122,18 +124,12 @@ def patience(environ: Mapping[str, str]) -> tuple[float, float]:
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
     """Return the user config file, ``$XDG_CONFIG_HOME/epicast/config.toml``."""
-    return _xdg_dir(environ, "XDG_CONFIG_HOME", ".config") / PROJECT / "config.toml"
+    return user_folder("XDG_CONFIG_HOME", ".config", environ) / "config.toml"
 
 
 def cache_path(environ: Mapping[str, str] | None = None) -> Path:
     """Return the cache file, ``$XDG_CACHE_HOME/epicast/update-check.json``."""
-    return _xdg_dir(environ, "XDG_CACHE_HOME", ".cache") / PROJECT / "update-check.json"
-
-
-def _xdg_dir(environ: Mapping[str, str] | None, name: str, default: str) -> Path:
-    """Return ``$name`` if it is an absolute path (as the XDG spec asks), else ``~/default``."""
-    value = (os.environ if environ is None else environ).get(name, "")
-    return Path(value) if os.path.isabs(value) else Path.home() / default
+    return user_folder("XDG_CACHE_HOME", ".cache", environ) / "update-check.json"
 
 
 def settings(environ: Mapping[str, str] | None = None) -> Settings:

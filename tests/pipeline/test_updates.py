@@ -386,7 +386,7 @@ def test_turned_off_asks_nothing_and_writes_no_cache(start_recorder, installed, 
         result, _ = epicast(*command, env=env)
         assert (result.returncode, result.stderr) == (0, ""), command
     assert index.requests == []
-    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "cache" / "epicast" / "update-check.json").exists()
 
 
 def test_an_invalid_config_file_is_one_warning_and_no_check(start_recorder, installed, tmp_path):
