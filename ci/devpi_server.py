@@ -134,6 +134,10 @@ class EmbeddedServer:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def initialised(self) -> bool:
+        """Whether the server directory exists (started before: its mirror has pages)."""
+        return (self.serverdir / ".nodeinfo").exists()
+
     def running(self) -> dict[str, Any] | None:
         """Return ``server.json`` if its pid is alive and is this directory's server."""
         info = read_json(self.info_file)
@@ -166,7 +170,7 @@ class EmbeddedServer:
             fd = os.open(self.secretfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as stream:
                 stream.write(base64.b64encode(secrets.token_bytes(32)))
-        if (self.serverdir / ".nodeinfo").exists():
+        if self.initialised():
             return
         root = creds.resolve("root", secretfile=self.secretfile, environ=environ)
         # The password goes through a pipe, never through a command line.

@@ -12,6 +12,9 @@ stable; then the dashboard.
 It ends with the line a user types to install what was released. (The CI
 pipelines run the benchmark gate and the dashboard on final tags only.)
 
+On a new embedded server, the PyPI mirror is warmed (:mod:`ci.mirror`) while
+build and publish run, so that verify does not wait for it.
+
 Run again at the same commit, each stage finds its result already there and
 says so in one line (build, verify, calibrate and bench reuse what they made
 for the same files and inputs; publish uploads nothing; promote is already
@@ -23,13 +26,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from contextlib import AbstractContextManager, nullcontext
 
 from packaging.version import Version
 
-from ci import credentials, names
+from ci import credentials, mirror, names
 from ci.build import REPORT_NAME
 from ci.config import load_config
 from ci.devpi import locate
+from ci.devpi_server import EmbeddedServer
 from ci.distribution import is_final, is_tagged
 from ci.jsonfile import read_json
 from ci.state import repo_root
@@ -86,10 +91,13 @@ def _handle(args: argparse.Namespace) -> int:
     settings = load_config(repo_root()).verify
     names.among(args.suite or [], settings.suites, "suite")
     names.among(args.python or [], settings.pythons, "python")
+    new_server = False
     if not os.environ.get(credentials.URL_ENV):
+        new_server = not EmbeddedServer.from_environment().initialised()
         stage("devpi", "start")
-    stage("build", *force)
-    stage("publish")
+    with _warming_if(new_server, args.python or settings.pythons):
+        stage("build", *force)
+        stage("publish")
     selection = [f"--suite={s}" for s in args.suite or []]
     selection += [f"--python={p}" for p in args.python or []]
     stage("verify", *selection, *force)
@@ -114,6 +122,14 @@ def _handle(args: argparse.Namespace) -> int:
     stage("dashboard")
     _summary(report["project"], version, reached)
     return 0
+
+
+def _warming_if(new_server: bool, pythons: list[str]) -> AbstractContextManager:
+    """Warm a new embedded server's mirror while the block runs (:mod:`ci.mirror`)."""
+    if not new_server:
+        return nullcontext()
+    index_url = f"{locate().url}/{load_config(repo_root()).indexes.unstable}/+simple/"
+    return mirror.warming(repo_root(), index_url, min(pythons, key=Version))
 
 
 def _summary(project: str, version: str, reached: str) -> None:

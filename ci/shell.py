@@ -102,3 +102,26 @@ def run(
     if result.returncode:
         raise CommandError(argv, result.returncode, output)
     return output
+
+
+def start(
+    command: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    inherit: bool = True,
+) -> subprocess.Popen:
+    """Start ``command`` in the background with its output discarded; return the process.
+
+    For work whose result nobody reads (a warm-up); the caller waits for it or
+    kills it. Arguments as for :func:`run`.
+    """
+    argv = [str(part) for part in command]
+    logger.info("starting %s", mask(" ".join(argv)))
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env={**(os.environ if inherit else {}), **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
