@@ -10,10 +10,10 @@ numba, llvmlite and numpy versions, under ``NUMBA_CACHE_DIR`` when that is set,
 else the user's cache folder (``$XDG_CACHE_HOME/epicast/numba``, by default
 ``~/.cache/epicast/numba``). Numba still checks, per function, the Python
 version and the CPU the code was compiled for, so a shared folder never serves
-code built for another machine. The fingerprint covers every module of the package, not only the one a
-function is defined in: numba's own cache misses a change in a compiled
-function's callees in other modules, this one does not (an edit anywhere
-compiles again, which only developers see).
+code built for another machine. The fingerprint covers every module of the
+package, not only the one a function is defined in: numba's own cache misses a
+change in a compiled function's callees in other modules, this one does not
+(an edit anywhere compiles again, which only developers see).
 
 Only epicast's own functions use this locator; every other package keeps
 numba's defaults. Where the folder cannot be written, numba's defaults apply
