@@ -69,7 +69,7 @@ def warming(root: Path, index_url: str, python: str) -> Iterator[Warmup]:
     try:
         yield outcome
     except BaseException:
-        process.kill()
+        shell.stop(process)
         raise
     finally:
         outcome.returncode = process.wait()

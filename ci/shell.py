@@ -8,8 +8,10 @@ is returned or logged, so passwords never reach logs or reports.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -114,7 +116,8 @@ def start(
     """Start ``command`` in the background with its output discarded; return the process.
 
     For work whose result nobody reads (a warm-up); the caller waits for it or
-    kills it. Arguments as for :func:`run`.
+    stops it with :func:`stop`. It runs in a process group of its own, so that
+    stopping it stops what it started too. Arguments as for :func:`run`.
     """
     argv = [str(part) for part in command]
     logger.info("starting %s", mask(" ".join(argv)))
@@ -124,4 +127,11 @@ def start(
         env={**(os.environ if inherit else {}), **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Kill a process of :func:`start` and everything in its group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

@@ -65,7 +65,7 @@ def test_changed_sources_compile_again_into_a_folder_of_their_own(tmp_path):
     assert len(list((cache / "epicast").iterdir())) == 2
 
 
-def test_the_fingerprint_covers_the_sources_and_the_compiler_versions():
+def test_the_locator_comes_first_and_keys_the_cache_by_the_fingerprint():
     assert _jit.fingerprint() == _jit.fingerprint()
     assert len(_jit.fingerprint()) == 20
     assert _jit._locator_classes()[0] is _jit.SharedCacheLocator
