@@ -64,6 +64,7 @@ class SharedCacheLocator(caching._CacheLocator):
     """Numba cache locator of epicast's functions, keyed by :func:`fingerprint`."""
 
     def __init__(self, py_func, py_file: str) -> None:
+        self._py_file = py_file  # numba's warning about code it cannot cache names it
         self._lineno = py_func.__code__.co_firstlineno
         self._cache_path = str(cache_root() / fingerprint())
 

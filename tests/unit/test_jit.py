@@ -73,6 +73,8 @@ def test_the_locator_comes_first_and_keys_the_cache_by_the_fingerprint():
     assert locator is not None
     assert Path(locator.get_cache_path()).name == _jit.fingerprint()
     assert locator.get_source_stamp() == _jit.fingerprint()
+    # numba names the file in its warning about code it cannot cache (e.g. with NUMBA_OPT=0)
+    assert locator._py_file == kernels.__file__
 
 
 def test_functions_of_other_packages_keep_numbas_own_cache(tmp_path):
