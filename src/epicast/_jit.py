@@ -88,10 +88,10 @@ class SharedCacheLocator(caching._CacheLocator):
         """Return a locator for a function of epicast that can be cached; None otherwise."""
         if Path(py_file).resolve().parent != PACKAGE:
             return None
-        locator = cls(py_func, py_file)
         try:
+            locator = cls(py_func, py_file)
             locator.ensure_cache_path()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: no home folder (a user without one)
             return None
         return locator
 

@@ -93,6 +93,17 @@ def test_an_unwritable_cache_folder_leaves_numbas_defaults(tmp_path, monkeypatch
     assert locator is None
 
 
+def test_a_user_without_a_home_folder_leaves_numbas_defaults(monkeypatch):
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(_jit.numba.config, "CACHE_DIR", "")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    locator = _jit.SharedCacheLocator.from_function(kernels.daily_counts.py_func, kernels.__file__)
+    assert locator is None
+
+
 def test_only_the_newest_fingerprint_folders_are_kept(tmp_path):
     for age in range(_jit.KEEP + 3):
         folder = tmp_path / f"fingerprint-{age}"
