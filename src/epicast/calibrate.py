@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
+import shutil
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
@@ -255,7 +256,7 @@ def chain_tasks(calibration: Calibration, checkpoints: Path | None) -> list[Chai
     posterior = build_posterior(calibration)
     priors = prior_distributions(calibration)
     seeds = np.random.SeedSequence(spec.seed).spawn(spec.chains)
-    folder = None if checkpoints is None else checkpoints / fingerprint(calibration)
+    folder = None if checkpoints is None else checkpoint_folder(calibration, checkpoints)
     return [
         ChainTask(
             chain=k,
@@ -268,6 +269,23 @@ def chain_tasks(calibration: Calibration, checkpoints: Path | None) -> list[Chai
         )
         for k, seed in enumerate(seeds)
     ]
+
+
+def checkpoint_folder(calibration: Calibration, checkpoints: Path) -> Path:
+    """Return the folder under ``checkpoints`` where this calibration's chains save states."""
+    return checkpoints / fingerprint(calibration)
+
+
+def discard_checkpoints(calibration: Calibration, checkpoints: Path) -> None:
+    """Remove this calibration's checkpoints once its result is written.
+
+    Only what the chains wrote goes: the calibration's own sub-folder, then
+    ``checkpoints`` itself if that left it empty. Anything else in the folder
+    (the user may have named one that holds other files) stays.
+    """
+    shutil.rmtree(checkpoint_folder(calibration, checkpoints), ignore_errors=True)
+    with suppress(OSError):
+        checkpoints.rmdir()
 
 
 def fingerprint(calibration: Calibration) -> str:

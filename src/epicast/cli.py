@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import signal
 import sys
 import threading
@@ -43,10 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = _command(commands, "run", _run, "run a scenario and write its outputs")
     run.add_argument(
-        "scenario", help="a bundled scenario name (see `epicast scenarios`) or a YAML file"
+        "scenario",
+        type=_given,
+        help="a bundled scenario name (see `epicast scenarios`) or a YAML file",
     )
-    run.add_argument("-o", "--output", type=Path, help="write the run to this HDF5 file")
-    run.add_argument("--plot", type=Path, help="save a figure of the run (.png, .svg or .pdf)")
+    run.add_argument("-o", "--output", type=_path, help="write the run to this HDF5 file")
+    run.add_argument("--plot", type=_path, help="save a figure of the run (.png, .svg or .pdf)")
     run.add_argument("--force", action="store_true", help="overwrite existing output files")
 
     _command(commands, "scenarios", _scenarios, "list the bundled scenarios")
@@ -54,15 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate = _command(
         commands, "validate", _validate, "check scenario files without running them"
     )
-    validate.add_argument("files", nargs="+", metavar="FILE", help="scenario names or YAML files")
+    validate.add_argument(
+        "files", nargs="+", type=_given, metavar="FILE", help="scenario names or YAML files"
+    )
 
     _command(commands, "schema", _schema, "print the JSON Schema of scenario files")
 
     calibrate = _command(commands, "calibrate", _calibrate, "fit a scenario to data by MCMC")
     calibrate.add_argument(
-        "calibration", help="a bundled calibration (see `epicast calibrations`) or a YAML file"
+        "calibration",
+        type=_given,
+        help="a bundled calibration (see `epicast calibrations`) or a YAML file",
     )
-    calibrate.add_argument("-o", "--output", type=Path, help="write the chains to this HDF5 file")
+    calibrate.add_argument("-o", "--output", type=_path, help="write the chains to this HDF5 file")
     calibrate.add_argument(
         "--cluster",
         default="auto",
@@ -77,10 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--chains", type=positive, help="override the file's number of chains")
     calibrate.add_argument("--iterations", type=positive, help="override the iterations per chain")
     calibrate.add_argument("--seed", type=natural, help="override the file's seed")
-    calibrate.add_argument("--plots", type=Path, metavar="DIR", help="save figures in this folder")
+    calibrate.add_argument("--plots", type=_path, metavar="DIR", help="save figures in this folder")
     calibrate.add_argument(
         "--checkpoints",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="where chains save their state to resume after an interruption "
         "(default: OUTPUT.checkpoints next to the output file)",
@@ -90,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(commands, "calibrations", _calibrations, "list the bundled calibrations")
     summary = _command(commands, "summary", _summary_file, "summarise a calibration file")
-    summary.add_argument("file", type=Path, help="an HDF5 file written by epicast calibrate")
+    summary.add_argument("file", type=_path, help="an HDF5 file written by epicast calibrate")
     return parser
 
 
@@ -116,6 +121,18 @@ def _whole_number(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _given(text: str) -> str:
+    """Return a name or path as given; refuse an empty one (``Path("")`` would mean ".")."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a name or a path, got {text!r}")
+    return text
+
+
+def _path(text: str) -> Path:
+    """Return the path of a file or folder epicast reads or writes; refuse an empty one."""
+    return Path(_given(text))
 
 
 def _command(
@@ -296,7 +313,7 @@ def _schema(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     """Run a calibration; print its summary and warnings; write the file and the figures."""
     from epicast._files import check_folder, check_output
-    from epicast.calibrate import calibrate, place
+    from epicast.calibrate import calibrate, discard_checkpoints, place
     from epicast.calibration import load_calibration
     from epicast.plots import CALIBRATION_FIGURES
 
@@ -328,7 +345,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
         print(f"wrote {write_calibration(args.output, result, force=args.force)}")
         if checkpoints is not None:
-            shutil.rmtree(checkpoints, ignore_errors=True)
+            discard_checkpoints(calibration, checkpoints)
     if args.plots is not None:
         from epicast.plots import plot_calibration
 

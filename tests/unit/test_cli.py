@@ -106,6 +106,24 @@ def test_every_command_has_help():
     assert all(sub.description for sub in commands.values())
 
 
+def test_a_checkpoint_folder_holding_other_files_keeps_them(tmp_path, monkeypatch, capsys):
+    """Once the result is written, only the chains' own states are removed: naming the
+    current folder (or any folder of one's own) for --checkpoints loses nothing."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "cases.csv").write_text("day,cases\n")
+    argv = ["calibrate", "sir-boarding-school", "--cluster", "none", "--quiet"]
+    argv += ["--chains", "2", "--iterations", "100", "-o", "cal.h5", "--checkpoints", "."]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "cal.h5",
+        "cases.csv",
+        "data",
+        "notes.txt",
+    ]
+
+
 def test_calibrate_writes_chains_plots_and_a_summary(epicast_cli, tmp_path):
     args = ("calibrate", "sir-boarding-school", "--cluster", "none", "--quiet")
     short = ("--chains", "2", "--iterations", "400", "--seed", "3")
@@ -237,6 +255,12 @@ BAD_COMMANDS = [
     (["calibrate", "sir-boarding-school", "--plots", "/sys/x/y"], "/sys/x/y: cannot create"),
     (["calibrate", "list.yaml"], "list.yaml: expected a mapping of calibration fields"),
     (["calibrate", "nope"], "nope: neither a file nor a bundled calibration"),
+    (["run", ""], "argument scenario: expected a name or a path, got ''"),
+    (["validate", "seir-basic", " "], "argument FILE: expected a name or a path, got ' '"),
+    (["run", "seir-basic", "-o", ""], "argument -o/--output: expected a name or a path"),
+    (["calibrate", "sir-boarding-school", "--checkpoints", ""], "argument --checkpoints: exp"),
+    (["calibrate", "sir-boarding-school", "--plots", ""], "argument --plots: expected a name"),
+    (["summary", ""], "argument file: expected a name or a path, got ''"),
 ]
 
 
