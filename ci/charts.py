@@ -1,4 +1,4 @@
-"""Inline SVG charts of the dashboard: a benchmark's ratio to its baseline, and its history.
+"""Inline SVG charts of the dashboard: benchmarks' ratios and histories, calibrations' runs.
 
 Drawn in Python as plain SVG text, so the site needs no JavaScript, no
 plotting library and nothing from the network, and the same points give the
@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from ci.comparison import Fit
 from ci.history import History, HistoryPoint, Step
 from ci.verdict import format_value
 
@@ -353,3 +354,70 @@ def density_chart(
         )
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def fit_chart(column: str, labels: tuple[str, str], fits: tuple[Fit, Fit]) -> str:
+    """Return an ``<svg class="chart fit">`` of two runs' fits to one target, overlaid.
+
+    Each run's 90% posterior predictive band (a polygon) and median (a line)
+    in classes ``series-0`` and ``series-1``, labelled by run; the observations
+    as points (class ``observed``), the earlier run's too if its data differ.
+    """
+    import numpy as np
+
+    days = np.concatenate([fit.days for fit in fits])
+    left, right = float(days.min()), float(days.max())
+    if right <= left:
+        left, right = left - 0.5, right + 0.5
+    top = max(max(float(fit.bands.max()), float(fit.observed.max())) for fit in fits) * 1.05 or 1.0
+
+    def x(value: float) -> float:
+        return LEFT + (value - left) / (right - left) * (WIDTH - LEFT - RIGHT)
+
+    def y(value: float) -> float:
+        return TOP + (top - value) / top * (HEIGHT - TOP - BOTTOM)
+
+    parts = [
+        f'<svg class="chart fit" data-target="{escape(column)}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
+        f'aria-label="{escape(f"{column}: data and the fits of two runs")}">',
+        f'<text class="chart-title" x="{LEFT}" y="20">{escape(column)}</text>',
+        *_y_axis(0.0, top, y, column, "{:.4g}".format),
+        _line("axis", LEFT, HEIGHT - BOTTOM, WIDTH - RIGHT, HEIGHT - BOTTOM),
+        *(
+            f'<text class="tick" x="{_num(x(t))}" y="{HEIGHT - BOTTOM + 16}" '
+            f'text-anchor="middle">{t:g}</text>'
+            for t in _ticks(left, right)
+        ),
+        f'<text class="axis-label" x="{_num((LEFT + WIDTH - RIGHT) / 2)}" y="{HEIGHT - 8}" '
+        'text-anchor="middle">day</text>',
+    ]
+    for k, (label, fit) in enumerate(zip(labels, fits, strict=True)):
+        low, median, high = (_coordinates(fit.days, fit.bands[:, i], x, y) for i in range(3))
+        parts += [
+            f'<polygon class="band series-{k}" points="{" ".join(high + low[::-1])}">'
+            f"<title>{escape(label)}: 90% predictive interval</title></polygon>",
+            f'<polyline class="trace series-{k}" points="{" ".join(median)}">'
+            f"<title>{escape(label)}: predictive median</title></polyline>",
+            f'<text class="legend series-{k}" x="{WIDTH - RIGHT}" y="{20 + 14 * k}" '
+            f'text-anchor="end">{escape(label)}</text>',
+        ]
+    shown = [(fits[1], "observed")]
+    if not (
+        np.array_equal(fits[0].days, fits[1].days)
+        and np.array_equal(fits[0].observed, fits[1].observed)
+    ):
+        shown.append((fits[0], "observed series-0"))  # the data changed between the runs
+    for fit, cls in shown:
+        parts += [
+            f'<circle class="{cls}" cx="{_num(x(d))}" cy="{_num(y(v))}" r="3">'
+            f"<title>day {d:g}: {v:g} observed</title></circle>"
+            for d, v in zip(fit.days, fit.observed, strict=True)
+        ]
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _coordinates(xs: Sequence[float], ys: Sequence[float], x: Scale, y: Scale) -> list[str]:
+    """Return ``"X,Y"`` SVG coordinates of the points (xs, ys)."""
+    return [f"{_num(x(a))},{_num(y(b))}" for a, b in zip(xs, ys, strict=True)]

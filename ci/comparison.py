@@ -7,7 +7,9 @@ intervals, their difference, and the Monte Carlo standard error of that
 difference, sqrt(sd_a^2 / ess_a + sd_b^2 / ess_b) with the bulk ESS. A
 quantity *moved* when the difference exceeds ``MOVED`` times that error: more
 than the two runs' sampling noise explains. The posterior densities come from
-the draws in each run's ``result.h5``.
+the draws in each run's ``result.h5``, the fits from the posterior predictive
+bands it keeps beside the observations (epicast writes them since the results
+site overlays them; an older result has none).
 """
 
 from __future__ import annotations
@@ -79,6 +81,26 @@ def draws(handle: Any) -> dict[str, np.ndarray]:
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in handle["parameter"][()]]
     values = handle["draws"][()]
     return {name: values[:, :, k].ravel() for k, name in enumerate(names)}
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One target of a run: the observations and the posterior predictive on their days."""
+
+    days: np.ndarray
+    observed: np.ndarray
+    bands: np.ndarray
+    """Shape (n, 3): the 5%, 50% and 95% quantiles of the posterior predictive."""
+
+
+def fits(handle: Any) -> dict[str, Fit]:
+    """Return each target's fit, by column, from an open ``result.h5`` (empty if it keeps none)."""
+    if "predictive" not in handle:
+        return {}
+    return {
+        column: Fit(*handle["observations"][column][()].T, handle["predictive"][column][()])
+        for column in handle["predictive"]
+    }
 
 
 def _rows(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:

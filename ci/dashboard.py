@@ -809,45 +809,66 @@ def _comparison_page(
         f"<p>Moved beyond {comparison.MOVED:g} Monte Carlo errors: "
         f"{escape(', '.join(moved)) if moved else 'nothing'}.</p>",
         _table(header, rows),
-        '<section id="densities">',
-        "<h2>Posterior densities</h2>",
-        *_densities(archive, (earlier, later), labels),
-        "</section>",
-        '<section id="fit">',
-        "<h2>Fit</h2>",
-        *(
-            f'<figure><img src="{quote(prefix + p)}" alt="{escape(p)}"><figcaption>'
-            f"{escape(label)}: {escape(p)}</figcaption></figure>"
-            for prefix, run, label in (
-                (f"../../../../../{earlier.folder}/", earlier, labels[0]),
-                ("", later, labels[1]),
-            )
-            for p in run.plots
-            if "fit" in p
-        ),
-        "</section>",
+        *_overlays(archive, (earlier, later), labels),
     ]
     return _document(title, "../../../../../", body, footer)
 
 
-def _densities(
+def _overlays(
     archive: Archive, runs: tuple[CalibrationRun, CalibrationRun], labels: tuple[str, str]
 ) -> list[str]:
-    """Return one overlaid density chart per parameter, from both runs' result.h5."""
+    """Return the sections of overlaid posterior densities and fits, from both runs' result.h5.
+
+    A run whose result keeps no predictive bands (epicast before they were
+    stored) has its fit shown as the two runs' own figures, side by side.
+    """
     import h5py
 
-    samples = []
+    draws, fits = [], []
     try:
         for run in runs:
             with archive.fs.open(f"{run.location}/result.h5", "rb") as raw, h5py.File(raw) as h:
-                samples.append(comparison.draws(h))
+                draws.append(comparison.draws(h))
+                fits.append(comparison.fits(h))
     except (OSError, KeyError) as exc:
-        return [f"<p>Not drawn: a result.h5 cannot be read ({escape(str(exc))}).</p>"]
-    common = [name for name in samples[1] if name in samples[0]]
+        drawn = [f"<p>Not drawn: a result.h5 cannot be read ({escape(str(exc))}).</p>"]
+        densities, fitted = drawn, drawn + _fit_figures(runs, labels)
+    else:
+        densities = [
+            f"<figure>{charts.density_chart(name, labels, (draws[0][name], draws[1][name]))}"
+            "</figure>"
+            for name in draws[1]
+            if name in draws[0]
+        ]
+        columns = [column for column in fits[1] if column in fits[0]]
+        fitted = [
+            f"<figure>{charts.fit_chart(c, labels, (fits[0][c], fits[1][c]))}</figure>"
+            for c in columns
+        ] or _fit_figures(runs, labels)
     return [
-        f"<figure>{charts.density_chart(name, labels, (samples[0][name], samples[1][name]))}"
-        "</figure>"
-        for name in common
+        '<section id="densities">',
+        "<h2>Posterior densities</h2>",
+        *densities,
+        "</section>",
+        '<section id="fit">',
+        "<h2>Fit</h2>",
+        *fitted,
+        "</section>",
+    ]
+
+
+def _fit_figures(runs: tuple[CalibrationRun, CalibrationRun], labels: tuple[str, str]) -> list[str]:
+    """Return both runs' own fit figures, the later one's page being where the links start."""
+    earlier, later = runs
+    return [
+        f'<figure><img src="{quote(prefix + p)}" alt="{escape(p)}"><figcaption>'
+        f"{escape(label)}: {escape(p)}</figcaption></figure>"
+        for prefix, run, label in (
+            (f"../../../../../{earlier.folder}/", earlier, labels[0]),
+            ("", later, labels[1]),
+        )
+        for p in run.plots
+        if "fit" in p
     ]
 
 
@@ -948,6 +969,9 @@ svg.chart .interval { stroke: #6a8bb3; stroke-width: 2; }
 svg.chart .step { stroke: #d73a49; stroke-width: 1.5; }
 svg.chart text.legend.series-0 { fill: #6a8bb3; font-size: 11px; }
 svg.chart text.legend.series-1 { fill: #b36a8b; font-size: 11px; }
+svg.chart .band.series-1 { fill: #ebc8d7; fill-opacity: 0.5; }
+svg.chart .observed { fill: #1d232a; }
+svg.chart .observed.series-0 { fill: none; stroke: #1d232a; }
 td.moved-true { color: #d73a49; font-weight: 600; }
 svg.chart .step-label { fill: #d73a49; font-size: 12px; }
 td.step-slower { color: #d73a49; }

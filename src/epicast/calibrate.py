@@ -94,6 +94,10 @@ class ChainResult:
     """Iteration the finishing run started from (0: not resumed)."""
 
 
+PREDICTIVE_QUANTILES = (0.05, 0.5, 0.95)
+"""The quantiles of the posterior predictive a result keeps: a 90% band and its median."""
+
+
 @dataclass(frozen=True)
 class CalibrationResult:
     """The chains of a calibration, with their diagnostics and provenance."""
@@ -174,6 +178,20 @@ class CalibrationResult:
         return {
             target.column: _observe(rng, target, means[target.column], fitted)
             for target in self.calibration.targets
+        }
+
+    @cached_property
+    def predictive_bands(self) -> dict[str, np.ndarray]:
+        """The 5%, 50% and 95% quantiles of the posterior predictive, per target.
+
+        What the fit figure draws and the result file stores: per target column,
+        shape (n, 3), one row per day of the target. The observation noise is
+        seeded with the calibration's seed, so a re-run gives the same bands.
+        """
+        predicted = self.predictive(seed=self.seed_entropy)
+        return {
+            column: np.quantile(values, PREDICTIVE_QUANTILES, axis=0).T
+            for column, values in predicted.items()
         }
 
     def model_values(self, draws: np.ndarray) -> dict[str, np.ndarray]:

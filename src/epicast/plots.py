@@ -161,11 +161,10 @@ def _pairs(plt, result: CalibrationResult):
 
 def _fit(plt, result: CalibrationResult):
     """Each target's observations against the posterior predictive band."""
-    predicted = result.predictive(seed=result.seed_entropy)
     targets = result.calibration.targets
     fig, axes = plt.subplots(len(targets), 1, figsize=(8, 3.5 * len(targets)), squeeze=False)
     for axis, target in zip(axes[:, 0], targets, strict=True):
-        low, median, high = np.quantile(predicted[target.column], [0.05, 0.5, 0.95], axis=0)
+        low, median, high = result.predictive_bands[target.column].T
         axis.fill_between(target.days, low, high, alpha=0.3, label="90% predictive interval")
         axis.plot(target.days, median, label="predictive median")
         axis.plot(target.days, target.observed, "o", color="black", label="data")

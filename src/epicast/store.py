@@ -23,6 +23,8 @@ A calibration file (root attribute ``kind`` = ``calibration``) holds::
     /acceptance, /warmup_acceptance, /evaluations, /chain_seconds    (chain,)
     /diagnostics        (quantity, statistic)      mean, sd, quantiles, R-hat, bulk/tail ESS
     /observations/<column>  (n, 2)                 day and observed value of each target
+    /predictive/<column>    (n, 3)                 5%, 50% and 95% of the posterior
+                                                   predictive on those days (the fit)
 
 and root attributes with the calibration, scenario and data texts and their
 sha256, the seed, the sampler settings, where the chains ran and on how many
@@ -188,6 +190,8 @@ def write_calibration(path: str | Path, result: CalibrationResult, *, force: boo
         for target in calibration.targets:
             pairs = np.stack([target.days.astype(float), target.observed], axis=-1)
             _write_dataset(handle, f"observations/{target.column}", pairs, ())
+            bands = result.predictive_bands[target.column]
+            _write_dataset(handle, f"predictive/{target.column}", bands, ())
     logger.info("wrote %s", path)
     return path
 

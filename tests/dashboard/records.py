@@ -20,6 +20,8 @@ import tempfile
 import zlib
 from pathlib import Path
 
+import numpy as np
+
 from ci import manifest
 from ci.archive import Archive
 
@@ -201,11 +203,14 @@ def write_calibration(
     run: str,
     changes: dict | None = None,
     draws: dict[str, list[float]] | None = None,
+    fits: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> str:
     """Archive a calibration folder (plots, a result, a log, the manifest); return its path.
 
     ``changes`` replaces manifest fields; ``draws`` (parameter -> values of one
-    chain) makes ``result.h5`` a real HDF5 file with them, as epicast writes it.
+    chain) makes ``result.h5`` a real HDF5 file with them, as epicast writes it,
+    and ``fits`` (target column -> observations (n, 2) and predictive bands
+    (n, 3)) adds what epicast keeps of the fit.
     """
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / run
@@ -216,11 +221,13 @@ def write_calibration(
             (folder / "result.h5").write_bytes(b"not an HDF5 file")
         else:
             import h5py
-            import numpy as np
 
             with h5py.File(folder / "result.h5", "w") as handle:
                 handle["parameter"] = np.array(list(draws), dtype="S")
                 handle["draws"] = np.array(list(draws.values())).T[np.newaxis, :, :]
+                for column, (observations, bands) in (fits or {}).items():
+                    handle[f"observations/{column}"] = observations
+                    handle[f"predictive/{column}"] = bands
         (folder / "calibrate.log").write_text("sir-boarding-school: 4 chains\n", encoding="utf-8")
         manifest.write(folder, {**calibration_manifest(version, name), **(changes or {})})
         parts = (PROJECT, version, "calibrations", name, run)

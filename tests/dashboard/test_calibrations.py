@@ -35,6 +35,14 @@ def shifted_manifest() -> dict:
     return manifest
 
 
+def fit(scale: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The boarding school's first days in bed, and predictive bands ``scale`` times a curve."""
+    days = np.arange(1.0, 8.0)
+    observed = np.array([3.0, 8, 26, 76, 225, 298, 258])
+    curve = scale * np.array([4.0, 12, 35, 90, 200, 280, 240])
+    return {"in_bed": (np.c_[days, observed], np.c_[0.7 * curve, curve, 1.3 * curve])}
+
+
 @pytest.fixture
 def site(archive: Archive, tmp_path: Path) -> Path:
     """The archive of records.py, plus a second, on-demand run of its calibration."""
@@ -44,9 +52,9 @@ def site(archive: Archive, tmp_path: Path) -> Path:
     version, name, run = CALIBRATION
     folder = archive.path(PROJECT, version, "calibrations", name, run)
     archive.fs.rm(folder, recursive=True)  # again, with a real result.h5
-    write_calibration(archive, version, name, run, draws=draws)
+    write_calibration(archive, version, name, run, draws=draws, fits=fit(1.0))
     changes = shifted_manifest()
-    write_calibration(archive, "0.2.0rc1", name, LATER, changes=changes, draws=later)
+    write_calibration(archive, "0.2.0rc1", name, LATER, changes=changes, draws=later, fits=fit(1.2))
     out = tmp_path / "site"
     render(archive, out, WHEN)
     return out
@@ -88,11 +96,33 @@ def test_a_comparison_page_has_the_table_densities_and_fits(site: Path):
     assert page.count('<td class="moved-none">-</td>') == 1
     charts = parse(page).select("svg", "density")
     assert [c.attrs["data-quantity"] for c in charts] == ["beta", "gamma"]
-    assert page.count('class="trace series-1"') == 2
-    assert page.count("plots/fit.png") == 6  # both runs' fits: src, alt and caption
+    assert page.count('class="trace series-1"') == 3  # two densities and the fit's median
+    [chart] = parse(page).select("svg", "fit")
+    assert chart.attrs["data-target"] == "in_bed"
+    for k in (0, 1):
+        assert page.count(f'<polygon class="band series-{k}"') == 1
+    assert page.count('<circle class="observed"') == 7  # the same data: drawn once
+    assert "<title>day 5: 225 observed</title>" in page
+    assert "plots/fit.png" not in page  # overlaid, not the two runs' own figures
     run_page = (page_path.parent / "index.html").read_text(encoding="utf-8")
     assert '<a href="compare.html">' in run_page
     assert "<dt>asked by</dt><dd>modeller-bob: a second seed</dd>" in run_page
+
+
+def test_a_result_without_predictive_bands_shows_both_runs_fit_figures(
+    archive: Archive, tmp_path: Path
+):
+    """Results of an epicast that kept no fit: the runs' own figures, side by side."""
+    draws = {"beta": np.linspace(1.6, 1.8, 50)}
+    version, name, run = CALIBRATION
+    archive.fs.rm(archive.path(PROJECT, version, "calibrations", name, run), recursive=True)
+    write_calibration(archive, version, name, run, draws=draws)
+    write_calibration(archive, "0.2.0rc1", name, LATER, changes=shifted_manifest(), draws=draws)
+    render(archive, tmp_path / "site", WHEN)
+    page = tmp_path / "site" / "calibrations" / PROJECT / "0.2.0rc1" / NAME / LATER / "compare.html"
+    text = page.read_text(encoding="utf-8")
+    assert 'class="chart fit"' not in text
+    assert text.count("plots/fit.png") == 6  # both runs' figures: src, alt and caption
 
 
 def test_an_unreadable_result_leaves_the_densities_out_in_one_line(archive: Archive, tmp_path):

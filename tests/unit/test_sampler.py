@@ -13,6 +13,7 @@ from epicast.calibrate import calibrate, chain_tasks, run_chain
 from epicast.calibration import load_calibration
 from epicast.posterior import MU_FLOOR
 from epicast.sampler import Chain, ChainState
+from epicast.store import read_calibration, write_calibration
 
 SEIR = """\
 scenario: seir-gbr-16age
@@ -168,3 +169,21 @@ def test_predictive_model_values_match_simulate_batch(tmp_path: Path):
     for column, values in expected.items():
         assert means[column].shape == (len(draws), days.size)
         np.testing.assert_allclose(means[column], np.maximum(values, MU_FLOOR), rtol=1e-9)
+
+
+def test_the_fit_is_kept_as_predictive_bands_that_cover_the_data(boarding, tmp_path: Path):
+    """The result file keeps the 90% posterior predictive band and median of each target
+    (what the fit figure draws, and the results site overlays): ordered, covering most
+    days of the 1978 outbreak, and the same when computed again."""
+    result = calibrate(boarding, where="none", progress=False)
+    [target] = boarding.targets
+    bands = result.predictive_bands[target.column]
+    assert bands.shape == (target.days.size, 3)
+    assert (np.diff(bands, axis=1) >= 0).all()
+    covered = (bands[:, 0] <= target.observed) & (target.observed <= bands[:, 2])
+    assert covered.sum() >= 0.8 * target.days.size, bands
+    write_calibration(tmp_path / "cal.h5", result)
+    stored = read_calibration(tmp_path / "cal.h5").arrays
+    np.testing.assert_array_equal(stored[f"predictive/{target.column}"], bands)
+    again = replace(result, calibration=boarding)  # a new object: nothing cached
+    np.testing.assert_array_equal(again.predictive_bands[target.column], bands)
