@@ -96,12 +96,12 @@ class Loop:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.clone = work / "epicast"
-        self.rows: list[tuple[str, str, float, float | None, float]] = []
+        self.rows: list[tuple[str, str, float, float | None, float, str]] = []
 
     def record(self, item: str, seconds: float, started_load: float, label: str = "") -> None:
         """Keep one figure, and show it at once (the whole run takes minutes)."""
         what, target = TARGETS.get(item, (label, None))
-        self.rows.append((item, what, seconds, target, started_load))
+        self.rows.append((item, what, seconds, target, started_load, "s"))
         print(f"{item}: {what}: {seconds:.1f} s (load {started_load:.1f})", flush=True)
 
     def make_clone(self) -> None:
@@ -113,12 +113,13 @@ class Loop:
         """Return `clean_environment` with numba's cache in a folder of this run, empty at first."""
         return clean_environment(NUMBA_CACHE_DIR=str(self.work / f"numba-{numba_cache}"), **extra)
 
-    def pipeline(self, item: str, *args: str) -> None:
+    def pipeline(self, item: str, *args: str, label: str = "") -> None:
         """Time ``python3 dev.py pipeline ARGS`` in the clone (its devpi-server on a free port)."""
         began = load()
         env = self.environ("release", CI_DEVPI_PORT="0")
         command = [sys.executable, "dev.py", "pipeline", *args]
-        self.record(item, timed(command, self.clone, env, self.work / f"item-{item}.log"), began)
+        seconds = timed(command, self.clone, env, self.work / f"item-{item}.log")
+        self.record(item, seconds, began, label)
 
     def test(self) -> None:
         """Time ``python3 dev.py test`` in the clone."""
@@ -191,9 +192,7 @@ class Loop:
         began = load()
         in_process = timed([*command, "--cluster", "none"], out, env)
         self.record("7b", in_process, began, "warm, `--cluster none`")
-        self.rows.append(
-            ("7", "default / in process (target ≤ 1.5)", default / in_process, 1.5, began)
-        )
+        self.rows.append(("7", "default / in process", default / in_process, 1.5, began, ""))
 
     def stop_devpi(self) -> None:
         """Stop the clone's devpi-server, if a pipeline item started one."""
@@ -205,10 +204,10 @@ class Loop:
     def table(self) -> str:
         """Return the figures as a Markdown table."""
         lines = ["| item | what | measured | target | load at start |", "|---|---|---|---|---|"]
-        for item, what, value, target, started_load in self.rows:
-            unit = "" if item == "7" else " s"
+        for item, what, value, target, started_load, unit in self.rows:
+            unit = f" {unit}" if unit else ""
             goal = "" if target is None else f"≤ {target:g}{unit}"
-            figure = f"{value:.{2 if item == '7' else 1}f}{unit}"
+            figure = f"{value:.{1 if unit else 2}f}{unit}"
             lines.append(f"| {item} | {what} | {figure} | {goal} | {started_load:.1f} |")
         return "\n".join(lines)
 
