@@ -87,12 +87,11 @@ def run(
     CommandError
         If the command exits with a non-zero status.
     """
-    argv = [str(part) for part in command]
-    logger.info("running %s", mask(" ".join(argv)))
+    argv, environment = _prepared("running", command, env, inherit)
     result = subprocess.run(
         argv,
         cwd=cwd,
-        env={**(os.environ if inherit else {}), **(env or {})},
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -119,16 +118,24 @@ def start(
     stops it with :func:`stop`. It runs in a process group of its own, so that
     stopping it stops what it started too. Arguments as for :func:`run`.
     """
-    argv = [str(part) for part in command]
-    logger.info("starting %s", mask(" ".join(argv)))
+    argv, environment = _prepared("starting", command, env, inherit)
     return subprocess.Popen(
         argv,
         cwd=cwd,
-        env={**(os.environ if inherit else {}), **(env or {})},
+        env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def _prepared(
+    verb: str, command: Sequence[str | Path], env: Mapping[str, str] | None, inherit: bool
+) -> tuple[list[str], dict[str, str]]:
+    """Return the argv and environment of a command, after logging it with secrets masked."""
+    argv = [str(part) for part in command]
+    logger.info("%s %s", verb, mask(" ".join(argv)))
+    return argv, {**(os.environ if inherit else {}), **(env or {})}
 
 
 def stop(process: subprocess.Popen) -> None:
