@@ -129,6 +129,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     out = args.out or state_dir() / "dashboard"
+    _check_replaceable(out)
+    _check_writable(out)
     summary = render(configured_archive(repo_root()), out, generated_at())
     counts = _plural(summary.versions, "version"), _plural(summary.comparisons, "comparison")
     print(f"dashboard: {summary.index} ({counts[0]}, {counts[1]} of benchmarks)")
@@ -319,6 +321,18 @@ def _check_replaceable(out: Path) -> None:
             f"{out} exists and is not a site written by `ci dashboard`; not replacing it",
             tip="choose another --out, or remove that folder",
         )
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse, before any page is built, an output folder whose parent cannot take the site."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=out.parent))
+    except OSError as exc:
+        raise CIError(
+            f"cannot write the site to {out}: {exc.strerror or exc}",
+            tip="choose another --out, in a folder you can write to",
+        ) from exc
 
 
 # --- pages ---------------------------------------------------------------------------------

@@ -232,6 +232,22 @@ def test_refuses_to_replace_a_folder_it_did_not_write(dashboard, tmp_path: Path)
     assert (out / "todo.txt").read_text(encoding="utf-8") == "keep me"
 
 
+@pytest.mark.parametrize("where", ["/proc/epicast/site", "file/site"], ids=["proc", "file"])
+def test_an_output_folder_that_cannot_be_written_is_one_line(
+    dashboard, tmp_path: Path, where: str
+) -> None:
+    (tmp_path / "file").write_text("a file, not a folder", encoding="utf-8")
+    out = where if where.startswith("/") else tmp_path / where
+    result = dashboard("--out", out)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[0].startswith(f"ci: error: cannot write the site to {out}: ")
+    assert (
+        result.stderr.splitlines()[1]
+        == "ci: tip: choose another --out, in a folder you can write to"
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_generation_time_comes_from_source_date_epoch() -> None:
     assert generated_at({"SOURCE_DATE_EPOCH": "86400"}) == datetime(1970, 1, 2, tzinfo=timezone.utc)
     assert generated_at({}).tzinfo is timezone.utc
