@@ -94,6 +94,13 @@ class Expected:
 MAX_INPUT_BYTES = 64 * 2**20
 """Largest scenario, calibration or data file read (64 MiB): far above any real one, and
 small enough that reading it cannot exhaust memory."""
+MAX_VALUES = 1_000_000
+"""Most values a YAML file may hold with its aliases expanded: nested aliases (``&a`` used
+nine times in ``&b``, and so on) make a few lines mean billions of values."""
+ALIAS_BOMB = (
+    f"the file holds more than {MAX_VALUES:,} values once its aliases (*name) are expanded;"
+    " a scenario or calibration needs far fewer"
+)
 
 
 def input_problem(path: Path) -> str | None:
@@ -209,11 +216,15 @@ def load_yaml_model(
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
+        if root is not None and _expanded_size(root, {}) > MAX_VALUES:
+            raise error(source, [ALIAS_BOMB])
         raw = None if root is None else loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
         raise error(source, [_yaml_problem(exc)]) from exc
     except yaml.YAMLError as exc:
         raise error(source, [f"invalid YAML: {exc}"]) from exc
+    except RecursionError as exc:  # hundreds of levels of [[[...]]]: no file needs more than 5
+        raise error(source, ["lists or mappings nested too deeply to read"]) from exc
     finally:
         loader.dispose()
     if raw is None:
@@ -221,7 +232,7 @@ def load_yaml_model(
     if not isinstance(raw, dict):
         raise error(source, [f"expected {top_level}, got {_show(raw)}"])
     problems = Problems(source, root, error)
-    _duplicate_keys(root, [], problems)
+    _duplicate_keys(root, [], problems, set())
     try:
         validated = model.model_validate(raw)
     except ValidationError as exc:
@@ -324,8 +335,32 @@ def _line_of(node: yaml.Node | None, loc: list[object]) -> int | None:
     return line
 
 
-def _duplicate_keys(node: yaml.Node, loc: list[object], problems: Problems) -> None:
-    """Report keys given twice in a mapping: YAML silently keeps only the last."""
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Return how many values ``node`` holds once its aliases are expanded.
+
+    Each node is counted once (``sizes`` remembers them by id), so a file of
+    nested aliases is measured in the time it takes to read, not to expand.
+    """
+    if id(node) not in sizes:
+        children = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
+
+
+def _duplicate_keys(
+    node: yaml.Node, loc: list[object], problems: Problems, visited: set[int]
+) -> None:
+    """Report keys given twice in a mapping: YAML silently keeps only the last.
+
+    A node reached again through an alias is not checked again (``visited``).
+    """
+    if id(node) in visited:
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
         for key, value in node.value:
@@ -337,10 +372,10 @@ def _duplicate_keys(node: yaml.Node, loc: list[object], problems: Problems) -> N
                 )
             if name is not None:
                 seen.setdefault(name, key.start_mark.line + 1)
-            _duplicate_keys(value, [*loc, name], problems)
+            _duplicate_keys(value, [*loc, name], problems, visited)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _duplicate_keys(item, [*loc, index], problems)
+            _duplicate_keys(item, [*loc, index], problems, visited)
 
 
 # --- pydantic errors as one line each ----------------------------------------------------

@@ -131,6 +131,31 @@ def test_duplicate_key_is_reported_with_both_lines():
     ]
 
 
+def test_a_duplicate_key_reached_through_aliases_is_reported_once():
+    text = "name: books\nlid: &lid {colour: red, colour: blue}\nother: [*lid, *lid]\n"
+    assert problems_of(text)[0] == (
+        "line 2: lid.colour: duplicate key (first given on line 2); give it once"
+    )
+    assert sum("duplicate key" in line for line in problems_of(text)) == 1
+
+
+def test_nested_aliases_expanding_to_billions_of_values_are_refused_unexpanded():
+    """Nine aliases of nine aliases, ten levels deep: 3.5e9 values in eleven lines (read
+    as written, each walk of them would take hours)."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]" for k in range(1, 10)]
+    assert problems_of("\n".join(["name: books", *lines])) == [
+        "the file holds more than 1,000,000 values once its aliases (*name) are expanded;"
+        " a scenario or calibration needs far fewer"
+    ]
+
+
+def test_lists_nested_thousands_deep_are_one_problem():
+    assert problems_of("name: books\nheight: " + "[" * 3000 + "]" * 3000) == [
+        "lists or mappings nested too deeply to read"
+    ]
+
+
 def test_duplicate_key_is_reported_with_validation_problems():
     assert problems_of("name: a\nname: b\nlevels: x\n") == [
         "line 2: name: duplicate key (first given on line 1); give it once",
