@@ -45,6 +45,8 @@ def load_artefact(text: str, where: str) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CIError(f"{where} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # thousands of nested [ or {: nothing ci writes
+        raise CIError(f"{where} nests arrays or objects too deeply to read") from exc
     if not isinstance(data, dict):
         raise CIError(f"{where} holds a JSON {type(data).__name__}, expected an object")
     if data.get("schema_version") != SCHEMA_VERSION:

@@ -159,7 +159,9 @@ def test_no_archive_path_part_reaches_outside_its_folder(tmp_path, part):
         ('"manifest"', " holds a JSON str, expected an object"),
         ('{"schema_version": 1, "files": 3}', ": 'files' must map each file to its sha256"),
         ('{"schema_version": 1, "files": {"a": 3}}', ": 'files' must map each file to its sha256"),
+        ("[" * 100_000 + "]" * 100_000, " nests arrays or objects too deeply to read"),
     ],
+    ids=["list", "string", "files-number", "sha-number", "nested"],
 )
 def test_a_manifest_of_the_wrong_shape_is_one_line(tmp_path, capsys, text, expected):
     (tmp_path / "run").mkdir()
