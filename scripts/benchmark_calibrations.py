@@ -106,7 +106,8 @@ class Calibrations(Loop):
         for v in range(20):
             version = f"0.2.0.dev{v}"
             folder = project / version
-            record = {"project": "epicast", "version": version, "files": [], "promotions": []}
+            record = {"schema_version": 1, "project": "epicast", "version": version}
+            record |= {"files": [], "promotions": []}
             folder.mkdir()
             (folder / "release.json").write_text(json.dumps(record), encoding="utf-8")
             for k in range(10):
