@@ -314,31 +314,12 @@ def density_chart(
     import numpy as np
 
     pooled = np.concatenate([np.asarray(s, dtype=float) for s in samples])
-    low, high = (float(q) for q in np.quantile(pooled, [0.005, 0.995]))
-    if high <= low:
-        low, high = low - 0.5, high + 0.5
+    low, high = _span(*(float(q) for q in np.quantile(pooled, [0.005, 0.995])))
     edges = np.linspace(low, high, 41)
     heights = [np.histogram(s, bins=edges, density=True)[0] for s in samples]
     top = max(float(h.max()) for h in heights) * 1.1 or 1.0
-
-    def x(value: float) -> float:
-        return LEFT + (value - low) / (high - low) * (WIDTH - LEFT - RIGHT)
-
-    def y(value: float) -> float:
-        return TOP + (top - value) / top * (HEIGHT - TOP - BOTTOM)
-
-    parts = [
-        f'<svg class="chart density" data-quantity="{escape(quantity)}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-        f'aria-label="{escape(f"posterior density of {quantity} in two runs")}">',
-        f'<text class="chart-title" x="{LEFT}" y="20">{escape(quantity)}</text>',
-        _line("axis", LEFT, HEIGHT - BOTTOM, WIDTH - RIGHT, HEIGHT - BOTTOM),
-        *(
-            f'<text class="tick" x="{_num(x(t))}" y="{HEIGHT - BOTTOM + 16}" '
-            f'text-anchor="middle">{t:.4g}</text>'
-            for t in _ticks(low, high)
-        ),
-    ]
+    aria = f"posterior density of {quantity} in two runs"
+    parts, x, y = _overlay(("density", "quantity", quantity), aria, (low, high), top)
     for k, (label, height) in enumerate(zip(labels, heights, strict=True)):
         points = [f"{_num(x(edges[0]))},{_num(y(0))}"]
         for i, h in enumerate(height):
@@ -366,29 +347,12 @@ def fit_chart(column: str, labels: tuple[str, str], fits: tuple[Fit, Fit]) -> st
     import numpy as np
 
     days = np.concatenate([fit.days for fit in fits])
-    left, right = float(days.min()), float(days.max())
-    if right <= left:
-        left, right = left - 0.5, right + 0.5
+    span = _span(float(days.min()), float(days.max()))
     top = max(max(float(fit.bands.max()), float(fit.observed.max())) for fit in fits) * 1.05 or 1.0
-
-    def x(value: float) -> float:
-        return LEFT + (value - left) / (right - left) * (WIDTH - LEFT - RIGHT)
-
-    def y(value: float) -> float:
-        return TOP + (top - value) / top * (HEIGHT - TOP - BOTTOM)
-
-    parts = [
-        f'<svg class="chart fit" data-target="{escape(column)}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-        f'aria-label="{escape(f"{column}: data and the fits of two runs")}">',
-        f'<text class="chart-title" x="{LEFT}" y="20">{escape(column)}</text>',
+    aria = f"{column}: data and the fits of two runs"
+    parts, x, y = _overlay(("fit", "target", column), aria, span, top)
+    parts += [
         *_y_axis(0.0, top, y, column, "{:.4g}".format),
-        _line("axis", LEFT, HEIGHT - BOTTOM, WIDTH - RIGHT, HEIGHT - BOTTOM),
-        *(
-            f'<text class="tick" x="{_num(x(t))}" y="{HEIGHT - BOTTOM + 16}" '
-            f'text-anchor="middle">{t:g}</text>'
-            for t in _ticks(left, right)
-        ),
         f'<text class="axis-label" x="{_num((LEFT + WIDTH - RIGHT) / 2)}" y="{HEIGHT - 8}" '
         'text-anchor="middle">day</text>',
     ]
@@ -421,3 +385,41 @@ def fit_chart(column: str, labels: tuple[str, str], fits: tuple[Fit, Fit]) -> st
 def _coordinates(xs: Sequence[float], ys: Sequence[float], x: Scale, y: Scale) -> list[str]:
     """Return ``"X,Y"`` SVG coordinates of the points (xs, ys)."""
     return [f"{_num(x(a))},{_num(y(b))}" for a, b in zip(xs, ys, strict=True)]
+
+
+def _span(low: float, high: float) -> tuple[float, float]:
+    """Return the range ``low`` to ``high``, widened to 1 around a single value."""
+    return (low - 0.5, high + 0.5) if high <= low else (low, high)
+
+
+def _overlay(
+    kind: tuple[str, str, str], aria: str, span: tuple[float, float], top: float
+) -> tuple[list[str], Scale, Scale]:
+    """Return the start of a chart of two runs overlaid, and its x and y scales.
+
+    ``kind`` is the chart's class, the name of its ``data-`` attribute and what
+    it shows (also the title). The start is the ``<svg>`` tag, the title and
+    the x axis with its ticks over ``span``; y runs from 0 to ``top``.
+    """
+    chart, attribute, title = kind
+    low, high = span
+
+    def x(value: float) -> float:
+        return LEFT + (value - low) / (high - low) * (WIDTH - LEFT - RIGHT)
+
+    def y(value: float) -> float:
+        return TOP + (top - value) / top * (HEIGHT - TOP - BOTTOM)
+
+    parts = [
+        f'<svg class="chart {chart}" data-{attribute}="{escape(title)}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
+        f'aria-label="{escape(aria)}">',
+        f'<text class="chart-title" x="{LEFT}" y="20">{escape(title)}</text>',
+        _line("axis", LEFT, HEIGHT - BOTTOM, WIDTH - RIGHT, HEIGHT - BOTTOM),
+        *(
+            f'<text class="tick" x="{_num(x(t))}" y="{HEIGHT - BOTTOM + 16}" '
+            f'text-anchor="middle">{t:.4g}</text>'
+            for t in _ticks(low, high)
+        ),
+    ]
+    return parts, x, y

@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -137,13 +135,7 @@ def main() -> None:
         loop.parallel()
         loop.prune()
     finally:
-        loop.stop_devpi()
-        print(f"\n{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-        print(f"\n{loop.table()}")
-        if args.keep:
-            print(f"\nkept {loop.work}")
-        else:
-            shutil.rmtree(loop.work, ignore_errors=True)
+        loop.finish(keep=args.keep)
 
 
 if __name__ == "__main__":

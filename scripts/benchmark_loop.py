@@ -201,6 +201,16 @@ class Loop:
             command = [python, "-m", "ci", "devpi", "stop"]
             subprocess.run(command, cwd=self.clone, env=clean_environment(), capture_output=True)
 
+    def finish(self, keep: bool) -> None:
+        """Stop the devpi-server, print the table, and remove the work folder unless ``keep``."""
+        self.stop_devpi()
+        print(f"\n{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+        print(f"\n{self.table()}")
+        if keep:
+            print(f"\nkept {self.work}")
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
     def table(self) -> str:
         """Return the figures as a Markdown table."""
         lines = ["| item | what | measured | target | load at start |", "|---|---|---|---|---|"]
@@ -244,13 +254,7 @@ def main() -> None:
         if chosen & {"6", "7"}:
             loop.calibrations()
     finally:
-        loop.stop_devpi()
-        print(f"\n{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-        print(f"\n{loop.table()}")
-        if args.keep:
-            print(f"\nkept {loop.work}")
-        else:
-            shutil.rmtree(loop.work, ignore_errors=True)
+        loop.finish(keep=args.keep)
 
 
 if __name__ == "__main__":
