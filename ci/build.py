@@ -26,7 +26,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from ci import docs, git, reuse, shell
+from ci import docs, git, names, reuse, shell
 from ci.config import load_config
 from ci.distribution import DistFile, read_dist_file, sha256_of
 from ci.errors import CIError
@@ -72,12 +72,42 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
+REPORT_FIELDS = {"project": str, "version": str, "commit": str, "tags": list, "files": list}
+"""What every stage reads from a build report, and its JSON type."""
+
+
 def read_report(dist: Path) -> dict[str, Any]:
-    """Return the build report of ``dist``; refuse in one line, saying how to make it, if none."""
+    """Return the build report of ``dist``; refuse in one line, saying how to make it, if none.
+
+    A report of another shape (edited by hand, or by an older ``ci``) is
+    refused too, naming its wrong fields, and so is a file name in it that is
+    not one plain name of ``dist``: later stages upload the files it names.
+    """
     path = dist / REPORT_NAME
     if not path.is_file():
         raise CIError(f"no build report {path}", tip="run `python -m ci build` first")
-    return read_json(path)
+    report = read_json(path)
+    wrong = [name for name, kind in REPORT_FIELDS.items() if not isinstance(report.get(name), kind)]
+    entries = [*(report.get("files") or []), *([report["docs"]] if "docs" in report else [])]
+    if not all(_is_file_entry(entry) for entry in entries):
+        wrong.append("files")
+    if wrong:
+        raise CIError(
+            f"{path} is not a build report of `ci build`: {', '.join(sorted(set(wrong)))} "
+            "missing or malformed",
+            tip="run `python -m ci build` again",
+        )
+    return report
+
+
+def _is_file_entry(entry: object) -> bool:
+    """Return whether ``entry`` names one plain file of ``dist`` and its sha256."""
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("sha256"), str)
+        and isinstance(entry.get("filename"), str)
+        and names.is_component(entry["filename"])
+    )
 
 
 def current_build(root: Path, dist: Path) -> dict | None:
@@ -89,7 +119,7 @@ def current_build(root: Path, dist: Path) -> dict | None:
     """
     checkout = git.checkout(root)
     try:
-        report = read_json(dist / REPORT_NAME)
+        report = read_report(dist)
     except CIError:
         return None
     wants_docs = bool(load_config(checkout.root).build.docs)
@@ -184,7 +214,7 @@ def built_files(dist: Path) -> tuple[dict, list[DistFile]]:
     Later stages (publish) use this instead of globbing, so they release exactly
     what was built and checked.
     """
-    report = read_json(dist / REPORT_NAME)
+    report = read_report(dist)
     files = []
     for entry in report["files"]:
         path = dist / entry["filename"]

@@ -20,13 +20,18 @@ from ci.errors import CIError
 _COMPONENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]{0,199}")
 
 
+def is_component(value: str) -> bool:
+    """Return whether ``value`` is one plain path component (see :func:`component`)."""
+    return _COMPONENT.fullmatch(value) is not None
+
+
 def component(value: str, what: str = "name") -> str:
     """Return ``value`` if it is one plain path component; refuse it in one line if not.
 
     Letters, digits and ``. _ + ! -``, starting with a letter or digit, at most
     200 characters: no separator, no ``..``, no NUL, never absolute.
     """
-    if not _COMPONENT.fullmatch(value):
+    if not is_component(value):
         raise CIError(
             f"{what} {value!r} cannot name a file: use letters, digits and . _ + ! - "
             "(at most 200, starting with a letter or digit)",

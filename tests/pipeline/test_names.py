@@ -9,6 +9,7 @@ a devpi-server: the names are checked before the command contacts one.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +19,15 @@ import pytest
 from ci.cli import main
 
 DEMO = Path(__file__).parent / "packages" / "release-demo"
+REPORT = {
+    "schema_version": 1,
+    "project": "ci-release-demo",
+    "version": "1.0.0",
+    "commit": "0" * 40,
+    "tags": [],
+    "files": [],
+}
+"""A (fake) build report: its files are never read, the names are refused first."""
 BAD = ["..", "../../0.1.0/tests/smoke", "/etc/passwd", "a\x00b", "1" * 300, "1.0.0/../.."]
 COMMANDS = [
     ("verify", "--suite", "{}"),
@@ -45,8 +55,7 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(DEMO, repo)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     (repo / "dist").mkdir()
-    report = '{"schema_version": 1, "project": "ci-release-demo", "version": "1.0.0", "files": []}'
-    (repo / "dist" / "build-report.json").write_text(report)
+    (repo / "dist" / "build-report.json").write_text(json.dumps(REPORT))
     return repo
 
 
@@ -162,3 +171,42 @@ def test_without_a_build_report_a_stage_says_how_to_make_one(
         "ci: error: no build report dist/build-report.json",
         "ci: tip: run `python -m ci build` first",
     ]
+
+
+@pytest.mark.parametrize(
+    ("change", "wrong"),
+    [
+        ({"commit": None}, "commit"),
+        ({"tags": "v1.0.0"}, "tags"),
+        ({"files": [{"filename": "../../outside.whl", "sha256": "0" * 64}]}, "files"),
+        ({"files": ["ci_release_demo-1.0.0-py3-none-any.whl"]}, "files"),
+        ({"docs": {"filename": "/etc/passwd", "sha256": "0" * 64}}, "files"),
+    ],
+    ids=["no-commit", "tags-text", "traversal", "entry-text", "docs-absolute"],
+)
+@pytest.mark.parametrize("command", [["publish"], ["verify"]])
+def test_a_build_report_of_another_shape_is_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    change: dict,
+    wrong: str,
+    command: list[str],
+):
+    """Stages upload and install the files a build report names: one edited by hand, or
+    naming a file outside dist/, is refused before anything is read or sent."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "dist").mkdir()
+    report = {k: v for k, v in {**REPORT, **change}.items() if v is not None}
+    (tmp_path / "dist" / "build-report.json").write_text(json.dumps(report))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CI_STATE_DIR", str(tmp_path / "state"))
+    for variable in ("DEVPI_URL", "CI_CONFIG"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(command) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ci: error: dist/build-report.json is not a build report of `ci build`: {wrong} "
+        "missing or malformed",
+        "ci: tip: run `python -m ci build` again",
+    ]
+    assert not (tmp_path / "state").exists()
