@@ -21,6 +21,7 @@ from ci import manifest, results
 from ci.archive import Archive
 from ci.cli import main
 from ci.errors import CIError
+from ci.release import read_record
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = fsspec.filesystem("file")
@@ -169,3 +170,56 @@ def test_a_manifest_of_the_wrong_shape_is_one_line(tmp_path, capsys, text, expec
     assert main(["archive", "verify", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err.splitlines()[0]
     assert error == f"ci: error: {tmp_path / 'run' / 'manifest.json'}{expected}"
+
+
+RECORD = {"project": "demo", "version": "1.0.0", "commit": "0" * 40, "tags": [], "files": []}
+RECORD |= {"promotions": [], "approvals": []}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"project": None}, "is not a release record of ci: project: Field required"),
+        ({"files": 3}, "is not a release record of ci: files: Input should be a valid list"),
+        ({"files": [{"filename": "a.whl"}]}, "of ci: files.0.sha256: Field required"),
+        ({"promotions": [{"from": "unstable", "to": "prod"}]}, "promotions.0.to: Input should"),
+        ({"approvals": [{"notes": "ok"}]}, "of ci: approvals.0.who: Field required"),
+        ({"pending": {"action": "publish", "to": "unstable"}}, "pending.publish.commit: Field"),
+        ({"pending": {"action": "drop"}}, "of ci: pending: Input tag 'drop' found using 'action'"),
+        ({"version": "2.0.0"}, "is the record of demo 2.0.0"),
+    ],
+    ids=["no-project", "files", "sha", "stage", "who", "pending", "action", "other-version"],
+)
+def test_a_damaged_release_record_is_one_line_naming_its_field(tmp_path, change, expected):
+    """Every stage acts on the record: one damaged by hand is refused, not half-used."""
+    archive = Archive(str(tmp_path / "archive"), tmp_path)
+    record = {k: v for k, v in {**RECORD, **change}.items() if v is not None}
+    archive.write_json(record, "demo", "1.0.0", "release.json")
+    with pytest.raises(CIError) as caught:
+        read_record(archive, "demo", "1.0.0")
+    assert caught.value.message.startswith(archive.path("demo", "1.0.0", "release.json"))
+    assert expected in caught.value.message
+
+
+def test_a_release_record_as_ci_writes_it_is_read(tmp_path):
+    archive = Archive(str(tmp_path / "archive"), tmp_path)
+    archive.write_json(RECORD, "demo", "1.0.0", "release.json")
+    assert read_record(archive, "demo", "1.0.0") == {"schema_version": 1, **RECORD}
+
+
+def test_status_with_a_damaged_release_record_is_one_line(tmp_path, monkeypatch, capsys):
+    archive = Archive(str(tmp_path / "archive"), tmp_path)
+    archive.write_json({**RECORD, "files": 3}, "demo", "1.0.0", "release.json")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "pipeline.toml").write_text(f'[archive]\nurl = "{tmp_path / "archive"}"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CI_STATE_DIR", str(tmp_path / "state"))
+    for variable in ("DEVPI_URL", "CI_CONFIG"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(["status"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[1:] == [
+        "ci: tip: restore it from a copy of the archive (the index holds the files)"
+    ]
+    assert "release.json is not a release record of ci: files: " in err.splitlines()[0]
