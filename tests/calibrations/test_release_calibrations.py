@@ -1,5 +1,6 @@
 """Calibrations of a tagged release: run from the published wheel, archived once, verifiable,
-reproducible, resumable after a SIGKILL, and the same on Slurm.
+reproducible, resumable after a SIGKILL, and the same on Slurm, where several run at once as
+separate jobs.
 
 All real: a clone of this repository tagged and released by ``ci pipeline``
 (conftest.py), the wheel installed from its devpi-server into new
@@ -22,6 +23,7 @@ import pytest
 
 from ci import results
 from tests.calibrations.conftest import CALIBRATION, CONFIG, ITERATIONS, ROOT, TAG, Clone
+from tests.sampling import sample_slurm_jobs
 
 BUNDLED = ROOT / "src" / "epicast" / "data" / "calibrations" / f"{CALIBRATION}.yaml"
 
@@ -210,19 +212,42 @@ def _calibrations(folder: str, names: list[str]) -> list[str]:
 
 @pytest.mark.slurm
 def test_the_slurm_profile_gives_the_same_result(released: Clone, slurm, tmp_path):
+    """Two calibrations asked at once run as two Slurm jobs at the same time (one worker
+    each), and each is archived in its own folder; the bundled one equals the local run's
+    result and reproduces on Slurm."""
     archive = tmp_path / "archive"
     shutil.copytree(released.archive.parent.parent, archive, ignore=_calibrations)
     text = CONFIG.replace('cluster = "local"', 'cluster = "slurm"')
     env = released.config("slurm", text + f'\n[archive]\nurl = "{archive}"\n')
     env["SLURM_CONF"] = slurm  # set for this session after the clone's environment was taken
-    result = released.ci("calibrate", TAG, env=env)
+    mine = released.path / "demand"
+    mine.mkdir(exist_ok=True)
+    second = BUNDLED.read_text(encoding="utf-8").replace("seed: 1978", "seed: 1979")
+    (mine / "second.yaml").write_text(second.replace("csv: ../", "csv: "), encoding="utf-8")
+    shutil.copy(ROOT / "src" / "epicast" / "data" / "boarding_school_influenza_1978.csv", mine)
+    with sample_slurm_jobs() as samples:
+        result = released.ci(
+            "calibrate",
+            TAG,
+            *("--calibration", CALIBRATION, "--calibration", "demand/second.yaml"),
+            *("--workers", "1"),
+            env=env,
+        )
     assert result.returncode == 0, result.stdout + result.stderr
+    # A job works in the folder its calibration's sbatch ran in: jobs of other sessions left out.
+    runs = released.path / ".state" / "calibrate" / "epicast" / TAG
+    both = {str(runs / CALIBRATION), str(runs / "second")}
+    running = [{w for state, w in jobs.values() if state == "RUNNING"} for jobs in samples]
+    seen = {(job, *info) for jobs in samples for job, info in jobs.items()}
+    assert any(both <= folders for folders in running), seen  # a job of each, at the same time
     [folder] = released.calibrations(archive / "epicast" / TAG)
-    manifest = manifest_of(folder)
-    assert manifest["cluster"]["profile"] == "slurm"
-    assert manifest["cluster"]["where"] == "slurm"
-    verified = released.ci("archive", "verify", str(folder))
-    assert verified.returncode == 0, verified.stdout
+    [other] = [m.parent for m in archive.glob(f"epicast/{TAG}/calibrations/second/*/manifest.json")]
+    for archived in (folder, other):
+        cluster = manifest_of(archived)["cluster"]
+        assert (cluster["profile"], cluster["where"], cluster["workers"]) == ("slurm", "slurm", 1)
+        verified = released.ci("archive", "verify", str(archived))
+        assert verified.returncode == 0, verified.stdout
+    assert manifest_of(other)["seed"] == 1979
     reproduced = released.ci("reproduce", str(folder), "--cluster", "slurm", env=env)
     assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
     assert reproduced.stdout.splitlines()[-1].startswith("reproduce: identical")

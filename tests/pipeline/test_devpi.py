@@ -28,7 +28,7 @@ from ci.index import (
     ReleaseFile,
     version_key,
 )
-from tests.command_lines import sample_command_lines
+from tests.sampling import sample_command_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable

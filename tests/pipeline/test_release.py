@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from tests.command_lines import sample_command_lines
+from tests.sampling import sample_command_lines
 
 if TYPE_CHECKING:
     from conftest import DevpiServer
