@@ -40,7 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ci import drift, environments, instructions, names, reuse, transaction, verdict
+from ci import drift, environments, instructions, names, records, reuse, transaction, verdict
 from ci.archive import Archive, configured_archive
 from ci.build import read_report
 from ci.config import Bench, load_config
@@ -495,7 +495,15 @@ def runs(archive: Archive, project: str, version: str) -> list[dict[str, Any]]:
     """Return the archived bench runs of a version, oldest first."""
     folder = (project, version, "bench")
     names = [n for n in archive.listdir(*folder) if n.endswith(".json") and ".raw." not in n]
-    return [{**archive.read_json(*folder, name), "run": name[: -len(".json")]} for name in names]
+    return [
+        {
+            **records.checked(
+                records.BenchRun, archive.read_json(*folder, name), archive.path(*folder, name)
+            ),
+            "run": name[: -len(".json")],
+        }
+        for name in names
+    ]
 
 
 def _stamp(iso: str) -> str:

@@ -31,12 +31,11 @@ from contextlib import AbstractContextManager, nullcontext
 from packaging.version import Version
 
 from ci import credentials, mirror, names
-from ci.build import REPORT_NAME
+from ci.build import read_report
 from ci.config import load_config
 from ci.devpi import locate
 from ci.devpi_server import EmbeddedServer
 from ci.distribution import is_final, is_tagged
-from ci.jsonfile import read_json
 from ci.state import repo_root
 
 logger = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ def _handle(args: argparse.Namespace) -> int:
     selection = [f"--suite={s}" for s in args.suite or []]
     selection += [f"--python={p}" for p in args.python or []]
     stage("verify", *selection, *force)
-    report = read_json(repo_root() / "dist" / REPORT_NAME)
+    report = read_report(repo_root() / "dist")
     version = report["version"]
     stage("promote", version, "--to", "testing")
     reached = "testing"

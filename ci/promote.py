@@ -97,13 +97,11 @@ def _handle_approve(args: argparse.Namespace) -> int:
 
 
 def _built_project(root: Path) -> str:
-    from ci.build import REPORT_NAME
-    from ci.jsonfile import read_json
+    from ci.build import REPORT_NAME, read_report
 
-    report_path = root / "dist" / REPORT_NAME
-    if not report_path.exists():
+    if not (root / "dist" / REPORT_NAME).exists():
         raise CIError("no build report in dist/ to name the project", tip="pass --project NAME")
-    return read_json(report_path)["project"]
+    return read_report(root / "dist")["project"]
 
 
 def promote(

@@ -13,10 +13,9 @@ import getpass
 import os
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from ci import records
 from ci.archive import Archive
 from ci.errors import CIError
 
@@ -39,54 +38,6 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class _Entry(BaseModel):
-    """What every stage relies on in one entry of a record's lists (more fields may follow)."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class _File(_Entry):
-    filename: str
-    sha256: str
-
-
-class _Promotion(_Entry):
-    source: str = Field(alias="from")
-    to: Literal["testing", "stable"]
-
-
-class _Approval(_Entry):
-    who: str
-    notes: str
-
-
-class _PendingPublish(_Entry):
-    action: Literal["publish"]
-    to: Literal["unstable"]
-    commit: str
-    tags: list[str]
-    files: list[_File]
-
-
-class _PendingPromotion(_Entry):
-    action: Literal["promote"]
-    to: Literal["testing", "stable"]
-    promotion: _Promotion
-
-
-class _Record(_Entry):
-    project: str
-    version: str
-    commit: str | None = None
-    tags: list[str] = []
-    files: list[_File]
-    promotions: list[_Promotion]
-    approvals: list[_Approval] = []
-    pending: (
-        Annotated[_PendingPublish | _PendingPromotion, Field(discriminator="action")] | None
-    ) = None
-
-
 def read_record(archive: Archive, project: str, version: str) -> dict[str, Any] | None:
     """Return the release record, or ``None`` if the version was never published.
 
@@ -97,19 +48,11 @@ def read_record(archive: Archive, project: str, version: str) -> dict[str, Any] 
     if record is None:
         return None
     where = archive.path(project, version, RECORD)
-    try:
-        _Record.model_validate(record)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(map(str, error["loc"])) or "the record"
-        raise CIError(
-            f"{where} is not a release record of ci: {field}: {error['msg']}",
-            tip="restore it from a copy of the archive (the index holds the files)",
-        ) from exc
+    records.checked(records.ReleaseRecord, record, where)
     if (record["project"], record["version"]) != (project, version):
         raise CIError(
             f"{where} is the record of {record['project']} {record['version']}",
-            tip="restore it from a copy of the archive (the index holds the files)",
+            tip=records.ReleaseRecord.tip,
         )
     record.setdefault("approvals", [])
     return record

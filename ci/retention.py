@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ci import records
 from ci.archive import Archive, configured_archive
 from ci.config import Retention, load_config
+from ci.errors import CIError
 from ci.index import version_key
 from ci.manifest import MANIFEST
 from ci.release import RELEASED, read_record, stage
@@ -120,7 +122,7 @@ def _runs(
             if not released or on_demand:
                 runs.append((manifest.get("finished_at", ""), run, on_demand))
         for finished, run, on_demand in sorted(runs, reverse=True)[policy.keep_runs :]:
-            if finished and _when(finished) < cutoff:
+            if finished and _when(finished, archive.path(*parts, run, MANIFEST)) < cutoff:
                 kind = "on-demand run" if on_demand else "run"
                 why = f"{kind} beyond the newest {policy.keep_runs}, finished {finished[:10]}"
                 found.append(Removal((*parts, run), _du(archive, *parts, run), why, folder=True))
@@ -136,7 +138,7 @@ def _records(archive: Archive, cutoff: datetime, version: tuple[str, str]) -> li
                 continue
             record: dict[str, Any] = archive.read_json(*version, folder, name) or {}
             finished = record.get("finished_at", "")
-            if not finished or _when(finished) >= cutoff:
+            if not finished or _when(finished, archive.path(*version, folder, name)) >= cutoff:
                 continue
             what = "evidence" if folder == "tests" else "benchmark run"
             why = f"{what} of a version that never reached testing, finished {finished[:10]}"
@@ -163,8 +165,15 @@ def _du(archive: Archive, *parts: str) -> int:
     return int(archive.fs.du(archive.path(*parts)))
 
 
-def _when(iso: str) -> datetime:
-    return datetime.fromisoformat(iso).astimezone(timezone.utc)
+def _when(iso: object, where: str) -> datetime:
+    """Return the time ``finished_at`` of the record at ``where`` says; refuse it if none."""
+    try:
+        return datetime.fromisoformat(iso).astimezone(timezone.utc)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise CIError(
+            f"{where}: finished_at {iso!r} is not an ISO 8601 time, so its age is unknown",
+            tip=f"{records.RESTORE}; nothing was removed",
+        ) from exc
 
 
 def _size(size: int) -> str:

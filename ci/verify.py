@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci import git, names, reuse, transaction
+from ci import git, names, records, reuse, transaction
 from ci.archive import configured_archive
 from ci.build import read_report
 from ci.config import load_config
@@ -260,7 +260,7 @@ def _passed_earlier(
     for python, version in versions.items():
         for suite in suites:
             name = f"{suite}-py{python}.json"
-            evidence = archive.read_json(target.project, target.version, "tests", name)
+            evidence = _read_evidence(archive, target.project, target.version, name)
             if evidence and reusable(evidence, wheel_sha256, inputs, version):
                 found[(python, suite)] = {**evidence, "reused": True}
     return found
@@ -463,9 +463,12 @@ def _junit_counts(path: Path) -> dict[str, int]:
 
 def evidence_for(archive, project: str, version: str) -> list[dict]:
     """Return every evidence record of a version in the archive."""
-    folder = (project, version, "tests")
-    return [
-        archive.read_json(*folder, name)
-        for name in archive.listdir(*folder)
-        if name.endswith(".json")
-    ]
+    names = [name for name in archive.listdir(project, version, "tests") if name.endswith(".json")]
+    return [_read_evidence(archive, project, version, name) for name in names]
+
+
+def _read_evidence(archive, project: str, version: str, name: str) -> dict | None:
+    """Return one evidence record (None if missing), refused in one line if damaged."""
+    evidence = archive.read_json(project, version, "tests", name)
+    where = archive.path(project, version, "tests", name)
+    return evidence and records.checked(records.Evidence, evidence, where)

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
-from ci import manifest, results
+from ci import manifest, records, results
 from ci.archive import Archive
 from ci.cli import main
 from ci.errors import CIError
@@ -223,3 +223,38 @@ def test_status_with_a_damaged_release_record_is_one_line(tmp_path, monkeypatch,
         "ci: tip: restore it from a copy of the archive (the index holds the files)"
     ]
     assert "release.json is not a release record of ci: files: " in err.splitlines()[0]
+
+
+EVIDENCE = {"suite": "unit", "python": "3.11", "status": "passed", "passed": 3, "failed": 0}
+EVIDENCE |= {"skipped": 0, "duration_s": 2.5, "file": {"filename": "a.whl", "sha256": "0" * 64}}
+COMPARED = {"name": "b.py::test_run", "unit": "s", "candidate": 2.0, "baseline": 1.0}
+COMPARED |= {"ratio": 2.0, "ci_low": 1.9, "ci_high": 2.1, "p_value": 1e-5, "verdict": "slower"}
+RUN = {"version": "1.0.0", "baseline": "0.9.0", "python": "3.11", "rounds": 8, "alpha": 0.01}
+RUN |= {"min_effect": 0.03, "started_at": "2026-12-01T10:00:00+00:00", "verdict": "slower"}
+RUN |= {"finished_at": "2026-12-01T10:05:00+00:00", "benchmarks": [COMPARED]}
+
+
+@pytest.mark.parametrize(
+    ("shape", "record", "expected"),
+    [
+        (records.Evidence, EVIDENCE, None),
+        (records.Evidence, {**EVIDENCE, "status": "ok"}, "status: Input should be 'passed'"),
+        (records.Evidence, {**EVIDENCE, "passed": "3 tests"}, "passed: Input should be a valid"),
+        (records.Evidence, {**EVIDENCE, "file": None}, "file: Input should be a valid dict"),
+        (records.BenchRun, RUN, None),
+        (records.BenchRun, {**RUN, "finished_at": "soon"}, "finished_at: Input should be a val"),
+        (records.BenchRun, {**RUN, "benchmarks": [{}]}, "benchmarks.0.name: Field required"),
+        (records.BenchRun, {**RUN, "drift": {"verdict": "same"}}, "drift.reference: Field requi"),
+    ],
+    ids=["evidence", "status", "count", "file", "bench", "time", "benchmark", "drift"],
+)
+def test_evidence_and_bench_runs_of_another_shape_are_one_line(shape, record, expected):
+    """What verify, promote, status, bench and the dashboard read back from the archive."""
+    if expected is None:
+        assert records.checked(shape, record, "x.json") is record
+        return
+    with pytest.raises(CIError) as caught:
+        records.checked(shape, record, "x.json")
+    assert caught.value.message.startswith(f"x.json is not a {shape.what} of ci: ")
+    assert expected in caught.value.message
+    assert caught.value.tip.startswith("restore it from a copy of the archive")

@@ -38,6 +38,8 @@ def evidence(archive: Archive, suite: str, python: str, status: str, sha256: str
         "status": status,
         "passed": int(status == "passed"),
         "failed": int(status == "failed"),
+        "skipped": 0,
+        "duration_s": 1.0,
         "file": {"filename": "demo-1.0.0-py3-none-any.whl", "sha256": sha256},
     }
     archive.write_json(record, "demo", "1.0.0", "tests", f"{suite}-py{python}.json")
@@ -70,9 +72,15 @@ def test_evidence_of_another_wheel_does_not_count(archive: Archive):
 
 
 def bench_run(archive: Archive, name: str, verdict: str, sha256: str = WHEEL) -> None:
-    benchmarks = [{"name": "b.py::test_add", "verdict": verdict, "ratio": 1.5}]
-    record = {"sha256": {"candidate": sha256}, "verdict": verdict, "baseline": "0.9.0"}
-    archive.write_json({**record, "benchmarks": benchmarks}, "demo", "1.0.0", "bench", name)
+    compared = {"candidate": 1.5, "baseline": 1.0, "ratio": 1.5, "ci_low": 1.4, "ci_high": 1.6}
+    benchmarks = [
+        {"name": "b.py::test_add", "unit": "s", **compared, "p_value": 1e-4, "verdict": verdict}
+    ]
+    settings = {"python": "3.11", "rounds": 8, "alpha": 0.01, "min_effect": 0.03}
+    when = {"started_at": "2026-12-01T10:00:00+00:00", "finished_at": "2026-12-01T10:05:00+00:00"}
+    record = {"version": "1.0.0", "sha256": {"candidate": sha256}, "verdict": verdict}
+    record |= {"baseline": "0.9.0", **settings, **when, "benchmarks": benchmarks}
+    archive.write_json(record, "demo", "1.0.0", "bench", name)
 
 
 def test_the_latest_bench_run_of_the_wheel_is_the_gate(archive: Archive):

@@ -36,7 +36,9 @@ def release(version: str, reached: str) -> dict:
     return {
         "project": "demo",
         "version": version,
-        "files": [{"filename": f"demo-{version}-py3-none-any.whl", "sha256": "1" * 64}],
+        "files": [
+            {"filename": f"demo-{version}-py3-none-any.whl", "kind": "wheel", "sha256": "1" * 64}
+        ],
         "promotions": [{"from": a, "to": b} for a, b in steps],
     }
 
@@ -157,6 +159,29 @@ def test_dry_run_lists_and_removes_nothing_then_prune_frees_the_bytes(
     assert out[-1].startswith("prune: removed 8 item(s), ")
     assert main(["archive", "prune"]) == 0
     assert capsys.readouterr().out == "prune: removed 0 item(s), 0 B freed\n"
+
+
+def test_a_record_of_unknown_age_stops_prune_before_anything_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "pipeline.toml").write_text('[archive]\nurl = "archive"\n')
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("CI_CONFIG", raising=False)
+    archive = Archive("archive", repo)
+    fill(archive)
+    dev = ("demo", "1.1.0.dev3", "tests", "smoke-py3.11.json")
+    archive.write_json({"finished_at": "last week"}, *dev)
+    before = set(archive.fs.find(archive.root))
+
+    assert main(["archive", "prune"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ci: error: {archive.path(*dev)}: finished_at 'last week' is not an ISO 8601 time, "
+        "so its age is unknown",
+        "ci: tip: restore it from a copy of the archive; nothing was removed",
+    ]
+    assert set(archive.fs.find(archive.root)) == before
 
 
 def test_pruning_an_archive_of_200_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -163,7 +163,10 @@ def archived_run(archive: Archive, name: str, **change) -> dict:
         "max_drift": SETTINGS.max_drift,
         "inputs_sha256": INPUTS,
         "verdict": "faster",
+        "python": SETTINGS.python,
+        "started_at": "2026-12-06T23:35:00+00:00",
         "finished_at": "2026-12-06T23:40:00+00:00",
+        "benchmarks": [],
         **change,
     }
     archive.write_json(run, "demo", "2.0", "bench", f"{name}.json")
