@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ci.errors import CIError
+from ci.verdict import Comparison
 
 RESTORE = "restore it from a copy of the archive"
 
@@ -99,26 +100,10 @@ class Evidence(_Record):
     file: _File
 
 
-class _Comparison(_Shape):
-    """One benchmark's comparison, as :class:`ci.verdict.Comparison` writes it."""
-
-    name: str
-    unit: str
-    candidate: float | None
-    baseline: float | None
-    ratio: float | None
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
-    verdict: str
-    candidate_low: float | None = None
-    candidate_high: float | None = None
-
-
 class _Drift(_Shape):
     reference: str
     verdict: str
-    benchmarks: list[_Comparison]
+    benchmarks: list[Comparison]
 
 
 class BenchRun(_Record):
@@ -136,7 +121,7 @@ class BenchRun(_Record):
     started_at: datetime
     finished_at: datetime
     verdict: str
-    benchmarks: list[_Comparison]
+    benchmarks: list[Comparison]
     drift: _Drift | None = None
 
 

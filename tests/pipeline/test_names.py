@@ -59,6 +59,14 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+def run_in(folder: Path, state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ci in ``folder`` with its state in ``state``, on no server or configuration of ours."""
+    for variable in ("DEVPI_URL", "CI_CONFIG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CI_STATE_DIR", str(state))
+    monkeypatch.chdir(folder)
+
+
 def _files(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
 
@@ -73,10 +81,7 @@ def test_a_name_that_would_be_a_path_is_refused_first(
     command: tuple[str, ...],
     name: str,
 ):
-    for variable in ("DEVPI_URL", "CI_CONFIG"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("CI_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.chdir(checkout)
+    run_in(checkout, tmp_path / "state", monkeypatch)
     before = _files(checkout)
 
     code = main([part.replace("{}", name) for part in command])
@@ -135,10 +140,7 @@ def test_a_bad_calibrate_option_is_refused_before_anything_runs(
     error: str,
 ):
     """On-demand calibrations: each option is checked before devpi or the cluster is asked."""
-    for variable in ("DEVPI_URL", "CI_CONFIG"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("CI_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.chdir(checkout)
+    run_in(checkout, tmp_path / "state", monkeypatch)
     (checkout.parent / "outside.yaml").write_text("scenario: seir-basic\n")  # exists, outside
     before = _files(checkout)
     try:
@@ -162,10 +164,7 @@ def test_without_a_build_report_a_stage_says_how_to_make_one(
     command: list[str],
 ):
     (tmp_path / ".git").mkdir()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CI_STATE_DIR", str(tmp_path / "state"))
-    for variable in ("DEVPI_URL", "CI_CONFIG"):
-        monkeypatch.delenv(variable, raising=False)
+    run_in(tmp_path, tmp_path / "state", monkeypatch)
     assert main(command) == 2
     assert capsys.readouterr().err.splitlines() == [
         "ci: error: no build report dist/build-report.json",
@@ -199,10 +198,7 @@ def test_a_build_report_of_another_shape_is_one_line(
     (tmp_path / "dist").mkdir()
     report = {k: v for k, v in {**REPORT, **change}.items() if v is not None}
     (tmp_path / "dist" / "build-report.json").write_text(json.dumps(report))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CI_STATE_DIR", str(tmp_path / "state"))
-    for variable in ("DEVPI_URL", "CI_CONFIG"):
-        monkeypatch.delenv(variable, raising=False)
+    run_in(tmp_path, tmp_path / "state", monkeypatch)
     assert main(command) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"ci: error: dist/build-report.json is not a build report of `ci build`: {wrong} "
