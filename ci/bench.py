@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 CANDIDATE, BASELINE, REFERENCE = "candidate", "baseline", "reference"
 """The sides of a run; the reference is the drift gate's fastest release, if not the baseline."""
-INSTRUCTIONS = "instructions"
+INSTRUCTIONS = verdict.INSTRUCTIONS
 """Unit of the instruction-count rows; their names are ``instructions::<kernel>``."""
 
 
@@ -147,7 +147,8 @@ def bench(
     settings
         The ``[bench]`` section of the configuration.
     count
-        Also compare instructions per call of the kernels (valgrind).
+        Also compare instructions per call of the kernels (valgrind); they are
+        always counted when ``settings.gate`` holds nothing else.
     force
         Measure even if an archived run has the same key.
 
@@ -161,14 +162,10 @@ def bench(
     with connect("ci") as client:
         record = transaction.settled_record(archive, client, indexes.model_dump(), project, version)
     wheel_sha = wheel_of(record)["sha256"]
+    count = count or verdict.TIMES not in settings.gate
     script = root / settings.kernels
-    if count and not script.is_file():
-        raise CIError(
-            f"--instructions needs the kernels script {script}, which does not exist",
-            tip="set `kernels` in the [bench] section of pipeline.toml",
-        )
     if count:
-        instructions.require_valgrind()  # now, not after the rounds
+        check_countable(script, settings)  # now, not after the rounds
     started = now()
     inputs = reuse.inputs_digest(root, settings.paths)
     with connect("ci") as client, tempfile.TemporaryDirectory(prefix="ci-bench-") as tmp:
@@ -200,7 +197,7 @@ def bench(
         comparisons = compare(timed[CANDIDATE], timed.get(BASELINE), min_effect=settings.min_effect)
         drifts = compare(timed[CANDIDATE], timed.get(drift_side), min_effect=settings.max_drift)
         if count:
-            counted = count_instructions(pythons, script, work)
+            counted = count_instructions(pythons, script, work, settings.kernel_calls)
             comparisons += compare(
                 counted[CANDIDATE],
                 counted.get(BASELINE),
@@ -219,14 +216,14 @@ def bench(
             "reference": reference,
             "window": sorted(window, key=version_key),
             "max_drift": settings.max_drift,
-            "verdict": verdict.overall(drifts, has_baseline=True),
+            "verdict": verdict.overall(verdict.gated(drifts, settings.gate), has_baseline=True),
             "benchmarks": [c.as_record() for c in drifts],
         }
     result["inputs_sha256"] = inputs
     if count:
         result["instructions"] = {
             "tool": " ".join(("valgrind", *instructions.TOOL)),
-            "calls": instructions.CALLS,
+            "calls": settings.kernel_calls,
             "min_effect": settings.instruction_effect,
         }
     run = f"{_stamp(result['started_at'])}-vs-{baseline or 'none'}"
@@ -241,6 +238,21 @@ def bench(
         f"{result['verdict']} ({settings.rounds} rounds); archived {path}"
     )
     return result
+
+
+def check_countable(script: Path, settings: Bench) -> None:
+    """Refuse to count instructions without a kernels script, kernels or valgrind."""
+    if not script.is_file():
+        raise CIError(
+            f"counting instructions needs the kernels script {script}, which does not exist",
+            tip="set `kernels` in the [bench] section of pipeline.toml",
+        )
+    if not settings.kernel_calls:
+        raise CIError(
+            "counting instructions needs kernels to count, and none are named",
+            tip="set `kernel_calls` in the [bench] section of pipeline.toml",
+        )
+    instructions.require_valgrind()
 
 
 def drift_line(found: dict[str, Any]) -> str:
@@ -267,7 +279,14 @@ def _earlier_run(
     A run without instruction counts does not stand in for one asked with them.
     """
     wanted = {name: file.sha256 for name, file in files.items()}
-    same = (settings.rounds, settings.alpha, settings.min_effect, settings.max_drift, inputs)
+    same = (
+        settings.rounds,
+        settings.alpha,
+        settings.min_effect,
+        settings.max_drift,
+        tuple(settings.gate),
+        inputs,
+    )
     for run in reversed(runs(archive, record["project"], record["version"])):
         if (
             run["sha256"] == wanted
@@ -276,6 +295,7 @@ def _earlier_run(
                 run["alpha"],
                 run["min_effect"],
                 run.get("max_drift"),
+                tuple(run.get("gate", verdict.GATE)),
                 run.get("inputs_sha256"),
             )
             == same
@@ -386,7 +406,7 @@ def count_instructions(
     pythons: dict[str, Path],
     script: Path,
     work: Path,
-    kernels: Mapping[str, int] = instructions.CALLS,
+    kernels: Mapping[str, int],
 ) -> dict[str, dict[str, list[float]]]:
     """Return per side the instructions per call of each kernel it has, as one-value lists.
 
@@ -447,7 +467,10 @@ def _run_record(
         "machine": machine(),
         "started_at": started,
         "finished_at": now(),
-        "verdict": verdict.overall(comparisons, has_baseline=baseline is not None),
+        "gate": settings.gate,
+        "verdict": verdict.overall(
+            verdict.gated(comparisons, settings.gate), has_baseline=baseline is not None
+        ),
         "benchmarks": [c.as_record() for c in comparisons],
     }
 
@@ -468,7 +491,8 @@ def machine() -> dict[str, Any]:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    """Print the per-benchmark table of a run record."""
+    """Print the per-benchmark table of a run record; rows outside the gate say so."""
+    gate = result.get("gate", verdict.GATE)
     level = f"{1 - result['alpha']:.0%}"
     header = ("benchmark", result["version"], result["baseline"] or "-", "ratio", f"{level} CI")
     rows = [(*header, "p", "verdict")]
@@ -482,7 +506,9 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{item['ratio']:.3f}" if compared else "-",
                 f"[{item['ci_low']:.3f}, {item['ci_high']:.3f}]" if compared else "-",
                 f"{item['p_value']:.2g}" if item["p_value"] is not None else "-",
-                item["verdict"],
+                item["verdict"]
+                if verdict.gates(item["unit"], gate)
+                else f"{item['verdict']} (not gated)",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) + 2)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -101,7 +102,15 @@ def _python_version(value: str) -> str:
 
 
 class Bench(_Section):
-    """How ``ci bench`` compares a candidate with the baseline release."""
+    """How ``ci bench`` compares a candidate with the baseline release.
+
+    ``kernel_calls`` names the kernels of the ``kernels`` script that
+    ``--instructions`` counts, with the calls counted of each (none: nothing to
+    count). ``gate`` says which measurements decide the verdicts: ``times``
+    (the interleaved rounds), ``instructions`` (the counts; every run then
+    counts them) or both. Measurements left out of the gate are still made,
+    reported and archived.
+    """
 
     python: str = "3.11"
     paths: list[str] = Field(default_factory=lambda: ["benchmarks"], min_length=1)
@@ -112,6 +121,10 @@ class Bench(_Section):
     min_effect: float = Field(default=0.03, ge=0, lt=1)
     required: bool = True
     kernels: str = "benchmarks/kernels.py"
+    kernel_calls: dict[str, int] = Field(default_factory=dict)
+    gate: list[Literal["times", "instructions"]] = Field(
+        default_factory=lambda: ["times", "instructions"], min_length=1
+    )
     instruction_effect: float = Field(default=0.01, ge=0, lt=1)
     drift_window: int = Field(default=10, ge=1)
     max_drift: float = Field(default=0.05, gt=0, lt=1)
@@ -120,6 +133,20 @@ class Bench(_Section):
     @classmethod
     def _version(cls, value: str) -> str:
         return _python_version(value)
+
+    @field_validator("kernel_calls")
+    @classmethod
+    def _positive_calls(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, calls in value.items():
+            if calls < 1:
+                raise ValueError(f"expected at least 1 call per kernel, got {name} = {calls}")
+        return value
+
+    @model_validator(mode="after")
+    def _countable_gate(self) -> Bench:
+        if self.gate == ["instructions"] and not self.kernel_calls:
+            raise ValueError('gate = ["instructions"] needs kernels to count in kernel_calls')
+        return self
 
 
 class Calibrate(_Section):

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ci import verdict
 from ci.index import version_key
 
 Runs = Callable[[str], list[dict[str, Any]]]
@@ -28,8 +29,9 @@ def levels(versions: Sequence[str], runs_of: Runs) -> dict[str, float]:
 
     The oldest measured version (no baseline, or a baseline never measured) is
     level 1; a version measured against a baseline of known level has that
-    level times the geometric mean of its benchmarks' ratios (timings and
-    instruction counts alike) in its latest such run.
+    level times the geometric mean of its benchmarks' ratios in its latest such
+    run, of the measurements that run's gate decided by (timings, instruction
+    counts or both).
     """
     found: dict[str, float] = {}
     for version in sorted(versions, key=version_key):
@@ -37,7 +39,12 @@ def levels(versions: Sequence[str], runs_of: Runs) -> dict[str, float]:
         if not measured:
             continue
         run = measured[-1]
-        ratios = [b["ratio"] for b in run["benchmarks"] if b.get("ratio")]
+        gate = run.get("gate", verdict.GATE)
+        ratios = [
+            b["ratio"]
+            for b in run["benchmarks"]
+            if b.get("ratio") and verdict.gates(b.get("unit", "s"), gate)
+        ]
         baseline = run.get("baseline")
         if baseline in found and ratios:
             mean_log = sum(math.log(r) for r in ratios) / len(ratios)

@@ -2,10 +2,10 @@
 
 Wall time on shared CI machines spreads by 20-50% for small benchmarks; the
 number of instructions a kernel executes hardly does. :func:`count` runs
-``benchmarks/kernels.py`` (set up a kernel, call it once, then CALLS more
-times) with an environment's interpreter under ``valgrind --tool=cachegrind
---cache-sim=no`` (the cheapest tool that counts every instruction: no cache
-or branch simulation), twice: with CALLS = 0 and with CALLS = n. The
+the kernels script (epicast's ``benchmarks/kernels.py``: set up a kernel,
+call it once, then CALLS more times) with an environment's interpreter under
+``valgrind --tool=cachegrind --cache-sim=no`` (the cheapest tool that counts
+every instruction: no cache or branch simulation), twice: with CALLS = 0 and with CALLS = n. The
 difference of the two totals (``Ir``), over n, is the cost of one call: the
 interpreter's start, the imports, numba loading the compiled code from its
 cache and the first call cancel.
@@ -53,14 +53,6 @@ logger = logging.getLogger(__name__)
 
 NUMBA_CPU = "haswell"
 """The CPU numba compiles for (x86-64 with AVX2 and FMA, which valgrind executes)."""
-CALLS = {
-    "seir-gbr-16age": 1500,
-    "seir-basic": 5000,
-    "batch-64": 20,
-    "log-density": 15000,
-    "chain": 250,
-}
-"""Calls per kernel: 2.5-3e9 instructions, about a process's fixed cost (3e9; 6e9 with SciPy)."""
 UNAVAILABLE = 3
 """Exit status of benchmarks/kernels.py when the installed release lacks a kernel."""
 TIMEOUT = 1800.0
@@ -124,7 +116,8 @@ def count(
     kernel
         One of ``python script --list``.
     calls
-        Calls counted (n >= 1); :data:`CALLS` holds values for each kernel.
+        Calls counted (n >= 1); ``kernel_calls`` of ``[bench]`` in pipeline.toml
+        holds values for each kernel.
     cwd
         Working directory of the processes (keep the checkout's ``src`` off the path).
     workers
@@ -271,7 +264,7 @@ def _run(command: list[str], cwd: Path, env: dict[str, str], kernel: str, python
     except subprocess.TimeoutExpired as exc:
         raise CIError(
             f"counting {kernel} took more than {TIMEOUT:.0f} s",
-            tip="use fewer calls (ci.instructions.CALLS)",
+            tip="use fewer calls (kernel_calls in [bench] of pipeline.toml)",
         ) from exc
     if result.returncode == UNAVAILABLE:
         raise KernelUnavailableError(kernel, python, result.stdout)

@@ -28,6 +28,10 @@ SLOWER, SAME, FASTER = "slower", "same", "faster"
 NEW, MISSING = "new", "missing"
 """A benchmark only the candidate has, or only the baseline has."""
 NO_BASELINE = "no-baseline"
+TIMES, INSTRUCTIONS = "times", "instructions"
+"""The measurements ``[bench] gate`` names; ``instructions`` is also the unit of counted rows."""
+GATE = (TIMES, INSTRUCTIONS)
+"""Every measurement decides: the gate of runs archived before ``gate`` was recorded."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,16 @@ def _verdict(ratio: float, p_value: float | None, alpha: float, min_effect: floa
     if ratio <= 1 / (1 + min_effect):
         return FASTER
     return SAME
+
+
+def gates(unit: str, gate: Sequence[str]) -> bool:
+    """Tell whether rows of ``unit`` (instructions, or seconds) decide verdicts under ``gate``."""
+    return (INSTRUCTIONS if unit == INSTRUCTIONS else TIMES) in gate
+
+
+def gated(comparisons: Sequence[Comparison], gate: Sequence[str]) -> list[Comparison]:
+    """Return the comparisons that decide a verdict: those of the measurements in ``gate``."""
+    return [c for c in comparisons if gates(c.unit, gate)]
 
 
 def overall(comparisons: Sequence[Comparison], has_baseline: bool) -> str:

@@ -29,6 +29,13 @@ WRONG_FIELDS = {
     "[bench]\ninstruction_effect = 1.5\n": "bench.instruction_effect: Input should be less than 1",
     '[approval]\nrequire_signed_tags = "false"\n': "approval.require_signed_tags: Input should be",
     '[bench]\nrounds = "8"\n': "bench.rounds: Input should be a valid integer",
+    "[bench]\nkernel_calls = { chain = 0 }\n": (
+        "bench.kernel_calls: Value error, expected at least 1 call per kernel, got chain = 0"
+    ),
+    '[bench]\ngate = ["instructions"]\n': (
+        'bench: Value error, gate = ["instructions"] needs kernels to count in kernel_calls'
+    ),
+    '[bench]\ngate = ["time"]\n': "bench.gate.0: Input should be 'times' or 'instructions'",
     '[indexes]\nunstable = "ci/x"\ntesting = "ci/x"\nstable = "ci/x"\n': (
         "indexes: Value error, expected three different indexes"
     ),

@@ -61,3 +61,18 @@ def test_the_latest_run_counts_and_a_broken_chain_is_left_out():
 def test_without_any_run_the_oldest_release_of_the_window_is_the_reference():
     assert drift.fastest(["0.3.0", "0.10.0", "0.2.0"], archive_of({})) == "0.2.0"
     assert drift.fastest([], archive_of({})) is None
+
+
+def test_a_level_counts_only_the_measurements_the_run_was_gated_by():
+    """Timings reported beside a gate of instruction counts do not move a release's level."""
+    gated = {
+        "gate": ["instructions"],
+        "baseline": "0.1.0",
+        "benchmarks": [
+            {"name": "test_add", "unit": "s", "ratio": 0.5},
+            {"name": "instructions::work", "unit": "instructions", "ratio": 1.02},
+        ],
+    }
+    runs = {"0.1.0": [run(None, None)], "0.2.0": [gated]}
+    assert drift.levels(list(runs), archive_of(runs))["0.2.0"] == pytest.approx(1.02)
+    assert drift.fastest(list(runs), archive_of(runs)) == "0.1.0"

@@ -96,3 +96,20 @@ def test_median_interval_covers_the_median_as_often_as_promised():
         )
     )
     assert covered >= 0.99 * 2000 - 10  # binomial noise of the check itself
+
+
+def test_only_the_gated_measurements_decide():
+    timed = verdict.compare({"t": [2.0, 2.0]}, {"t": [1.0, 1.0]}, alpha=0.01, min_effect=0.03)
+    counted = verdict.compare(
+        {"instructions::k": [1.0]},
+        {"instructions::k": [1.0]},
+        alpha=0.01,
+        min_effect=0.01,
+        unit=verdict.INSTRUCTIONS,
+    )
+    rows = timed + counted
+    assert [r.verdict for r in rows] == [verdict.SLOWER, verdict.SAME]
+    assert verdict.overall(verdict.gated(rows, verdict.GATE), has_baseline=True) == "slower"
+    only_counts = verdict.gated(rows, ["instructions"])
+    assert only_counts == counted
+    assert verdict.overall(only_counts, has_baseline=True) == verdict.SAME

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pipeline.conftest import devpi  # noqa: F401 (a fixture: the drift chain's server)
 from tests.regression.variants import Variants
 
 

@@ -3,6 +3,7 @@
 One command, from the repository root (with the development environment)::
 
     .venv/bin/python -m tests.regression.experiment --trials 20
+    .venv/bin/python -m tests.regression.experiment --trials 5 --load 1   # under load
 
 builds this checkout's wheel and copies of it slowed by 5% and 10% in the
 16-age model run (variants.py), installs them in new environments (the
@@ -14,17 +15,22 @@ with ``ci.verdict.compare``: the second unchanged one (A/A: any benchmark
 called slower or faster is a false alarm), and the 5% and 10% variants (a
 detection is the 16-age run called slower). It prints a Markdown table of the
 rates with 95% Clopper-Pearson intervals and writes the verdicts of every
-trial as JSON.
+trial as JSON. ``--load K`` keeps K CPU-bound processes running beside the
+rounds (a busy CI agent); ``--paths`` narrows the suite (for example to
+``benchmarks/test_simulate.py``, the model runs, to make trials shorter).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from scipy import stats
@@ -83,17 +89,33 @@ def rate_line(label: str, hits: int, trials: int) -> str:
     )
 
 
+@contextlib.contextmanager
+def competing(processes: int) -> Iterator[None]:
+    """Keep ``processes`` CPU-bound processes running while the block runs."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
 def main() -> None:
     """Run the experiment and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--rounds", type=int, help="rounds per trial (default: pipeline.toml)")
+    parser.add_argument("--load", type=int, default=0, help="CPU-bound processes running beside")
+    parser.add_argument("--paths", nargs="+", help="benchmark files (default: pipeline.toml)")
     parser.add_argument("--out", type=Path, default=Path("build/error-rates.json"))
     args = parser.parse_args()
     settings = load_config(variants.ROOT).bench
     if args.rounds:
         settings = settings.model_copy(update={"rounds": args.rounds})
-    with tempfile.TemporaryDirectory(prefix="error-rates-") as tmp:
+    if args.paths:
+        settings = settings.model_copy(update={"paths": args.paths})
+    with tempfile.TemporaryDirectory(prefix="error-rates-") as tmp, competing(args.load):
         work = Path(tmp)
         built = variants.Variants(work)
         pythons = {name: built.python(name) for name in ("base-a", *RULES)}
@@ -107,7 +129,11 @@ def main() -> None:
                 outcomes[name].append(rule(result[name]))
             log.append({n: [c.as_record() for c in cs] for n, cs in result.items()})
             flags = " ".join(f"{n}={'Y' if outcomes[n][-1] else '-'}" for n in RULES)
-            print(f"trial {number + 1}/{args.trials}: {flags} ({seconds:.0f} s)", flush=True)
+            print(
+                f"trial {number + 1}/{args.trials}: {flags} ({seconds:.0f} s, load "
+                f"{os.getloadavg()[0]:.1f}); {TARGET} {_ratios(result)}",
+                flush=True,
+            )
             # After every trial, so that an interrupted experiment keeps what it measured.
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(
@@ -115,12 +141,22 @@ def main() -> None:
             )
     print(
         f"\n{settings.rounds} rounds per trial, alpha {settings.alpha}, "
-        f"min effect {settings.min_effect:.0%}\n"
+        f"min effect {settings.min_effect:.0%}, {args.load} competing process(es)\n"
     )
     print("| comparison | alarms or detections | rate | 95% interval |")
     print("|---|---|---|---|")
     for label, name in COMPARISONS.items():
         print(rate_line(label, sum(outcomes[name]), args.trials))
+
+
+def _ratios(result: dict[str, list[verdict.Comparison]]) -> str:
+    """Return the target's ratio and interval per variant: ``base-b 1.01 [0.95, 1.07] ...``."""
+    shown = []
+    for name, comparisons in result.items():
+        for c in comparisons:
+            if c.name.endswith(TARGET) and c.ratio is not None:
+                shown.append(f"{name} {c.ratio:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}]")
+    return ", ".join(shown)
 
 
 def _environment() -> dict[str, str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ci import bench, instructions, verdict
+from ci.config import Bench
 from ci.errors import CIError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +89,16 @@ def test_missing_valgrind_is_a_handled_error_with_a_tip(monkeypatch, tmp_path):
     with pytest.raises(CIError, match="valgrind") as raised:
         instructions.count(Path("python"), SCRIPT, "seir-basic", 10, tmp_path)
     assert raised.value.tip == "install it: sudo apt-get install valgrind"
+
+
+def test_counting_without_kernels_to_count_is_a_handled_error_with_a_tip(tmp_path):
+    script = tmp_path / "kernels.py"
+    script.write_text("")
+    with pytest.raises(CIError, match="needs kernels to count") as raised:
+        bench.check_countable(script, Bench())
+    assert raised.value.tip == "set `kernel_calls` in the [bench] section of pipeline.toml"
+    with pytest.raises(CIError, match="which does not exist"):
+        bench.check_countable(tmp_path / "missing.py", Bench(kernel_calls={"k": 1}))
 
 
 def test_a_kernel_the_release_lacks_is_reported(monkeypatch, tmp_path):
