@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ci import charts, comparison, history
+from ci import charts, comparison, history, verdict
 from ci.archive import Archive, configured_archive
 from ci.bench import runs
 from ci.errors import CIError
@@ -610,8 +610,10 @@ def _evidence_table(evidence: Sequence[dict[str, Any]]) -> str:
 def _bench_run(run: dict[str, Any]) -> str:
     """Return a bench run's section: the method line and one row per benchmark."""
     baseline = run["baseline"] or "no baseline"
+    gate = run.get("gate", verdict.GATE)
     method = (
         f"{run['rounds']} rounds, alpha {run['alpha']:g}, min effect {run['min_effect']:g}, "
+        f"decided by {' and '.join(gate)}, "
         f"Python {run['python']}, started {_when(run['started_at'])}; "
         f"raw data: {run.get('raw') or '-'} in the archive"
     )
@@ -620,7 +622,7 @@ def _bench_run(run: dict[str, Any]) -> str:
         f"<h3>vs {escape(baseline)}: "
         f'<span class="verdict-{escape(run["verdict"])}">{escape(run["verdict"])}</span></h3>',
         f'<p class="method">{escape(method)}</p>',
-        _comparison_table(run["benchmarks"], "baseline"),
+        _comparison_table(run["benchmarks"], "baseline", gate),
     ]
     found = run.get("drift")
     if found:
@@ -630,13 +632,16 @@ def _bench_run(run: dict[str, Any]) -> str:
             f"(at most +{found['max_drift']:.0%}): "
             f'<span class="verdict-{escape(found["verdict"])}">{escape(found["verdict"])}</span>'
             "</h4>",
-            _comparison_table(found["benchmarks"], found["reference"]),
+            _comparison_table(found["benchmarks"], found["reference"], gate),
         ]
     return "\n".join([*parts, "</section>"])
 
 
-def _comparison_table(benchmarks: Sequence[dict[str, Any]], other: str) -> str:
-    """Return a table of comparisons: values, ratio, interval, p-value and verdict."""
+def _comparison_table(benchmarks: Sequence[dict[str, Any]], other: str, gate: Sequence[str]) -> str:
+    """Return a table of comparisons: values, ratio, interval, p-value and verdict.
+
+    The verdict of a row outside the run's gate is shown as reported only.
+    """
     header = ["benchmark", "unit", "candidate", other, "ratio", "CI", "p-value", "verdict"]
     rows = []
     for b in sorted(benchmarks, key=lambda b: b["name"]):
@@ -650,7 +655,9 @@ def _comparison_table(benchmarks: Sequence[dict[str, Any]], other: str) -> str:
                 _td(f"{b['ratio']:.3f}" if compared else "-", "number"),
                 _td(f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]" if compared else "-", "number"),
                 _td(f"{b['p_value']:.3g}" if b["p_value"] is not None else "-", "number"),
-                _td(b["verdict"], f"verdict-{b['verdict']}"),
+                _td(b["verdict"], f"verdict-{b['verdict']}")
+                if verdict.gates(b["unit"], gate)
+                else _td(f"{b['verdict']} (not gated)", "verdict-same"),
             ]
         )
     return _table(header, rows)

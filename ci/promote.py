@@ -32,7 +32,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from ci import faults, git, names, transaction
+from ci import faults, git, names, transaction, verdict
 from ci.archive import Archive, configured_archive
 from ci.bench import regressed, runs
 from ci.config import PipelineConfig, load_config
@@ -310,13 +310,15 @@ def _check_benchmarks(
     if not accept_regression:
         if latest["verdict"] == "slower":
             what = f"slower than {latest['baseline']}"
-            slower = [b for b in latest["benchmarks"] if b["verdict"] == "slower"]
+            rows = latest["benchmarks"]
         else:
             what = (
                 f"more than +{drifted['max_drift']:.0%} slower than {drifted['reference']}, "
                 "the fastest recent stable release,"
             )
-            slower = [b for b in drifted["benchmarks"] if b["verdict"] == "slower"]
+            rows = drifted["benchmarks"]
+        decides = latest.get("gate", verdict.GATE)
+        slower = [b for b in rows if b["verdict"] == "slower" and verdict.gates(b["unit"], decides)]
         worst = max(slower, key=lambda b: b["ratio"])
         raise CIError(
             f"{name} {version} is {what} in {len(slower)} benchmark(s), "

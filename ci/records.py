@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ci.errors import CIError
-from ci.verdict import Comparison
+from ci.verdict import GATE, Comparison
 
 RESTORE = "restore it from a copy of the archive"
 
@@ -122,6 +122,7 @@ class BenchRun(_Record):
     finished_at: datetime
     verdict: str
     benchmarks: list[Comparison]
+    gate: list[Literal["times", "instructions"]] = Field(default_factory=lambda: list(GATE))
     drift: _Drift | None = None
 
 

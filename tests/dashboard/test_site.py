@@ -166,6 +166,20 @@ def test_a_drift_is_shown_beside_the_verdict_and_in_the_run(archive: Archive, tm
     assert section.count('<td class="verdict-slower">slower</td>') == 1
 
 
+def test_a_timed_row_outside_the_gate_is_shown_as_not_gated(archive: Archive, tmp_path):
+    run = bench_run("0.3.0", "0.2.0rc1", day=9, slower=SLOWER) | {"gate": ["instructions"]}
+    run["verdict"] = "same"  # the slower row is timed; only the instruction counts decide
+    archive.write_json(release("0.3.0", "testing"), PROJECT, "0.3.0", "release.json")
+    name = write_bench(archive, run)
+    render(archive, tmp_path / "site", WHEN)
+    page = (tmp_path / "site" / "versions" / PROJECT / "0.3.0.html").read_text(encoding="utf-8")
+    section = page.split(f'<section id="run-{name}">', 1)[1].split("</section>", 1)[0]
+    assert "decided by instructions," in section
+    assert '<td class="verdict-same">slower (not gated)</td>' in section
+    assert '<td class="verdict-slower">' not in section
+    assert '<td class="verdict-same">same</td>' in section  # the counted row
+
+
 HOSTILE = '<img src=x onerror=alert("pwned")><script>pwned()</script>'
 
 

@@ -71,15 +71,20 @@ def test_evidence_of_another_wheel_does_not_count(archive: Archive):
         promote._passing_evidence(archive, CONFIG, RECORD)
 
 
-def bench_run(archive: Archive, name: str, verdict: str, sha256: str = WHEEL) -> None:
-    compared = {"candidate": 1.5, "baseline": 1.0, "ratio": 1.5, "ci_low": 1.4, "ci_high": 1.6}
+COMPARED = {"candidate": 1.5, "baseline": 1.0, "ratio": 1.5, "ci_low": 1.4, "ci_high": 1.6}
+
+
+def bench_run(
+    archive: Archive, name: str, verdict: str, sha256: str = WHEEL, **fields: object
+) -> None:
+    """Archive a run whose one timed benchmark has ``verdict``; ``fields`` replace its own."""
     benchmarks = [
-        {"name": "b.py::test_add", "unit": "s", **compared, "p_value": 1e-4, "verdict": verdict}
+        {"name": "b.py::test_add", "unit": "s", **COMPARED, "p_value": 1e-4, "verdict": verdict}
     ]
     settings = {"python": "3.11", "rounds": 8, "alpha": 0.01, "min_effect": 0.03}
     when = {"started_at": "2026-12-01T10:00:00+00:00", "finished_at": "2026-12-01T10:05:00+00:00"}
     record = {"version": "1.0.0", "sha256": {"candidate": sha256}, "verdict": verdict}
-    record |= {"baseline": "0.9.0", **settings, **when, "benchmarks": benchmarks}
+    record |= {"baseline": "0.9.0", **settings, **when, "benchmarks": benchmarks, **fields}
     archive.write_json(record, "demo", "1.0.0", "bench", name)
 
 
@@ -101,6 +106,17 @@ def test_a_regression_needs_an_accepted_reason(archive: Archive, monkeypatch):
         promote._check_benchmarks(CONFIG, archive, RECORD, None)
     accepted = promote._check_benchmarks(CONFIG, archive, RECORD, "known, documented")
     assert accepted["accepted_regression"] == {"reason": "known, documented", "who": "qa-person"}
+
+
+def test_a_regression_names_a_benchmark_of_the_gate(archive: Archive):
+    """Timings reported beside a gate of instruction counts are not what refused it."""
+    timed = {"name": "b.py::test_add", "unit": "s", **COMPARED, "p_value": 1e-4}
+    counted = {"name": "instructions::work", "unit": "instructions", **COMPARED, "p_value": None}
+    rows = [{**timed, "verdict": "slower"}, {**counted, "ratio": 1.04, "verdict": "slower"}]
+    name = "20261206T100000Z-vs-0.9.0.json"
+    bench_run(archive, name, "slower", gate=["instructions"], benchmarks=rows)
+    with pytest.raises(CIError, match=r"in 1 benchmark\(s\), e\.g\. work x1\.04 "):
+        promote._check_benchmarks(CONFIG, archive, RECORD, None)
 
 
 def test_no_bench_run_refuses_only_when_required(archive: Archive):
