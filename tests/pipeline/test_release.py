@@ -286,8 +286,8 @@ def released(devpi: DevpiServer, tmp_path_factory: pytest.TempPathFactory) -> Re
         "ci: tip: run `python -m ci bench 0.1.0` first",
     ]
     assert error_lines(repo.ci("bench", "0.1.0", "--instructions")) == [
-        f"ci: error: --instructions needs the kernels script {repo.path}/benchmarks/kernels.py, "
-        "which does not exist",
+        f"ci: error: counting instructions needs the kernels script "
+        f"{repo.path}/benchmarks/kernels.py, which does not exist",
         "ci: tip: set `kernels` in the [bench] section of pipeline.toml",
     ]
     benched = repo.ok("bench", "0.1.0")
