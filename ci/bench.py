@@ -57,8 +57,6 @@ logger = logging.getLogger(__name__)
 
 CANDIDATE, BASELINE, REFERENCE = "candidate", "baseline", "reference"
 """The sides of a run; the reference is the drift gate's fastest release, if not the baseline."""
-INSTRUCTIONS = verdict.INSTRUCTIONS
-"""Unit of the instruction-count rows; their names are ``instructions::<kernel>``."""
 
 
 @dataclass(frozen=True)
@@ -202,13 +200,13 @@ def bench(
                 counted[CANDIDATE],
                 counted.get(BASELINE),
                 min_effect=settings.instruction_effect,
-                unit=INSTRUCTIONS,
+                unit=verdict.INSTRUCTIONS,
             )
             drifts += compare(
                 counted[CANDIDATE],
                 counted.get(drift_side),
                 min_effect=settings.max_drift,
-                unit=INSTRUCTIONS,
+                unit=verdict.INSTRUCTIONS,
             )
     result = _run_record(project, record, sides, settings, comparisons, started)
     if reference is not None:

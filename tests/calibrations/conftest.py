@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.pipeline.repos import run_ci
 from tests.slurm import slurm  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,15 +60,7 @@ class Clone:
         self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 900
     ) -> subprocess.CompletedProcess:
         """Run ``python -m ci ARGS`` in the clone (extra variables in ``env``)."""
-        return subprocess.run(
-            [sys.executable, "-m", "ci", *args],
-            cwd=self.path,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_ci(*args, env={**self.env, **(env or {})}, cwd=self.path, timeout=timeout)
 
     def config(self, name: str, text: str) -> dict[str, str]:
         """Write a configuration variant beside the clone; return the variables that select it."""

@@ -24,6 +24,7 @@ import pytest
 
 from ci.credentials import Credentials, derive
 from ci.index import DevpiClient
+from tests.pipeline.repos import run_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = Path(__file__).parent / "packages"
@@ -39,19 +40,6 @@ def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(STEERING_PREFIXES)}
     env.update(extra or {})
     return env
-
-
-def run_ci(*args: str, env: Mapping[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``python -m ci ARGS`` from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-m", "ci", *args],
-        cwd=ROOT,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @dataclass

@@ -58,6 +58,21 @@ def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def run_ci(
+    *args: str, env: Mapping[str, str], cwd: Path = ROOT, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """Run ``python -m ci ARGS`` in ``cwd`` (default: the repository root) with exactly ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "ci", *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 # -- a release repository ----------------------------------------------------------------
 
 
@@ -95,15 +110,7 @@ class Repo:
     ) -> subprocess.CompletedProcess:
         """Run ``python -m ci ARGS`` in the repository; record output and wall time."""
         began = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, "-m", "ci", *args],
-            cwd=self.path,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        result = run_ci(*args, env={**self.env, **(env or {})}, cwd=self.path, timeout=timeout)
         self.durations[" ".join(args)] = time.monotonic() - began
         OUTPUTS.extend((result.stdout, result.stderr))
         return result
@@ -245,18 +252,19 @@ def sdist(project: str, version: str) -> str:
     return f"{project.replace('-', '_')}-{version}.tar.gz"
 
 
+def devpi_json(url: str) -> requests.Response:
+    """GET ``url`` from devpi's JSON API, bypassing any proxy of the environment."""
+    with requests.Session() as session:
+        session.trust_env = False
+        return session.get(url, headers={"Accept": "application/json"}, timeout=30)
+
+
 def index_files(url: str, index: str, project: str) -> dict[str, dict[str, str]]:
     """``{version: {filename: sha256}}`` of ``project`` on ``index`` itself (devpi JSON API).
 
     Fails if a version lists a file twice.
     """
-    with requests.Session() as session:
-        session.trust_env = False
-        response = session.get(
-            f"{url}/{index}/{project}?ignore_bases=",
-            headers={"Accept": "application/json"},
-            timeout=30,
-        )
+    response = devpi_json(f"{url}/{index}/{project}?ignore_bases=")
     if response.status_code == 404:
         return {}
     response.raise_for_status()
@@ -272,13 +280,7 @@ def index_files(url: str, index: str, project: str) -> dict[str, dict[str, str]]
 
 
 def toxresult_count(url: str, index: str, project: str, version: str) -> int:
-    with requests.Session() as session:
-        session.trust_env = False
-        data = session.get(
-            f"{url}/{index}/{project}/{version}?ignore_bases=",
-            headers={"Accept": "application/json"},
-            timeout=30,
-        ).json()["result"]
+    data = devpi_json(f"{url}/{index}/{project}/{version}?ignore_bases=").json()["result"]
     return sum(link.get("rel") == "toxresult" for link in data["+links"])
 
 

@@ -75,7 +75,7 @@ def test_bench_compares_a_release_with_itself_as_the_same(epicast_python, tmp_pa
         counted[bench.BASELINE],
         alpha=0.01,
         min_effect=0.01,
-        unit=bench.INSTRUCTIONS,
+        unit=verdict.INSTRUCTIONS,
     )
     assert row.name == "instructions::seir-basic"
     assert row.candidate > 1e5  # a one-group year takes ~5e5 instructions
