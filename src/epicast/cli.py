@@ -261,14 +261,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _summary(scenario, trajectory) -> str:
-    """One line a person reads: R0, the epidemic peak and the attack rate."""
+    """One line a person reads: R0, the epidemic peak, the attack rate and severe outcomes."""
     infectious = trajectory.compartment("I").sum(axis=1)
     peak_day = int(trajectory.time[infectious.argmax()])
     infected = trajectory.incidence.sum() + scenario.initial_infections.sum()
     share = infected / scenario.population.sum()
+    outcomes = "".join(
+        f", {getattr(trajectory, o.name).sum():,.0f} {o.name}" for o in scenario.outcomes
+    )
     return (
         f"{scenario.name}: R0 {scenario.R0:.2f}, peak of {infectious.max():,.0f} infectious "
-        f"on day {peak_day}, {share:.1%} infected by day {scenario.t_end}"
+        f"on day {peak_day}, {share:.1%} infected{outcomes} by day {scenario.t_end}"
     )
 
 

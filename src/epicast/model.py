@@ -12,7 +12,8 @@ where C is the contact matrix and m(t) the product of the active
 interventions' multipliers. Daily incidence counts new infections
 (S -> E), notifications are the reporting fraction of new infectious cases
 (E -> I). The compiled loop is in :mod:`epicast.kernels`; the same equations in
-plain NumPy are in :mod:`epicast.reference`.
+plain NumPy are in :mod:`epicast.reference`. Hospital admissions and deaths
+follow the daily incidence after a delay (:mod:`epicast.severity`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from epicast.severity import OUTCOMES, daily_outcomes
 
 if TYPE_CHECKING:
     from epicast.scenario import Scenario
@@ -88,6 +91,9 @@ class Trajectory:
         New infections during the day ending at ``time`` (0 on the first day), (..., T, G).
     notifications
         Reported new infectious cases during the day ending at ``time``, (..., T, G).
+    admissions, deaths
+        Hospital admissions and deaths during the day ending at ``time``, (..., T, G),
+        or None when the scenario defines no such outcome (its ``severity``).
     """
 
     time: np.ndarray
@@ -96,6 +102,8 @@ class Trajectory:
     prevalence: np.ndarray
     incidence: np.ndarray
     notifications: np.ndarray
+    admissions: np.ndarray | None = None
+    deaths: np.ndarray | None = None
 
     def compartment(self, name: str) -> np.ndarray:
         """Return the people in compartment ``name`` ('S', 'E', 'I', 'R'), shape (..., T, G)."""
@@ -171,6 +179,7 @@ def simulate(scenario: Scenario) -> Trajectory:
         Daily outputs from ``t_start`` to ``t_end``.
     """
     batch = simulate_batch(scenario)
+    outcomes = {name: getattr(batch, name) for name in OUTCOMES}
     return Trajectory(
         time=batch.time,
         age_groups=batch.age_groups,
@@ -178,6 +187,7 @@ def simulate(scenario: Scenario) -> Trajectory:
         prevalence=batch.prevalence[0],
         incidence=batch.incidence[0],
         notifications=batch.notifications[0],
+        **{name: None if series is None else series[0] for name, series in outcomes.items()},
     )
 
 
@@ -200,8 +210,8 @@ def simulate_batch(
     Returns
     -------
     Trajectory
-        Outputs with a leading batch axis: prevalence (B, T, C, G), incidence and
-        notifications (B, T, G).
+        Outputs with a leading batch axis: prevalence (B, T, C, G), incidence,
+        notifications and the scenario's outcomes (B, T, G).
     """
     from epicast.kernels import (
         CUM_INFECTIONS,
@@ -242,13 +252,15 @@ def simulate_batch(
     # S, E, I, R are the first rows of the state: a view, not a copy, for SEIR; the
     # cumulative rows now hold daily incidence and notifications (kernels.daily_counts)
     prevalence = out[:, :, S : R + 1] if arrays.latent else out[:, :, [S, I, R]]
+    incidence = out[:, :, CUM_INFECTIONS]
     return Trajectory(
         time=scenario.t_start + np.arange(arrays.n_days + 1, dtype=float),
         age_groups=scenario.age_groups,
         compartments=scenario.compartments,
         prevalence=prevalence,
-        incidence=out[:, :, CUM_INFECTIONS],
+        incidence=incidence,
         notifications=out[:, :, CUM_ONSETS],
+        **{o.name: daily_outcomes(incidence, o.ratio, o.delay) for o in scenario.outcomes},
     )
 
 

@@ -31,7 +31,9 @@ def plot_run(
     """Save a figure of daily incidence by age group and compartment totals.
 
     Incidence is stacked by age group (top); people per compartment summed over
-    age groups are below. Interventions are shaded on both panels.
+    age groups are below, and, when the scenario defines severe outcomes, the
+    daily admissions and deaths summed over age groups below that.
+    Interventions are shaded on every panel.
 
     Parameters
     ----------
@@ -47,7 +49,11 @@ def plot_run(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, layout="constrained")
+    rows = 3 if scenario.outcomes else 2
+    fig, axes = plt.subplots(
+        rows, 1, figsize=(9, 3.5 * rows), sharex=True, layout="constrained", squeeze=True
+    )
+    top, bottom = axes[0], axes[1]
     days = trajectory.time
     colours = plt.get_cmap("viridis")(np.linspace(0, 1, len(trajectory.age_groups)))
     top.stackplot(
@@ -61,11 +67,17 @@ def plot_run(
         trajectory.compartments, trajectory.prevalence.sum(axis=2).T, strict=True
     ):
         bottom.plot(days, series, label=name)
-    bottom.set_xlabel("day")
     bottom.set_ylabel("people")
     bottom.legend(loc="center right")
+    if scenario.outcomes:
+        for outcome in scenario.outcomes:
+            series = getattr(trajectory, outcome.name).sum(axis=1)
+            axes[2].plot(days, series, label=f"{outcome.name} ({series.sum():,.0f})")
+        axes[2].set_ylabel("per day")
+        axes[2].legend(loc="upper right")
+    axes[-1].set_xlabel("day")
     for item in scenario.interventions:
-        for axis in (top, bottom):
+        for axis in axes:
             axis.axvspan(item.start, item.end, color="grey", alpha=0.2, linewidth=0)
         top.annotate(
             item.name,

@@ -3,6 +3,8 @@
 Slow and simple on purpose. The tests check that :mod:`epicast.kernels` gives
 the same numbers (to 1e-10 of each compartment's peak), and that both agree
 with ``scipy.integrate.solve_ivp`` using :func:`derivatives` as right-hand side.
+:func:`daily_outcomes` is the plain sum over days of :mod:`epicast.severity`'s
+admissions and deaths.
 
 :func:`integrate` is the kernel's scheme written with whole arrays: the
 Dormand–Prince 5(4) pair with the same step size control, the same steps cut
@@ -124,3 +126,17 @@ def _dense_output(
     quartic = change - h * k[N_STAGES - 1] - spline
     quintic = h * (DP_DENSE @ k)
     return y + theta * (change + (1 - theta) * (spline + theta * (quartic + (1 - theta) * quintic)))
+
+
+def daily_outcomes(incidence: np.ndarray, ratio: np.ndarray, delay: np.ndarray) -> np.ndarray:
+    """Return the outcomes of each day d, shape (T, G), as the plain sum over earlier days.
+
+    ``ratio * sum over s <= d of delay[d - s] * incidence[s]``, with ``incidence``
+    (T, G) the new infections per day and ``delay`` the shares per lag in days.
+    """
+    outcomes = np.zeros(incidence.shape)
+    for day in range(incidence.shape[0]):
+        for source in range(day + 1):
+            if day - source < delay.size:
+                outcomes[day] += delay[day - source] * incidence[source]
+    return ratio * outcomes

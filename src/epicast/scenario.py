@@ -39,6 +39,7 @@ from epicast._yamlfile import (
 from epicast.errors import ScenarioError
 from epicast.kernels import MAX_STEPS
 from epicast.model import basic_reproduction_number
+from epicast.severity import OUTCOMES, Outcome, delay_distribution
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ STEP_MARGIN = 0.5
 """Share of the integrator's step limit a scenario may plan for (rejected steps, transients)."""
 MAX_DAYS = 36500
 """Last day accepted (100 years): the daily outputs of the whole period are held in memory."""
+MAX_DELAY = 365.0
+"""Longest mean, and largest standard deviation, of a delay from infection to an outcome, days."""
 
 # Constraints come before the validator, or they are missing from the JSON Schema.
 Day = Annotated[int, Field(ge=0, le=MAX_DAYS), BeforeValidator(not_bool)]
@@ -74,6 +77,10 @@ People = Annotated[
 Count = Annotated[float, Field(ge=0, le=MAX_PEOPLE, allow_inf_nan=False), BeforeValidator(not_bool)]
 Contacts = Annotated[
     float, Field(ge=0, le=MAX_CONTACTS, allow_inf_nan=False), BeforeValidator(not_bool)
+]
+Ratio = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), BeforeValidator(not_bool)]
+DelayDays = Annotated[
+    float, Field(ge=MIN_PERIOD, le=MAX_DELAY, allow_inf_nan=False), BeforeValidator(not_bool)
 ]
 
 
@@ -208,7 +215,54 @@ class TimeSpec(StrictModel):
         return self
 
 
-Output = Literal["prevalence", "incidence", "notifications"]
+class DelaySpec(StrictModel):
+    """Delay from infection to an outcome: a gamma distribution, in days."""
+
+    distribution: Literal["gamma"] = Field("gamma", description="The delay's distribution.")
+    mean: DelayDays = Field(description="Mean delay from infection, days.")
+    sd: DelayDays = Field(description="Standard deviation of the delay, days.")
+
+
+class OutcomeSpec(StrictModel):
+    """A severe outcome of infection: the share of infections that lead to it, and when."""
+
+    ratio: Annotated[
+        Ratio | list[Ratio] | CsvTable,
+        Expected(
+            "a number in [0, 1] (every age group), a list of one per age group, "
+            "or a table {csv, column, where, scale}"
+        ),
+    ] = Field(
+        description="Share of infections with this outcome: one number for every age group, "
+        "one per age group, or read from a CSV table (column age_group)."
+    )
+    delay: DelaySpec = Field(description="Delay from infection to the outcome.")
+
+
+class SeveritySpec(StrictModel):
+    """Severe outcomes by age: hospital admissions, deaths, or both."""
+
+    admissions: OutcomeSpec | None = Field(
+        None,
+        description="Hospital admissions: ratio is the infection-hospitalisation ratio, "
+        "delay the time from infection to admission.",
+    )
+    deaths: OutcomeSpec | None = Field(
+        None,
+        description="Deaths: ratio is the infection-fatality ratio, delay the time from "
+        "infection to death.",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> SeveritySpec:
+        if self.admissions is None and self.deaths is None:
+            raise problem(None, "expected admissions, deaths or both, got neither")
+        return self
+
+
+Output = Literal["prevalence", "incidence", "notifications", "admissions", "deaths"]
+DEFAULT_OUTPUTS = ("prevalence", "incidence", "notifications")
+"""What a scenario's output file holds when it lists no outputs (and the outcomes it defines)."""
 
 
 class ScenarioFile(StrictModel):
@@ -246,10 +300,14 @@ class ScenarioFile(StrictModel):
     reporting_fraction: Fraction = Field(
         1.0, description="Share of new infectious cases that are notified."
     )
+    severity: SeveritySpec | None = Field(
+        None, description="Hospital admissions and deaths by age group, following infections."
+    )
     outputs: list[Output] = Field(
-        default_factory=lambda: ["prevalence", "incidence", "notifications"],
+        default_factory=lambda: list(DEFAULT_OUTPUTS),
         min_length=1,
-        description="Which time series the output file holds.",
+        description="Which time series the output file holds; default: prevalence, incidence, "
+        "notifications and the outcomes under severity.",
     )
 
     @field_validator("population", mode="after")
@@ -284,6 +342,8 @@ class Scenario:
         Mean latent period in days, or ``None`` for an SIR model.
     initial_infections
         Infectious people at ``t_start`` per age group, shape (G,).
+    outcomes
+        Severe outcomes of infection (admissions, deaths) the scenario defines.
     """
 
     name: str
@@ -303,6 +363,7 @@ class Scenario:
     step: float
     reporting_fraction: float
     outputs: tuple[str, ...]
+    outcomes: tuple[Outcome, ...] = ()
 
     @property
     def compartments(self) -> tuple[str, ...]:
@@ -431,6 +492,8 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
         _resolve_intervention(i, item, age_groups, problems)
         for i, item in enumerate(spec.interventions)
     )
+    outcomes = _resolve_severity(spec, age_groups, base, problems)
+    outputs = _outputs(spec, outcomes, problems)
     problems.raise_if_any()
 
     disease = spec.disease
@@ -478,7 +541,8 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
         t_end=spec.time.end,
         step=spec.time.step,
         reporting_fraction=spec.reporting_fraction,
-        outputs=tuple(dict.fromkeys(spec.outputs)),
+        outputs=outputs,
+        outcomes=outcomes,
     )
 
 
@@ -599,6 +663,29 @@ def _population_table(
 ) -> np.ndarray | None:
     """Read people per age group from a long CSV table (column ``age_group``)."""
     loc = ["population", "table"]
+    values = _age_table(table, age_groups, base, loc, problems, MAX_PEOPLE)
+    if values is None:
+        return None
+    if np.any(values == 0):
+        empty = [g for g, value in zip(age_groups, values, strict=True) if value == 0]
+        problems.add([*loc, "column"], f"expected people in every age group, got 0 for {empty}")
+        return None
+    if values.max() * table.scale > MAX_PEOPLE:
+        most = f"at most {MAX_PEOPLE:g} people in every age group"
+        problems.add([*loc, "scale"], f"expected a scale leaving {most}, got {table.scale:g}")
+        return None
+    return values * table.scale
+
+
+def _age_table(
+    table: CsvTable,
+    age_groups: list[str],
+    base: Path,
+    loc: list[object],
+    problems: Problems,
+    maximum: float,
+) -> np.ndarray | None:
+    """Read one number in [0, maximum] per age group from a long CSV table, unscaled."""
     read = read_csv(base, table.csv, [*loc, "csv"], problems)
     if read is None:
         return None
@@ -628,21 +715,13 @@ def _population_table(
             table.column,
             [*loc, "column"],
             problems,
-            MAX_PEOPLE,
+            maximum,
         )
         for g in age_groups
     ]
     if any(value is None for value in values):
         return None
-    if 0 in values:
-        empty = [g for g, value in zip(age_groups, values, strict=True) if value == 0]
-        problems.add([*loc, "column"], f"expected people in every age group, got 0 for {empty}")
-        return None
-    if max(values) * table.scale > MAX_PEOPLE:
-        most = f"at most {MAX_PEOPLE:g} people in every age group"
-        problems.add([*loc, "scale"], f"expected a scale leaving {most}, got {table.scale:g}")
-        return None
-    return np.array(values) * table.scale
+    return np.array(values, dtype=float)
 
 
 def _initial_infections(
@@ -695,3 +774,58 @@ def _resolve_intervention(
     scale = np.ones((n, n))
     scale[np.ix_(mask, mask)] = spec.contact_scale
     return Intervention(spec.name, spec.start, spec.end, scale)
+
+
+def _resolve_severity(
+    spec: ScenarioFile, age_groups: list[str], base: Path, problems: Problems
+) -> tuple[Outcome, ...]:
+    """Resolve the severe outcomes: ratios per age group and the discretised delays."""
+    if spec.severity is None:
+        return ()
+    outcomes = []
+    for name in OUTCOMES:
+        outcome: OutcomeSpec | None = getattr(spec.severity, name)
+        if outcome is None:
+            continue
+        ratio = _age_ratio(outcome.ratio, age_groups, base, ["severity", name, "ratio"], problems)
+        delay = outcome.delay
+        days = spec.time.end - spec.time.start + 1
+        shares = delay_distribution(delay.mean, delay.sd, days)
+        if ratio is not None:
+            outcomes.append(Outcome(name, ratio, delay.mean, delay.sd, shares))
+    return tuple(outcomes)
+
+
+def _age_ratio(
+    value: float | list[float] | CsvTable,
+    age_groups: list[str],
+    base: Path,
+    loc: list[object],
+    problems: Problems,
+) -> np.ndarray | None:
+    """Return a share per age group, shape (G,), from a number, a list or a CSV table."""
+    n = len(age_groups)
+    if isinstance(value, CsvTable):
+        values = _age_table(value, age_groups, base, loc, problems, 1.0 / value.scale)
+        return None if values is None else np.minimum(values * value.scale, 1.0)
+    if isinstance(value, list):
+        if len(value) != n:
+            problems.add(loc, f"expected {n} values (one per age group), got {len(value)}")
+            return None
+        return np.array(value, dtype=float)
+    return np.full(n, float(value))
+
+
+def _outputs(
+    spec: ScenarioFile, outcomes: tuple[Outcome, ...], problems: Problems
+) -> tuple[str, ...]:
+    """Return the outputs to write: those listed, or the defaults and the defined outcomes."""
+    defined = [outcome.name for outcome in outcomes]
+    if "outputs" not in spec.model_fields_set:
+        return (*DEFAULT_OUTPUTS, *defined)
+    for index, name in enumerate(spec.outputs):
+        if name in OUTCOMES and getattr(spec.severity, name, None) is None:
+            problems.add(
+                ["outputs", index], f"expected severity.{name} for output {name!r}, got none"
+            )
+    return tuple(dict.fromkeys(spec.outputs))

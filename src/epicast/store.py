@@ -8,6 +8,8 @@ A run file holds::
     /prevalence     (T, C, G)   people per compartment
     /incidence      (T, G)      new infections per day
     /notifications  (T, G)      reported new cases per day
+    /admissions     (T, G)      hospital admissions per day (scenarios with severity)
+    /deaths         (T, G)      deaths per day (scenarios with severity)
 
 (only the outputs the scenario asks for), each data set with a ``sha256``
 attribute of its bytes, and root attributes: ``format_version``,
@@ -63,6 +65,8 @@ _SERIES = {
     "prevalence": ("time", "compartment", "age_group"),
     "incidence": ("time", "age_group"),
     "notifications": ("time", "age_group"),
+    "admissions": ("time", "age_group"),
+    "deaths": ("time", "age_group"),
 }
 
 

@@ -30,7 +30,7 @@ def test_invalid_file_reports_every_problem(epicast_cli, tmp_path):
     assert lines[1] == (
         "epicast: error: bad.yaml: line 5: unknown_key: unknown field; expected one of: "
         "name, description, age_groups, population, contacts, disease, initial_infections, "
-        "interventions, time, reporting_fraction, outputs"
+        "interventions, time, reporting_fraction, severity, outputs"
     )
 
 
@@ -81,6 +81,14 @@ def test_run_summary_line(capsys):
     assert main(["run", "seir-basic"]) == 0
     assert capsys.readouterr().out == (
         "seir-basic: R0 2.50, peak of 143,747 infectious on day 80, 89.3% infected by day 365\n"
+    )
+
+
+def test_run_summary_line_counts_deaths(capsys):
+    assert main(["run", "seir-gbr-16age-severity"]) == 0
+    assert capsys.readouterr().out == (
+        "seir-gbr-16age-severity: R0 2.50, peak of 7,856,199 infectious on day 95, "
+        "79.5% infected, 204,536 deaths by day 365\n"
     )
 
 

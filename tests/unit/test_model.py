@@ -29,6 +29,7 @@ from epicast.scenario import parse_scenario
 BUNDLED = [
     "seir-basic",
     "seir-gbr-16age",
+    "seir-gbr-16age-severity",
     "seir-mys-16age-school-closure",
     "sir-boarding-school",
 ]
@@ -150,6 +151,16 @@ def test_trajectories_match_a_tight_dop853_solution(bundled):
     assert max_error_of_peak(run.incidence, daily(expected[:, CUM_INFECTIONS])) < 1e-6
     notified = bundled.reporting_fraction * daily(expected[:, CUM_ONSETS])
     assert max_error_of_peak(run.notifications, notified) < 1e-6
+
+
+def test_outcomes_match_a_tight_dop853_solution():
+    scenario = epicast.load_scenario("seir-gbr-16age-severity")
+    infections = daily(dop853(scenario)[:, CUM_INFECTIONS])
+    run = epicast.simulate(scenario)
+    assert scenario.outcomes
+    for outcome in scenario.outcomes:
+        expected = reference.daily_outcomes(infections, outcome.ratio, outcome.delay)
+        assert max_error_of_peak(getattr(run, outcome.name), expected) < 1e-6
 
 
 def test_reproduction_number_is_the_requested_one(bundled):

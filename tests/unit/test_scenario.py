@@ -24,13 +24,14 @@ VALID = SCENARIOS / "valid"
 BUNDLED = [
     "seir-basic",
     "seir-gbr-16age",
+    "seir-gbr-16age-severity",
     "seir-mys-16age-school-closure",
     "sir-boarding-school",
 ]
 TOP_LEVEL = "a mapping of scenario fields (population, disease, initial_infections, time, ...)"
 FIELDS = (
     "name, description, age_groups, population, contacts, disease, initial_infections, "
-    "interventions, time, reporting_fraction, outputs"
+    "interventions, time, reporting_fraction, severity, outputs"
 )
 
 # file in scenarios/bad -> the problems reported, in order ({scenarios} is SCENARIOS)
@@ -160,7 +161,23 @@ EXPECTED = {
     "unknown_key.yaml": [f"line 11: colour: unknown field; expected one of: {FIELDS}"],
     "unknown_model.yaml": ["line 5: disease.model: expected 'SEIR' or 'SIR', got 'SEIRS'"],
     "unknown_output.yaml": [
-        "line 11: outputs[1]: expected 'prevalence', 'incidence' or 'notifications', got 'deaths'"
+        "line 11: outputs[1]: expected 'prevalence', 'incidence', 'notifications', 'admissions' "
+        "or 'deaths', got 'hospitalisations'"
+    ],
+    "output_without_severity.yaml": [
+        "line 14: outputs[1]: expected severity.deaths for output 'deaths', got none"
+    ],
+    "severity_empty.yaml": ["line 14: severity: expected admissions, deaths or both, got neither"],
+    "severity_out_of_range.yaml": [
+        "line 16: severity.deaths.ratio[1]: expected a number <= 1, got 1.5",
+        "line 17: severity.deaths.delay.mean: expected a number >= 0.01, got 0",
+    ],
+    "severity_ratio_wrong_length.yaml": [
+        "line 16: severity.admissions.ratio: expected 2 values (one per age group), got 3"
+    ],
+    "severity_csv_above_one.yaml": [
+        "line 16: severity.deaths.ratio.column: ../ifr_percent.csv line 3, column ifr: "
+        "expected a number >= 0 and <= 100, got '120'"
     ],
     "wrong_size_matrix.yaml": [
         "line 6: contacts.matrix: expected a 3x3 matrix (one row and column per age group), got 2x2"
@@ -207,14 +224,14 @@ def test_bundled_scenario_validates(name):
     assert round(1 / scenario.step) * scenario.step == pytest.approx(1)
 
 
-def test_bundled_scenarios_lists_the_four_shipped_names():
+def test_bundled_scenarios_lists_the_five_shipped_names():
     assert bundled_scenarios() == BUNDLED
 
 
 def test_r0_of_bundled_scenarios_is_the_one_in_the_file():
-    reproduction_numbers = [load_scenario(name).R0 for name in BUNDLED[1:3]]
+    reproduction_numbers = [load_scenario(name).R0 for name in BUNDLED[1:4]]
 
-    assert reproduction_numbers == pytest.approx([2.5, 2.5])
+    assert reproduction_numbers == pytest.approx([2.5, 2.5, 2.5])
 
 
 def test_unknown_bundled_name_lists_the_known_ones():

@@ -33,6 +33,18 @@ def test_round_trip_returns_the_same_arrays(tmp_path, school_closure):
     assert run.trajectory.compartments == ("S", "E", "I", "R")
 
 
+def test_round_trip_of_deaths_by_age(tmp_path):
+    scenario = epicast.load_scenario("seir-gbr-16age-severity")
+    trajectory = epicast.simulate(scenario)
+    path = write_run(tmp_path / "run.h5", scenario, trajectory)
+    run = read_run(path)
+    np.testing.assert_array_equal(run.trajectory.deaths, trajectory.deaths)
+    assert run.trajectory.admissions.size == 0  # not defined by the scenario: not written
+    with h5py.File(path) as handle:
+        assert [handle["deaths"].dims[axis].label for axis in range(2)] == ["time", "age_group"]
+        assert "admissions" not in handle
+
+
 def test_provenance_attributes(tmp_path, school_closure):
     scenario, trajectory = school_closure
     attributes = read_run(write_run(tmp_path / "run.h5", scenario, trajectory)).attributes
