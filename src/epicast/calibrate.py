@@ -42,6 +42,7 @@ from epicast.kernels import integrate
 from epicast.model import basic_reproduction_number
 from epicast.posterior import MU_FLOOR, SLOTS, Posterior, build_posterior, prior_distributions
 from epicast.sampler import Chain, ChainState, Settings
+from epicast.severity import OUTCOMES, daily_outcomes
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +203,9 @@ class CalibrationResult:
         parallel batch kernel, which would take seconds to compile for a figure.
         Each value is computed as the log-posterior computes it: summed over the
         target's age groups, a daily difference of the cumulative flows, times
-        the reporting fraction for notifications, floored at ``MU_FLOOR``.
+        the reporting fraction for notifications, the earlier days' infections
+        through the delay and the ratios for admissions and deaths, floored at
+        ``MU_FLOOR``.
 
         Parameters
         ----------
@@ -236,9 +239,14 @@ class CalibrationResult:
         means = {}
         for t, target in enumerate(self.calibration.targets):
             days = target.days - self.calibration.scenario.t_start
-            series = out[:, days, post.row[t]]  # (S, n, G)
-            if target.output != "prevalence":
-                series = series - out[:, days - 1, post.row[t]]
+            if target.output in OUTCOMES:  # every day's infections, through the delay
+                infections = np.zeros(out.shape[:2] + out.shape[3:])
+                infections[:, 1:] = np.diff(out[:, :, post.row[t]], axis=1)
+                series = daily_outcomes(infections, post.groups[t], post.delay[t])[:, days]
+            else:
+                series = out[:, days, post.row[t]]  # (S, n, G)
+                if target.output != "prevalence":
+                    series = series - out[:, days - 1, post.row[t]]
             total = series[..., target.groups].sum(axis=-1)
             if target.output == "notifications":
                 total = total * values[:, SLOTS["rho"], None]

@@ -56,6 +56,7 @@ from epicast._yamlfile import (
 from epicast.cluster import ClusterProfile
 from epicast.errors import CalibrationError, ScenarioError
 from epicast.scenario import BUNDLED_PACKAGE, Scenario, load_scenario
+from epicast.severity import OUTCOMES
 
 logger = logging.getLogger(__name__)
 
@@ -230,9 +231,10 @@ class TargetSpec(StrictModel):
     """A data column matched to a model output, summed over age groups."""
 
     column: str = Field(description="Column of the data CSV holding the observations.")
-    output: Literal["prevalence", "incidence", "notifications"] = Field(
+    output: Literal["prevalence", "incidence", "notifications", "admissions", "deaths"] = Field(
         description="prevalence (people in a compartment on the day), incidence (new "
-        "infections during the day) or notifications (reported new infectious cases)."
+        "infections during the day), notifications (reported new infectious cases), or "
+        "admissions or deaths (during the day; the scenario's severity must define them)."
     )
     compartment: Literal["S", "E", "I", "R"] | None = Field(
         None, description="prevalence only: which compartment."
@@ -549,6 +551,13 @@ def _target(
         problems.add(
             [*loc, "compartment"],
             f"expected one of the scenario's compartments {list(scenario.compartments)}",
+        )
+    defined = [outcome.name for outcome in scenario.outcomes]
+    if spec.output in OUTCOMES and spec.output not in defined:
+        problems.add(
+            [*loc, "output"],
+            f"expected an outcome scenario {scenario.name} defines under severity "
+            f"({', '.join(defined) or 'none'}), got {spec.output!r}",
         )
     groups = _groups(spec.age_groups, scenario, [*loc, "age_groups"], problems)
     header, rows = table

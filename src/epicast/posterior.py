@@ -21,6 +21,14 @@ Likelihoods (y observed, mu the model's value, floored at ``MU_FLOOR``)
 - negative binomial (NB2, Stan's ``neg_binomial_2``): mean mu, variance
   mu + mu^2 / phi.
 - normal: mean mu, standard deviation sd.
+
+Admissions and deaths
+---------------------
+The model value of an admissions or deaths target on day d is the sum over
+lags k of the delay's share ``delay[k]`` times the infections of day d - k in
+the target's age groups, each weighted by the group's ratio
+(:mod:`epicast.severity`): the output :func:`epicast.simulate` gives, summed
+over the groups.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ SLOTS = {"beta": 0, "sigma": 1, "gamma": 2, "rho": 3}
 PRIORS = {"normal": 0, "uniform": 1, "lognormal": 2, "exponential": 3}
 TRANSFORMS = {"value": 0, "inverse": 1, "log": 2}
 FAMILIES = {"poisson": 0, "negative_binomial": 1, "normal": 2}
-OUTPUTS = {"prevalence": 0, "incidence": 1, "notifications": 2}
+OUTPUTS = {"prevalence": 0, "incidence": 1, "notifications": 2, "admissions": 3, "deaths": 4}
 COMPARTMENT_ROWS = {"S": 0, "E": 1, "I": 2, "R": 3}
 MU_FLOOR = 1e-8
 """Smallest model value a likelihood sees (the integrator may return -1e-12 for 0)."""
@@ -63,7 +71,10 @@ class Posterior(NamedTuple):
     ``a`` and ``b``, the support ``lower``/``upper`` of the prior's quantity,
     ``transform`` code (value, inverse, log) and the log normaliser of a
     truncated normal. Per target (T): ``output`` code, state ``row``, ``groups``
-    mask (T, G), likelihood ``family`` and ``scale_slot`` (dispersion or sd).
+    (T, G): the weight of each age group in the sum (1 for a group summed, the
+    ratio for admissions and deaths, 0 for a group left out), ``delay`` (T, K)
+    of admissions and deaths (zeros for other targets), likelihood ``family``
+    and ``scale_slot`` (dispersion or sd).
     Per observation (N): its ``target``, ``day`` index, ``value`` and log(y!).
     """
 
@@ -87,6 +98,7 @@ class Posterior(NamedTuple):
     output: np.ndarray
     row: np.ndarray
     groups: np.ndarray
+    delay: np.ndarray
     family: np.ndarray
     scale_slot: np.ndarray
     obs_target: np.ndarray
@@ -128,9 +140,17 @@ def build_posterior(calibration: Calibration) -> Posterior:
                 values.append(np.nan if isinstance(scale, str) else float(scale))
     columns = _parameter_columns(calibration, slots)
     n_groups = len(scenario.age_groups)
+    outcomes = {outcome.name: outcome for outcome in scenario.outcomes}
+    lags = max((outcome.delay.size for outcome in scenario.outcomes), default=1)
     groups = np.zeros((len(calibration.targets), n_groups))
+    delay = np.zeros((len(calibration.targets), lags))
     for index, target in enumerate(calibration.targets):
-        groups[index, target.groups] = 1.0
+        if target.output in outcomes:
+            outcome = outcomes[target.output]
+            groups[index, target.groups] = outcome.ratio[target.groups]
+            delay[index, : outcome.delay.size] = outcome.delay
+        else:
+            groups[index, target.groups] = 1.0
     observed = np.concatenate([t.observed for t in calibration.targets])
     return Posterior(
         y0=arrays.y0,
@@ -146,6 +166,7 @@ def build_posterior(calibration: Calibration) -> Posterior:
         output=np.array([OUTPUTS[t.output] for t in calibration.targets]),
         row=np.array([_state_row(t.output, t.compartment) for t in calibration.targets]),
         groups=groups,
+        delay=delay,
         family=np.array([FAMILIES[t.family] for t in calibration.targets]),
         scale_slot=np.array([_scale_slot(t, slots) for t in calibration.targets]),
         obs_target=np.concatenate(
@@ -171,7 +192,7 @@ def _state_row(output: str, compartment: str | None) -> int:
     """Return the state row an output reads (a compartment, or a cumulative flow)."""
     if output == "prevalence":
         return COMPARTMENT_ROWS[compartment]
-    return CUM_INFECTIONS if output == "incidence" else CUM_ONSETS
+    return CUM_ONSETS if output == "notifications" else CUM_INFECTIONS
 
 
 def _parameter_columns(calibration: Calibration, slots: dict[str, int]) -> dict:
@@ -259,13 +280,20 @@ def parameter_values(z, post, values):
 
 
 @njit(inline="always", **OPTIONS)
-def _model_value(out, output, row, groups, t, day, rho):
+def _model_value(out, output, row, groups, delay, t, day, rho):
     """Return the model's value of one output on one day, summed over target t's age groups.
 
-    ``groups`` is the (T, G) mask itself, not its row t: a row view costs about a
-    second of compiling the sampler's kernel.
+    ``groups`` and ``delay`` are the (T, ...) arrays themselves, not their row t:
+    a row view costs about a second of compiling the sampler's kernel.
     """
     total = 0.0
+    if output >= 3:  # admissions, deaths: earlier days' infections, weighted by the ratios
+        for k in range(min(delay.shape[1], day)):
+            for g in range(groups.shape[1]):
+                if groups[t, g] != 0.0:
+                    infections = out[day - k, row, g] - out[day - k - 1, row, g]
+                    total += delay[t, k] * groups[t, g] * infections
+        return max(total, MU_FLOOR)
     for g in range(groups.shape[1]):
         if groups[t, g] != 0.0:
             if output == 0:
@@ -322,7 +350,7 @@ def log_density(z, post, values, out):
     for n in range(post.obs_value.size):
         t = post.obs_target[n]
         day, rho = post.obs_day[n], values[3]
-        mu = _model_value(out, post.output[t], post.row[t], post.groups, t, day, rho)
+        mu = _model_value(out, post.output[t], post.row[t], post.groups, post.delay, t, day, rho)
         scale = values[post.scale_slot[t]] if post.scale_slot[t] >= 0 else 0.0
         lp += _log_likelihood(
             post.obs_value[n], post.obs_log_factorial[n], mu, post.family[t], scale

@@ -93,6 +93,25 @@ def test_log_density_is_prior_plus_likelihood_plus_jacobian(boarding):
     assert density(z) == pytest.approx(prior + likelihood + jacobian, rel=1e-9)
 
 
+def test_log_density_of_cases_and_deaths_is_the_sum_of_both_likelihoods(cases_and_deaths):
+    """Two targets with their own likelihoods, deaths through the delay, against scipy."""
+    packed = build_posterior(cases_and_deaths)
+    beta, phi = 0.047, 30.0
+    z = unconstrain(packed, np.array([beta, phi]))
+
+    scenario = cases_and_deaths.scenario
+    run = epicast.simulate_batch(scenario, transmission_rate=[beta])
+    cases, deaths = cases_and_deaths.targets
+    mu_cases = run.incidence[0, cases.days - scenario.t_start, 0]
+    mu_deaths = run.deaths[0, deaths.days - scenario.t_start].sum(axis=-1)
+    likelihood = stats.poisson.logpmf(cases.observed, mu_cases).sum()
+    likelihood += stats.nbinom.logpmf(deaths.observed, phi, phi / (phi + mu_deaths)).sum()
+    b, p = prior_distributions(cases_and_deaths)
+    prior = b.logpdf(beta) + p.logpdf(phi)
+    jacobian = np.log(beta) + np.log(phi)
+    assert LogDensity(packed)(z) == pytest.approx(prior + likelihood + jacobian, rel=1e-9)
+
+
 def test_log_density_outside_the_support_is_minus_infinity(boarding):
     density = LogDensity(build_posterior(boarding))
     assert density(np.array([800.0, 0.0, 0.0])) == -np.inf  # beta = e^800 overflows

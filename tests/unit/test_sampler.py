@@ -171,6 +171,24 @@ def test_predictive_model_values_match_simulate_batch(tmp_path: Path):
         np.testing.assert_allclose(means[column], np.maximum(values, MU_FLOOR), rtol=1e-9)
 
 
+def test_cases_and_deaths_together_recover_the_transmission_rate(cases_and_deaths):
+    """Deaths as a target beside cases; the model values the fit shows are simulate's deaths."""
+    truth = cases_and_deaths.scenario.transmission_rate  # the data were simulated with it
+    result = calibrate(cases_and_deaths, where="none", progress=False)
+    summary = result.summary
+    k = summary.names.index("beta")
+    assert summary.q05[k] < truth < summary.q95[k]
+    assert summary.q95[k] - summary.q05[k] < 0.01 * truth  # 1,000s of cases: a sharp fit
+
+    draws = result.draws[0, ::30]
+    means = result.model_values(draws)
+    scenario = cases_and_deaths.scenario
+    runs = epicast.simulate_batch(scenario, transmission_rate=draws[:, 0])
+    _, deaths = cases_and_deaths.targets
+    expected = runs.deaths[:, deaths.days - scenario.t_start].sum(axis=-1)
+    np.testing.assert_allclose(means["deaths"], np.maximum(expected, MU_FLOOR), rtol=1e-9)
+
+
 def test_the_fit_is_kept_as_predictive_bands_that_cover_the_data(boarding, tmp_path: Path):
     """The result file keeps the 90% posterior predictive band and median of each target
     (what the fit figure draws, and the results site overlays): ordered, covering most
