@@ -40,6 +40,12 @@ COUNT = "(a whole number from 0 to the 763 people counted)"
 
 # case -> (replace in the YAML or in the CSV, by, the line(s) reported after "FILE: ")
 CASES = {
+    "deaths the scenario does not define": (
+        "    output: prevalence\n    compartment: I\n",
+        "    output: deaths\n",
+        "line 6: targets[0].output: expected an outcome scenario sir-boarding-school defines "
+        "under severity (none), got 'deaths'",
+    ),
     "missing column": (
         "column: in_bed",
         "column: in_beds",
