@@ -230,6 +230,7 @@ class CalibrationResult:
                 post.latent,
                 post.segment_start,
                 post.segment_contacts,
+                post.segment_multiplier,
                 post.inv_population,
                 post.t_start,
                 post.n_days,

@@ -2,14 +2,15 @@
 
 For each age group i the model integrates (SEIR; SIR drops E)::
 
-    lambda_i = beta * sum_j m_ij(t) C_ij I_j / N_j      force of infection
+    lambda_i = beta * c_i(t) * sum_j m_ij(t) C_ij I_j / N_j      force of infection
     dS_i/dt = -lambda_i S_i
     dE_i/dt =  lambda_i S_i - sigma E_i                  sigma = 1 / latent period
     dI_i/dt =  sigma E_i - gamma I_i                     gamma = 1 / infectious period
     dR_i/dt =  gamma I_i
 
-where C is the contact matrix and m(t) the product of the active
-interventions' multipliers. Daily incidence counts new infections
+where C is the contact matrix, m(t) the product of the active
+interventions' multipliers and c_i(t) the contact series of group i (a
+multiplier from data, linear between its days; 1 without one). Daily incidence counts new infections
 (S -> E), notifications are the reporting fraction of new infectious cases
 (E -> I). The compiled loop is in :mod:`epicast.kernels`; the same equations in
 plain NumPy are in :mod:`epicast.reference`. Hospital admissions and deaths
@@ -44,6 +45,10 @@ class ModelArrays:
         Start day of each contact segment, shape (K,), sorted, first = t_start.
     segment_contacts
         Contact matrix in force during each segment (interventions applied), shape (K, G, G).
+    segment_multiplier
+        The contact series' multiplier of each group at each segment's start (row 0) and
+        its change per day within the segment (row 1), shape (K, 2, G); None without a
+        contact series.
     inv_population
         1 / people per age group, shape (G,).
     first_step
@@ -54,6 +59,7 @@ class ModelArrays:
     latent: bool
     segment_start: np.ndarray
     segment_contacts: np.ndarray
+    segment_multiplier: np.ndarray | None
     inv_population: np.ndarray
     t_start: float
     n_days: int
@@ -68,6 +74,7 @@ class ModelArrays:
             self.latent,
             self.segment_start,
             self.segment_contacts,
+            self.segment_multiplier,
             self.inv_population,
             self.t_start,
             self.n_days,
@@ -143,6 +150,7 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
         latent=scenario.latent_period is not None,
         segment_start=starts,
         segment_contacts=contacts,
+        segment_multiplier=_segment_multiplier(scenario, starts),
         inv_population=1.0 / scenario.population,
         t_start=float(scenario.t_start),
         n_days=scenario.t_end - scenario.t_start,
@@ -151,10 +159,16 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
 
 
 def _contact_segments(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
-    """Split the time span where interventions start or end; return starts and matrices."""
+    """Split the time span at interventions' starts and ends and a contact series' days.
+
+    Returns the segments' starts and their contact matrices (interventions applied).
+    """
     edges = {float(scenario.t_start)}
     for item in scenario.interventions:
         edges.update(t for t in (item.start, item.end) if scenario.t_start < t < scenario.t_end)
+    if scenario.contact_series is not None:
+        days = scenario.contact_series.days
+        edges.update(float(t) for t in days[(days > scenario.t_start) & (days < scenario.t_end)])
     starts = np.array(sorted(edges))
     matrices = np.empty((starts.size, *scenario.contacts.shape))
     for k, t in enumerate(starts):
@@ -163,6 +177,29 @@ def _contact_segments(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
             if item.start <= t < item.end:
                 matrices[k] *= item.scale
     return starts, matrices
+
+
+def _segment_multiplier(scenario: Scenario, starts: np.ndarray) -> np.ndarray | None:
+    """Return each segment's multiplier per group at its start and its change per day.
+
+    Without a contact series there is none: None, for which numba compiles the kernel
+    without the multiplier (it costs nothing, and changes no number).
+
+    The contact series is linear between its days, which are segment starts, so
+    it is linear within each segment; before its first day and after its last it
+    keeps its first and last values.
+    """
+    series = scenario.contact_series
+    if series is None:
+        return None
+    multiplier = np.zeros((starts.size, 2, len(scenario.age_groups)))
+    ends = np.append(starts[1:], scenario.t_end)
+    for g in range(multiplier.shape[2]):
+        at_start = np.interp(starts, series.days, series.multipliers[:, g])
+        at_end = np.interp(ends, series.days, series.multipliers[:, g])
+        multiplier[:, 0, g] = at_start
+        multiplier[:, 1, g] = (at_end - at_start) / (ends - starts)
+    return multiplier
 
 
 def simulate(scenario: Scenario) -> Trajectory:

@@ -82,6 +82,7 @@ class Posterior(NamedTuple):
     latent: bool
     segment_start: np.ndarray
     segment_contacts: np.ndarray
+    segment_multiplier: np.ndarray | None
     inv_population: np.ndarray
     t_start: float
     n_days: int
@@ -157,6 +158,7 @@ def build_posterior(calibration: Calibration) -> Posterior:
         latent=arrays.latent,
         segment_start=arrays.segment_start,
         segment_contacts=arrays.segment_contacts,
+        segment_multiplier=arrays.segment_multiplier,
         inv_population=arrays.inv_population,
         t_start=arrays.t_start,
         n_days=arrays.n_days,
@@ -341,6 +343,7 @@ def log_density(z, post, values, out):
         post.latent,
         post.segment_start,
         post.segment_contacts,
+        post.segment_multiplier,
         post.inv_population,
         post.t_start,
         post.n_days,

@@ -22,6 +22,7 @@ from epicast.kernels import (
     CUM_INFECTIONS,
     CUM_ONSETS,
     DP_A,
+    DP_C,
     DP_DENSE,
     DP_ERROR,
     FAC_MAX,
@@ -40,6 +41,7 @@ from epicast.model import ModelArrays
 def rates(
     y: np.ndarray,
     contacts: np.ndarray,
+    multiplier: np.ndarray,
     inv_population: np.ndarray,
     beta: float,
     sigma: float,
@@ -48,9 +50,10 @@ def rates(
 ) -> np.ndarray:
     """Return dy/dt for a state ``y`` of shape (6, G) under contacts C (G, G), per day.
 
-    ``beta`` is per contact-day, ``sigma`` and ``gamma`` per day.
+    ``multiplier`` (G,) multiplies the force of infection on each group (the
+    contact series); ``beta`` is per contact-day, ``sigma`` and ``gamma`` per day.
     """
-    infections = beta * (contacts @ (y[I] * inv_population)) * y[S]
+    infections = beta * multiplier * (contacts @ (y[I] * inv_population)) * y[S]
     onsets = sigma * y[E] if latent else infections
     recoveries = gamma * y[I]
     dy = np.empty_like(y)
@@ -64,13 +67,28 @@ def rates(
 
 
 def derivatives(
-    t: float, y: np.ndarray, arrays: ModelArrays, beta: float, sigma: float, gamma: float
+    t: float,
+    y: np.ndarray,
+    arrays: ModelArrays,
+    beta: float,
+    sigma: float,
+    gamma: float,
+    segment: int | None = None,
 ) -> np.ndarray:
-    """Return dy/dt at time ``t`` for a flat state ``y`` of shape (6 * G,)."""
-    segment = max(np.searchsorted(arrays.segment_start, t, side="right") - 1, 0)
-    y = y.reshape(6, -1)
+    """Return dy/dt at time ``t`` for a flat state ``y`` of shape (6 * G,).
+
+    ``segment`` is the contact segment in force, by default the one ``t`` falls in
+    (at a segment's end, the caller integrating that segment says which).
+    """
+    if segment is None:
+        segment = max(np.searchsorted(arrays.segment_start, t, side="right") - 1, 0)
+    multiplier = np.ones(arrays.inv_population.size)
+    if arrays.segment_multiplier is not None:  # a contact series
+        level, slope = arrays.segment_multiplier[segment]
+        multiplier = level + slope * (t - arrays.segment_start[segment])
     contacts = arrays.segment_contacts[segment]
-    return rates(y, contacts, arrays.inv_population, beta, sigma, gamma, arrays.latent).reshape(-1)
+    constants = (contacts, multiplier, arrays.inv_population, beta, sigma, gamma, arrays.latent)
+    return rates(y.reshape(6, -1), *constants).reshape(-1)
 
 
 def integrate(arrays: ModelArrays, beta: float, sigma: float, gamma: float) -> np.ndarray:
@@ -83,21 +101,20 @@ def integrate(arrays: ModelArrays, beta: float, sigma: float, gamma: float) -> n
     y, t, h = arrays.y0.reshape(-1).copy(), float(arrays.t_start), arrays.first_step
     k = np.empty((N_STAGES, y.size))
     for segment, stop in enumerate(stops):
-        constants = (arrays.segment_contacts[segment], arrays.inv_population, beta, sigma, gamma)
 
-        def f(state, constants=constants):
-            return rates(state.reshape(6, -1), *constants, arrays.latent).reshape(-1)
+        def f(time, state, segment=segment):
+            return derivatives(time, state, arrays, beta, sigma, gamma, segment)
 
-        k[0] = f(y)
+        k[0] = f(t, y)
         rejected = False
         while t < stop:
             to_stop = t + h >= stop
             if to_stop:
                 h = stop - t
             for s in range(1, N_STAGES - 1):
-                k[s] = f(y + h * (DP_A[s, :s] @ k[:s]))
+                k[s] = f(t + DP_C[s] * h, y + h * (DP_A[s, :s] @ k[:s]))
             y_new = y + h * (DP_A[N_STAGES - 1] @ k[: N_STAGES - 1])  # order 5
-            k[N_STAGES - 1] = f(y_new)
+            k[N_STAGES - 1] = f(t + h, y_new)
             scale = ATOL + RTOL * np.maximum(np.abs(y), np.abs(y_new))
             error = np.sqrt(np.mean((h * (DP_ERROR @ k) / scale) ** 2))
             if not np.isfinite(error):

@@ -190,6 +190,34 @@ class InterventionSpec(StrictModel):
         return self
 
 
+class ContactSeriesSpec(StrictModel):
+    """Contacts that follow data: a multiplier of transmission per day, from a CSV file.
+
+    Between the days of the file the multiplier is linear; before the first day
+    and after the last it keeps the first and last values. It multiplies the
+    force of infection on each age group, on top of the interventions.
+    """
+
+    csv: str = Field(
+        description="CSV file relative to the scenario: a column of days and the multipliers."
+    )
+    day: str = Field("day", description="Column holding the days, in increasing order.")
+    column: str = Field(
+        "multiplier", description="Column holding the multiplier of every age group."
+    )
+    by_age: bool = Field(
+        False,
+        description="Read one multiplier column per age group instead, each named by the "
+        "group's label (column is then not used).",
+    )
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> ContactSeriesSpec:
+        if self.by_age and "column" in self.model_fields_set:
+            raise problem("column", "not used with by_age (one column per age group); remove it")
+        return self
+
+
 class TimeSpec(StrictModel):
     """Simulated period and integration step, in days; outputs are daily."""
 
@@ -296,6 +324,11 @@ class ScenarioFile(StrictModel):
     interventions: list[InterventionSpec] = Field(
         default_factory=list, description="Time windows that scale contacts."
     )
+    contact_series: ContactSeriesSpec | None = Field(
+        None,
+        description="A multiplier of transmission per day from data (e.g. a mobility index), "
+        "for every age group or one per age group.",
+    )
     time: TimeSpec = Field(description="Simulated period and integration step.")
     reporting_fraction: Fraction = Field(
         1.0, description="Share of new infectious cases that are notified."
@@ -327,6 +360,18 @@ class Intervention:
 
 
 @dataclass(frozen=True)
+class ContactSeries:
+    """A resolved contact series: multipliers of the force of infection from data.
+
+    On group g the force of infection is multiplied by ``multipliers[:, g]``
+    on ``days``, linearly in between.
+    """
+
+    days: np.ndarray  # (n,), increasing
+    multipliers: np.ndarray  # (n, G)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario, resolved into the arrays the model needs.
 
@@ -344,6 +389,8 @@ class Scenario:
         Infectious people at ``t_start`` per age group, shape (G,).
     outcomes
         Severe outcomes of infection (admissions, deaths) the scenario defines.
+    contact_series
+        Multipliers of transmission from data, or None.
     """
 
     name: str
@@ -364,6 +411,7 @@ class Scenario:
     reporting_fraction: float
     outputs: tuple[str, ...]
     outcomes: tuple[Outcome, ...] = ()
+    contact_series: ContactSeries | None = None
 
     @property
     def compartments(self) -> tuple[str, ...]:
@@ -493,6 +541,7 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
         for i, item in enumerate(spec.interventions)
     )
     outcomes = _resolve_severity(spec, age_groups, base, problems)
+    series = _read_contact_series(spec.contact_series, age_groups, base, problems)
     outputs = _outputs(spec, outcomes, problems)
     problems.raise_if_any()
 
@@ -522,7 +571,8 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
                 f"infectious period, got {beta:g} (R0 {r0:.3g})",
             )
             problems.raise_if_any()
-    _check_steps(spec, _fastest_infection(beta, contacts, interventions), problems)
+    fastest = _fastest_infection(beta, contacts, interventions, series)
+    _check_steps(spec, fastest, problems)
     problems.raise_if_any()
     return Scenario(
         name=spec.name or path.name.removesuffix(".yaml").removesuffix(".yml"),
@@ -543,21 +593,29 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
         reporting_fraction=spec.reporting_fraction,
         outputs=outputs,
         outcomes=outcomes,
+        contact_series=series,
     )
 
 
 def _fastest_infection(
-    beta: float, contacts: np.ndarray, interventions: tuple[Intervention, ...]
+    beta: float,
+    contacts: np.ndarray,
+    interventions: tuple[Intervention, ...],
+    series: ContactSeries | None,
 ) -> float:
     """Return the fastest rate, per day, at which a susceptible person can be infected.
 
     That is when everyone they meet is infectious, with every intervention that
-    raises contacts in force: an upper bound of the force of infection.
+    raises contacts in force and the contact series at its highest: an upper
+    bound of the force of infection.
     """
     most = contacts.copy()
     for intervention in interventions:
         most *= np.maximum(intervention.scale, 1.0)
-    return float(beta * most.sum(axis=1).max())
+    rates = most.sum(axis=1)
+    if series is not None:
+        rates = rates * series.multipliers.max(axis=0)
+    return float(beta * rates.max())
 
 
 def _check_steps(spec: ScenarioFile, infection: float, problems: Problems) -> None:
@@ -829,3 +887,47 @@ def _outputs(
                 ["outputs", index], f"expected severity.{name} for output {name!r}, got none"
             )
     return tuple(dict.fromkeys(spec.outputs))
+
+
+def _read_contact_series(
+    spec: ContactSeriesSpec | None, age_groups: list[str], base: Path, problems: Problems
+) -> ContactSeries | None:
+    """Read the days and multipliers of a contact series; None if there is none or it failed."""
+    if spec is None:
+        return None
+    loc = ["contact_series", "csv"]
+    table = read_csv(base, spec.csv, loc, problems)
+    if table is None:
+        return None
+    header, rows = table
+    columns = list(age_groups) if spec.by_age else [spec.column]
+    missing = [name for name in (spec.day, *columns) if name not in header]
+    if missing:
+        problems.add(
+            loc,
+            f"{spec.csv}: expected columns {', '.join([spec.day, *columns])}, "
+            f"got no {', '.join(missing)} (columns: {', '.join(header)})",
+        )
+        return None
+    days = [
+        read_number(row[spec.day], spec.csv, n, spec.day, loc, problems, MAX_DAYS)
+        for n, row in rows
+    ]
+    values = [
+        [read_number(row[c], spec.csv, n, c, loc, problems, MAX_CONTACTS) for c in columns]
+        for n, row in rows
+    ]
+    if None in days or any(None in row for row in values):
+        return None
+    for (number, _), before, day in zip(rows[1:], days[:-1], days[1:], strict=True):
+        if day <= before:
+            problems.add(
+                loc,
+                f"{spec.csv} line {number}, column {spec.day}: expected a day after "
+                f"{before:g}, got {day:g}",
+            )
+            return None
+    multipliers = np.array(values, dtype=float)
+    if not spec.by_age:
+        multipliers = np.repeat(multipliers, len(age_groups), axis=1)
+    return ContactSeries(np.array(days, dtype=float), multipliers)

@@ -28,13 +28,28 @@ def test_dormand_prince_weights_satisfy_the_order_conditions():
         assert b4 @ c ** (q - 1) == pytest.approx(1 / q, abs=1e-14)
     assert b4 @ c**4 != pytest.approx(1 / 5, abs=1e-6)  # really of order 4
     np.testing.assert_allclose(c[:6], [0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1], atol=1e-15)
+    np.testing.assert_allclose(kernels.DP_C, c, atol=1e-15)  # the nodes the kernel uses
 
 
 @njit
-def sampler_step(y0, beta, sigma, gamma, starts, contacts, inv_population, t0, n_days, h0, out):
+def sampler_step(
+    y0, beta, sigma, gamma, starts, contacts, multiplier, inv_population, t0, n_days, h0, out
+):
     """A jitted caller, like the calibration sampler."""
     return kernels.integrate(
-        y0, beta, sigma, gamma, True, starts, contacts, inv_population, t0, n_days, h0, out
+        y0,
+        beta,
+        sigma,
+        gamma,
+        True,
+        starts,
+        contacts,
+        multiplier,
+        inv_population,
+        t0,
+        n_days,
+        h0,
+        out,
     )
 
 
@@ -49,6 +64,7 @@ def call_from_compiled_code(scenario: epicast.Scenario, beta: float) -> tuple[in
         1 / scenario.infectious_period,
         arrays.segment_start,
         arrays.segment_contacts,
+        arrays.segment_multiplier,
         arrays.inv_population,
         arrays.t_start,
         arrays.n_days,

@@ -76,7 +76,8 @@ _DOP853: dict[str, np.ndarray] = {}
 
 def dop853(scenario: epicast.Scenario) -> np.ndarray:
     """Daily states (T, 6, G) from solve_ivp DOP853, rtol = atol = 1e-10, restarted at each
-    intervention start or end (the right-hand side jumps there)."""
+    segment's start (an intervention's start or end, where the right-hand side jumps, or a
+    day of a contact series, where its slope changes)."""
     if scenario.name not in _DOP853:
         arrays = model_arrays(scenario)
         t_end = arrays.t_start + arrays.n_days
@@ -84,7 +85,8 @@ def dop853(scenario: epicast.Scenario) -> np.ndarray:
         out = np.empty((days.size, arrays.y0.size))
         y = arrays.y0.reshape(-1)
         out[0] = y
-        for lo, hi in zip(arrays.segment_start, [*arrays.segment_start[1:], t_end], strict=True):
+        stops = [*arrays.segment_start[1:], t_end]
+        for segment, (lo, hi) in enumerate(zip(arrays.segment_start, stops, strict=True)):
             solution = solve_ivp(
                 reference.derivatives,
                 (lo, hi),
@@ -92,7 +94,7 @@ def dop853(scenario: epicast.Scenario) -> np.ndarray:
                 method="DOP853",
                 rtol=1e-10,
                 atol=1e-10,
-                args=(arrays, *parameters(scenario)),
+                args=(arrays, *parameters(scenario), segment),
                 dense_output=True,
             )
             assert solution.success
@@ -329,3 +331,81 @@ def test_any_scenario_within_the_limits_gives_finite_conserved_outputs(seed):
     assert np.isfinite(run.incidence).all()
     total = run.prevalence.sum(axis=-2)
     np.testing.assert_allclose(total, np.broadcast_to(scenario.population, total.shape), rtol=1e-6)
+
+
+CONTACT_SERIES = Path(__file__).parent / "scenarios" / "valid" / "contact-series.yaml"
+TWO_GROUPS = """\
+age_groups: [young, old]
+population: {by_age: [600000, 400000]}
+contacts: {matrix: [[12, 3], [3, 5]]}
+disease: {model: SEIR, R0: 2.5, latent_period: 3, infectious_period: 5}
+initial_infections: [0, 20]
+time: {end: 300}
+"""
+
+
+def two_groups(folder: Path, extra: str = "", series: str | None = None) -> epicast.Scenario:
+    """The two-group scenario with ``extra`` YAML and, if given, a contact series CSV."""
+    if series is not None:
+        (folder / "series.csv").write_text(series)
+    path = folder / f"two-groups-{len(list(folder.iterdir()))}.yaml"
+    path.write_text(TWO_GROUPS + extra)
+    return epicast.load_scenario(path)
+
+
+def test_contact_series_agrees_with_the_reference_and_a_tight_dop853_solution():
+    # per age group, linear between weekly days, with a school closure on top
+    scenario = epicast.load_scenario(CONTACT_SERIES)
+    run = epicast.simulate(scenario)
+    expected = reference.integrate(model_arrays(scenario), *parameters(scenario))
+    assert max_error_of_peak(run.prevalence, expected[:, state_rows(scenario)]) < 1e-10
+
+    tight = dop853(scenario)
+    infections = daily(tight[:, CUM_INFECTIONS])
+    assert max_error_of_peak(run.prevalence, tight[:, state_rows(scenario)]) < 1e-6
+    assert max_error_of_peak(run.incidence, infections) < 1e-6
+    (admissions,) = scenario.outcomes
+    expected = reference.daily_outcomes(infections, admissions.ratio, admissions.delay)
+    assert max_error_of_peak(run.admissions, expected) < 1e-6
+    total = run.prevalence.sum(axis=-2)
+    np.testing.assert_allclose(total, np.broadcast_to(scenario.population, total.shape), rtol=1e-9)
+
+
+def test_a_constant_contact_series_is_the_same_constant_intervention(tmp_path):
+    series = two_groups(tmp_path, "contact_series: {csv: series.csv}\n", "day,multiplier\n0,0.6\n")
+    window = two_groups(
+        tmp_path, "interventions:\n  - {name: all, start: 0, end: 300, contact_scale: 0.6}\n"
+    )
+    first, second = epicast.simulate(series), epicast.simulate(window)
+    assert max_error_of_peak(first.prevalence, second.prevalence) < 1e-9
+    assert max_error_of_peak(first.incidence, second.incidence) < 1e-9
+
+
+def test_a_contact_series_of_ones_changes_nothing_bit_for_bit(tmp_path):
+    ones = two_groups(tmp_path, "contact_series: {csv: series.csv}\n", "day,multiplier\n0,1\n")
+    plain = epicast.simulate(two_groups(tmp_path))
+    run = epicast.simulate(ones)
+    np.testing.assert_array_equal(run.prevalence, plain.prevalence)
+    np.testing.assert_array_equal(run.incidence, plain.incidence)
+
+
+def test_a_group_whose_contacts_stop_is_never_infected_while_the_other_is(tmp_path):
+    # the young meet nobody from day 0: their force of infection is 0 throughout
+    extra = "contact_series: {csv: series.csv, by_age: true}\n"
+    scenario = two_groups(tmp_path, extra, "day,young,old\n0,0,3\n100,0,2\n")
+    run = epicast.simulate(scenario)
+    assert np.all(run.incidence[:, 0] == 0)
+    assert run.incidence[:, 1].sum() > 1000
+
+
+def test_the_multiplier_is_linear_between_the_days_of_the_series(tmp_path):
+    extra = "contact_series: {csv: series.csv}\n"
+    scenario = two_groups(tmp_path, extra, "day,multiplier\n10,1\n20,0.5\n40,0.9\n")
+    arrays = model_arrays(scenario)
+    assert arrays.segment_start.tolist() == [0, 10, 20, 40]  # steps stop at the days
+    for t in (0.0, 5.0, 10.0, 12.5, 20.0, 31.0, 39.9, 40.0, 250.0):
+        segment = np.searchsorted(arrays.segment_start, t, side="right") - 1
+        level, slope = arrays.segment_multiplier[segment]
+        value = level + slope * (t - arrays.segment_start[segment])
+        expected = np.interp(t, [10, 20, 40], [1, 0.5, 0.9])  # flat before and after
+        np.testing.assert_allclose(value, [expected, expected], rtol=1e-12)

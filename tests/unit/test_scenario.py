@@ -31,7 +31,7 @@ BUNDLED = [
 TOP_LEVEL = "a mapping of scenario fields (population, disease, initial_infections, time, ...)"
 FIELDS = (
     "name, description, age_groups, population, contacts, disease, initial_infections, "
-    "interventions, time, reporting_fraction, severity, outputs"
+    "interventions, contact_series, time, reporting_fraction, severity, outputs"
 )
 
 # file in scenarios/bad -> the problems reported, in order ({scenarios} is SCENARIOS)
@@ -166,6 +166,21 @@ EXPECTED = {
     ],
     "output_without_severity.yaml": [
         "line 14: outputs[1]: expected severity.deaths for output 'deaths', got none"
+    ],
+    "series_day_twice.yaml": [
+        "line 14: contact_series.csv: ../series_repeated_day.csv line 4, column day: "
+        "expected a day after 20, got 20"
+    ],
+    "series_missing_column.yaml": [
+        "line 14: contact_series.csv: ../series_other_column.csv: expected columns day, "
+        "multiplier, got no multiplier (columns: day, mobility)"
+    ],
+    "series_negative.yaml": [
+        "line 14: contact_series.csv: ../series_negative.csv line 3, column multiplier: "
+        "expected a number >= 0 and <= 10000, got '-0.5'"
+    ],
+    "series_by_age_with_column.yaml": [
+        "line 14: contact_series.column: not used with by_age (one column per age group); remove it"
     ],
     "severity_empty.yaml": ["line 14: severity: expected admissions, deaths or both, got neither"],
     "severity_out_of_range.yaml": [
