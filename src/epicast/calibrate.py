@@ -231,6 +231,7 @@ class CalibrationResult:
                 post.segment_start,
                 post.segment_contacts,
                 post.segment_multiplier,
+                post.vaccine,
                 post.inv_population,
                 post.t_start,
                 post.n_days,
@@ -241,8 +242,12 @@ class CalibrationResult:
         for t, target in enumerate(self.calibration.targets):
             days = target.days - self.calibration.scenario.t_start
             if target.output in OUTCOMES:  # every day's infections, through the delay
+                cumulative = out[:, :, post.row[t]]
+                if post.breakthrough_row >= 0:  # protected ones count in part
+                    protected = out[:, :, post.breakthrough_row]
+                    cumulative = cumulative - post.severe_efficacy * protected
                 infections = np.zeros(out.shape[:2] + out.shape[3:])
-                infections[:, 1:] = np.diff(out[:, :, post.row[t]], axis=1)
+                infections[:, 1:] = np.diff(cumulative, axis=1)
                 series = daily_outcomes(infections, post.groups[t], post.delay[t])[:, days]
             else:
                 series = out[:, days, post.row[t]]  # (S, n, G)

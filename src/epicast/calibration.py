@@ -552,6 +552,13 @@ def _target(
             [*loc, "compartment"],
             f"expected one of the scenario's compartments {list(scenario.compartments)}",
         )
+    if scenario.immunity is not None and spec.compartment in ("E", "I", "R"):
+        problems.add(
+            [*loc, "compartment"],
+            f"expected S: scenario {scenario.name} has vaccination or waning immunity, and "
+            "prevalence targets of E, I and R are not supported for it yet (fit incidence, "
+            f"notifications, admissions or deaths), got {spec.compartment}",
+        )
     defined = [outcome.name for outcome in scenario.outcomes]
     if spec.output in OUTCOMES and spec.output not in defined:
         problems.add(

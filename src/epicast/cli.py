@@ -266,12 +266,16 @@ def _summary(scenario, trajectory) -> str:
     peak_day = int(trajectory.time[infectious.argmax()])
     infected = trajectory.incidence.sum() + scenario.initial_infections.sum()
     share = infected / scenario.population.sum()
+    reinfected = scenario.immunity is not None and scenario.immunity.infection_immunity
+    attack = f"{share:.2f} infections per person" if reinfected else f"{share:.1%} infected"
+    if trajectory.doses is not None:
+        attack += f", {trajectory.doses.sum():,.0f} doses"
     outcomes = "".join(
         f", {getattr(trajectory, o.name).sum():,.0f} {o.name}" for o in scenario.outcomes
     )
     return (
         f"{scenario.name}: R0 {scenario.R0:.2f}, peak of {infectious.max():,.0f} infectious "
-        f"on day {peak_day}, {share:.1%} infected{outcomes} by day {scenario.t_end}"
+        f"on day {peak_day}, {attack}{outcomes} by day {scenario.t_end}"
     )
 
 

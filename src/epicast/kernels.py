@@ -81,6 +81,12 @@ from epicast._jit import OPTIONS
 S, E, I, R, CUM_INFECTIONS, CUM_ONSETS = range(6)
 N_STATE = 6
 N_DYNAMIC = 3  # S, E, I: the rows the rates depend on (stages compute only these)
+# With vaccination or waning immunity (the ``vaccine`` argument), rows for the vaccinated:
+# dosed but not yet protected, protected, protection waned; exposed, infectious and
+# recovered vaccinated people; and two more cumulative flows, the infections of protected
+# people (breakthrough) and the doses given.
+V_WAITING, V, V_WANED, E_V, I_V, R_V, CUM_BREAKTHROUGH, CUM_DOSES = range(6, 14)
+N_STATE_VACCINE = 14
 
 RTOL = 1e-7
 """Relative tolerance of the local error per step."""
@@ -134,6 +140,7 @@ def _rates(
     latent,
     contacts_by_source,
     multiplier,
+    vaccine,
     segment,
     elapsed,
     inv_population,
@@ -150,11 +157,15 @@ def _rates(
     (``multiplier`` is None without a contact series: numba then compiles the
     kernel without this code, which costs nothing and changes no number).
     ``work`` is scratch of shape (2, G): the infectious share I_j / N_j and the
-    contact-weighted sum sum_j C_ij I_j / N_j.
+    contact-weighted sum sum_j C_ij I_j / N_j. ``vaccine`` is None, or the
+    vaccination of :func:`_vaccine_rates` (numba compiles each case apart).
     """
     n_groups = inv_population.size
     for i in range(n_groups):
-        work[0, i] = y[I * n_groups + i] * inv_population[i]
+        infectious = y[I * n_groups + i]
+        if vaccine is not None:
+            infectious += y[I_V * n_groups + i]
+        work[0, i] = infectious * inv_population[i]
         work[1, i] = 0.0
     first_rest = n_groups - n_groups % 4
     for j in range(0, first_rest, 4):
@@ -173,16 +184,73 @@ def _rates(
     if multiplier is not None:  # a contact series: scale the sum, not the loop below
         for i in range(n_groups):
             work[1, i] *= multiplier[segment, 0, i] + multiplier[segment, 1, i] * elapsed
+    if vaccine is not None:
+        _vaccine_rates(y, beta, sigma, gamma, latent, vaccine, segment, work, k, s, n_groups)
+    else:
+        for i in range(n_groups):
+            infections = beta * work[1, i] * y[S * n_groups + i]
+            onsets = sigma * y[E * n_groups + i] if latent else infections
+            recoveries = gamma * y[I * n_groups + i]
+            k[s, S * n_groups + i] = -infections
+            k[s, E * n_groups + i] = infections - onsets
+            k[s, I * n_groups + i] = onsets - recoveries
+            k[s, R * n_groups + i] = recoveries
+            k[s, CUM_INFECTIONS * n_groups + i] = infections
+            k[s, CUM_ONSETS * n_groups + i] = onsets
+
+
+@njit(inline="always", **OPTIONS)
+def _vaccine_rates(y, beta, sigma, gamma, latent, vaccine, segment, work, k, s, n_groups):
+    """Write dy/dt of a state with vaccinated rows into row ``s`` of ``k``.
+
+    ``work[1]`` holds the contact-weighted infectious share of every group (the
+    vaccinated infectious included). ``vaccine`` is ``(doses, efficacy,
+    protection, vaccine_waning, infection_waning)``: doses per day per segment
+    and group (K, G), the efficacy against infection, the rate of protection
+    after a dose (inf: at once) and the rates at which vaccine and infection
+    immunity wane, per day. Doses go to the unvaccinated (S, E, I, R) of a group
+    in proportion to their numbers.
+    """
+    doses, efficacy, protection, vaccine_waning, infection_waning = vaccine
     for i in range(n_groups):
-        infections = beta * work[1, i] * y[S * n_groups + i]
-        onsets = sigma * y[E * n_groups + i] if latent else infections
-        recoveries = gamma * y[I * n_groups + i]
-        k[s, S * n_groups + i] = -infections
-        k[s, E * n_groups + i] = infections - onsets
-        k[s, I * n_groups + i] = onsets - recoveries
-        k[s, R * n_groups + i] = recoveries
-        k[s, CUM_INFECTIONS * n_groups + i] = infections
-        k[s, CUM_ONSETS * n_groups + i] = onsets
+        force = beta * work[1, i]
+        susceptible = y[S * n_groups + i]
+        exposed = y[E * n_groups + i]
+        infectious = y[I * n_groups + i]
+        recovered = y[R * n_groups + i]
+        unvaccinated = susceptible + exposed + infectious + recovered
+        dosing = doses[segment, i] / unvaccinated if unvaccinated > 0.0 else 0.0
+        waiting = y[V_WAITING * n_groups + i]
+        protected = y[V * n_groups + i]
+        waned = y[V_WANED * n_groups + i]
+        infections = force * susceptible
+        breakthrough = (1.0 - efficacy) * force * protected
+        vaccinated_infections = force * (waiting + waned) + breakthrough
+        onsets = sigma * exposed if latent else infections
+        vaccinated_onsets = sigma * y[E_V * n_groups + i] if latent else vaccinated_infections
+        recoveries = gamma * infectious
+        vaccinated_recoveries = gamma * y[I_V * n_groups + i]
+        if protection == np.inf:  # protected at once
+            protecting, to_waiting = dosing * susceptible, 0.0
+        else:
+            protecting, to_waiting = protection * waiting, dosing * susceptible
+        losing = vaccine_waning * protected
+        relapsing = infection_waning * recovered
+        vaccinated_relapsing = infection_waning * y[R_V * n_groups + i]
+        k[s, S * n_groups + i] = relapsing - infections - dosing * susceptible
+        k[s, E * n_groups + i] = infections - onsets - dosing * exposed
+        k[s, I * n_groups + i] = onsets - recoveries - dosing * infectious
+        k[s, R * n_groups + i] = recoveries - relapsing - dosing * recovered
+        k[s, V_WAITING * n_groups + i] = to_waiting - protecting - force * waiting
+        k[s, V * n_groups + i] = protecting - breakthrough - losing
+        k[s, V_WANED * n_groups + i] = losing + vaccinated_relapsing - force * waned
+        k[s, E_V * n_groups + i] = vaccinated_infections - vaccinated_onsets + dosing * exposed
+        k[s, I_V * n_groups + i] = vaccinated_onsets - vaccinated_recoveries + dosing * infectious
+        k[s, R_V * n_groups + i] = vaccinated_recoveries - vaccinated_relapsing + dosing * recovered
+        k[s, CUM_INFECTIONS * n_groups + i] = infections + vaccinated_infections
+        k[s, CUM_ONSETS * n_groups + i] = onsets + vaccinated_onsets
+        k[s, CUM_BREAKTHROUGH * n_groups + i] = breakthrough
+        k[s, CUM_DOSES * n_groups + i] = dosing * unvaccinated
 
 
 @njit(inline="always", **OPTIONS)
@@ -305,6 +373,7 @@ def integrate(
     segment_start,
     segment_contacts,
     segment_multiplier,
+    vaccine,
     inv_population,
     t_start,
     n_days,
@@ -315,7 +384,7 @@ def integrate(
 
     Parameters
     ----------
-    y0 : ndarray, shape (N_STATE, G)
+    y0 : ndarray, shape (N_STATE, G) or (N_STATE_VACCINE, G)
         State at ``t_start``, people (cumulative rows usually 0).
     beta : float
         Transmission probability per contact-day.
@@ -332,6 +401,9 @@ def integrate(
         Per segment, the multiplier of the force of infection on each group at
         its start (row 0) and its change per day (row 1): a contact series,
         linear between its days; None without one.
+    vaccine : tuple or None
+        Vaccination and waning (:func:`_vaccine_rates`), or None: then the state
+        has the N_STATE rows; with it, N_STATE_VACCINE.
     inv_population : ndarray, shape (G,)
         1 / people per age group.
     t_start : float
@@ -340,7 +412,7 @@ def integrate(
         Number of days to integrate.
     first_step : float
         First trial step, days; later steps adapt to the tolerances.
-    out : ndarray, shape (n_days + 1, N_STATE, G)
+    out : ndarray, shape (n_days + 1, *y0.shape)
         Receives the state at t_start, t_start + 1, ..., t_start + n_days.
 
     Returns
@@ -351,7 +423,8 @@ def integrate(
     """
     n_groups = inv_population.size
     n = y0.size
-    n_dynamic = N_DYNAMIC * n_groups
+    # the rows the rates depend on: S, E, I; with vaccination all (R, and more, too)
+    n_dynamic = N_DYNAMIC * n_groups if vaccine is None else n
     # Element loops, not `transpose` or whole-array assignment: those numpy
     # overloads cost seconds of compiling (see "Compile time" above).
     contacts = np.empty(segment_contacts.shape)
@@ -406,6 +479,7 @@ def integrate(
                     latent,
                     contacts,
                     segment_multiplier,
+                    vaccine,
                     segment,
                     elapsed + DP_C[s] * h,
                     inv_population,
@@ -423,6 +497,7 @@ def integrate(
             latent,
             contacts,
             segment_multiplier,
+            vaccine,
             segment,
             t - segment_start[segment] + (0.0 if restart else h),
             inv_population,
@@ -499,6 +574,7 @@ def integrate_batch(
     segment_start,
     segment_contacts,
     segment_multiplier,
+    vaccine,
     inv_population,
     t_start,
     n_days,
@@ -531,6 +607,7 @@ def integrate_batch(
             segment_start,
             segment_contacts,
             segment_multiplier,
+            vaccine,
             inv_population,
             t_start,
             n_days,

@@ -40,11 +40,15 @@ class ModelArrays:
     Attributes
     ----------
     y0
-        Initial state, shape (N_STATE, G): S, E, I, R, cumulative infections and onsets.
+        Initial state, shape (N_STATE, G): S, E, I, R, cumulative infections and onsets
+        (N_STATE_VACCINE rows with vaccination or waning immunity: :mod:`epicast.kernels`).
     segment_start
         Start day of each contact segment, shape (K,), sorted, first = t_start.
     segment_contacts
         Contact matrix in force during each segment (interventions applied), shape (K, G, G).
+    vaccine
+        Vaccination and waning immunity as the kernel takes them
+        (:meth:`epicast.vaccination.Immunity.kernel_args`), or None.
     segment_multiplier
         The contact series' multiplier of each group at each segment's start (row 0) and
         its change per day within the segment (row 1), shape (K, 2, G); None without a
@@ -60,6 +64,7 @@ class ModelArrays:
     segment_start: np.ndarray
     segment_contacts: np.ndarray
     segment_multiplier: np.ndarray | None
+    vaccine: tuple | None
     inv_population: np.ndarray
     t_start: float
     n_days: int
@@ -75,6 +80,7 @@ class ModelArrays:
             self.segment_start,
             self.segment_contacts,
             self.segment_multiplier,
+            self.vaccine,
             self.inv_population,
             self.t_start,
             self.n_days,
@@ -101,6 +107,9 @@ class Trajectory:
     admissions, deaths
         Hospital admissions and deaths during the day ending at ``time``, (..., T, G),
         or None when the scenario defines no such outcome (its ``severity``).
+    doses, breakthrough
+        Vaccine doses given, and infections of people protected by the vaccine, during
+        the day ending at ``time``, (..., T, G), or None without vaccination.
     """
 
     time: np.ndarray
@@ -111,9 +120,11 @@ class Trajectory:
     notifications: np.ndarray
     admissions: np.ndarray | None = None
     deaths: np.ndarray | None = None
+    doses: np.ndarray | None = None
+    breakthrough: np.ndarray | None = None
 
     def compartment(self, name: str) -> np.ndarray:
-        """Return the people in compartment ``name`` ('S', 'E', 'I', 'R'), shape (..., T, G)."""
+        """Return the people in compartment ``name`` (see ``compartments``), shape (..., T, G)."""
         return self.prevalence[..., self.compartments.index(name), :]
 
 
@@ -138,12 +149,16 @@ def basic_reproduction_number(
 
 def model_arrays(scenario: Scenario) -> ModelArrays:
     """Translate a scenario into kernel inputs (contact segments, initial state)."""
-    from epicast.kernels import N_STATE, I, S
+    from epicast.kernels import N_STATE, N_STATE_VACCINE, I, S, V
 
     n_groups = len(scenario.age_groups)
-    y0 = np.zeros((N_STATE, n_groups))
+    immunity = scenario.immunity
+    y0 = np.zeros((N_STATE if immunity is None else N_STATE_VACCINE, n_groups))
     y0[S] = scenario.population - scenario.initial_infections
     y0[I] = scenario.initial_infections
+    if immunity is not None:
+        y0[V] = immunity.initial_coverage * scenario.population
+        y0[S] -= y0[V]
     starts, contacts = _contact_segments(scenario)
     return ModelArrays(
         y0=y0,
@@ -151,6 +166,7 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
         segment_start=starts,
         segment_contacts=contacts,
         segment_multiplier=_segment_multiplier(scenario, starts),
+        vaccine=None if immunity is None else immunity.kernel_args(starts, scenario.t_start),
         inv_population=1.0 / scenario.population,
         t_start=float(scenario.t_start),
         n_days=scenario.t_end - scenario.t_start,
@@ -159,16 +175,21 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
 
 
 def _contact_segments(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
-    """Split the time span at interventions' starts and ends and a contact series' days.
+    """Split the time span where the right-hand side jumps or bends.
 
-    Returns the segments' starts and their contact matrices (interventions applied).
+    That is at interventions' starts and ends, a contact series' days and the
+    days the vaccine doses per day change. Returns the segments' starts and
+    their contact matrices (interventions applied).
     """
     edges = {float(scenario.t_start)}
     for item in scenario.interventions:
         edges.update(t for t in (item.start, item.end) if scenario.t_start < t < scenario.t_end)
+    days = []
     if scenario.contact_series is not None:
-        days = scenario.contact_series.days
-        edges.update(float(t) for t in days[(days > scenario.t_start) & (days < scenario.t_end)])
+        days.extend(scenario.contact_series.days)
+    if scenario.immunity is not None:  # where the doses per day change
+        days.extend(scenario.immunity.change_days(scenario.t_start))
+    edges.update(float(t) for t in days if scenario.t_start < t < scenario.t_end)
     starts = np.array(sorted(edges))
     matrices = np.empty((starts.size, *scenario.contacts.shape))
     for k, t in enumerate(starts):
@@ -216,7 +237,7 @@ def simulate(scenario: Scenario) -> Trajectory:
         Daily outputs from ``t_start`` to ``t_end``.
     """
     batch = simulate_batch(scenario)
-    outcomes = {name: getattr(batch, name) for name in OUTCOMES}
+    outcomes = {name: getattr(batch, name) for name in (*OUTCOMES, "doses", "breakthrough")}
     return Trajectory(
         time=batch.time,
         age_groups=batch.age_groups,
@@ -286,10 +307,17 @@ def simulate_batch(
                 scenario.reporting_fraction,
                 out,
             )
+    incidence = out[:, :, CUM_INFECTIONS]
+    extra = {}
+    severe = incidence  # the infections whose outcomes count in full
+    if scenario.immunity is not None:
+        extra = _vaccinated_series(out)
+        severe = incidence - scenario.immunity.efficacy_severe * extra["breakthrough"]
     # S, E, I, R are the first rows of the state: a view, not a copy, for SEIR; the
     # cumulative rows now hold daily incidence and notifications (kernels.daily_counts)
     prevalence = out[:, :, S : R + 1] if arrays.latent else out[:, :, [S, I, R]]
-    incidence = out[:, :, CUM_INFECTIONS]
+    if scenario.immunity is not None:
+        prevalence = _prevalence_with_vaccinated(out, arrays.latent)
     return Trajectory(
         time=scenario.t_start + np.arange(arrays.n_days + 1, dtype=float),
         age_groups=scenario.age_groups,
@@ -297,8 +325,36 @@ def simulate_batch(
         prevalence=prevalence,
         incidence=incidence,
         notifications=out[:, :, CUM_ONSETS],
-        **{o.name: daily_outcomes(incidence, o.ratio, o.delay) for o in scenario.outcomes},
+        **{o.name: daily_outcomes(severe, o.ratio, o.delay) for o in scenario.outcomes},
+        **extra,
     )
+
+
+def _vaccinated_series(out: np.ndarray) -> dict[str, np.ndarray]:
+    """Return the doses and breakthrough infections per day from the cumulative rows."""
+    from epicast.kernels import CUM_BREAKTHROUGH, CUM_DOSES
+
+    series = {}
+    for name, row in (("doses", CUM_DOSES), ("breakthrough", CUM_BREAKTHROUGH)):
+        daily = np.zeros(out.shape[:2] + out.shape[3:])
+        daily[:, 1:] = np.diff(out[:, :, row], axis=1)
+        series[name] = daily
+    return series
+
+
+def _prevalence_with_vaccinated(out: np.ndarray, latent: bool) -> np.ndarray:
+    """Return people per compartment, the vaccinated counted with their infection status.
+
+    Compartments (:attr:`epicast.scenario.Scenario.compartments`): S, E, I and R of
+    everyone (E dropped for SIR), then the vaccinated susceptible: waiting for
+    protection, protected, protection waned.
+    """
+    from epicast.kernels import E_V, I_V, R_V, V_WAITING, V_WANED, E, I, R, S, V
+
+    rows = [out[:, :, S], out[:, :, E] + out[:, :, E_V]] if latent else [out[:, :, S]]
+    rows += [out[:, :, I] + out[:, :, I_V], out[:, :, R] + out[:, :, R_V]]
+    rows += [out[:, :, V_WAITING], out[:, :, V], out[:, :, V_WANED]]
+    return np.stack(rows, axis=2)
 
 
 def _per_set(values: np.ndarray | None, default: float) -> np.ndarray:

@@ -41,7 +41,7 @@ from numba import njit
 
 from epicast._jit import OPTIONS
 from epicast.calibration import Calibration
-from epicast.kernels import CUM_INFECTIONS, CUM_ONSETS, integrate
+from epicast.kernels import CUM_BREAKTHROUGH, CUM_INFECTIONS, CUM_ONSETS, integrate
 from epicast.model import model_arrays
 
 SLOTS = {"beta": 0, "sigma": 1, "gamma": 2, "rho": 3}
@@ -74,7 +74,9 @@ class Posterior(NamedTuple):
     (T, G): the weight of each age group in the sum (1 for a group summed, the
     ratio for admissions and deaths, 0 for a group left out), ``delay`` (T, K)
     of admissions and deaths (zeros for other targets), likelihood ``family``
-    and ``scale_slot`` (dispersion or sd).
+    and ``scale_slot`` (dispersion or sd). With vaccination, the breakthrough
+    infections (``breakthrough_row``, -1 without) count ``1 - severe_efficacy``
+    times in admissions and deaths.
     Per observation (N): its ``target``, ``day`` index, ``value`` and log(y!).
     """
 
@@ -83,6 +85,7 @@ class Posterior(NamedTuple):
     segment_start: np.ndarray
     segment_contacts: np.ndarray
     segment_multiplier: np.ndarray | None
+    vaccine: tuple | None
     inv_population: np.ndarray
     t_start: float
     n_days: int
@@ -100,6 +103,8 @@ class Posterior(NamedTuple):
     row: np.ndarray
     groups: np.ndarray
     delay: np.ndarray
+    breakthrough_row: int
+    severe_efficacy: float
     family: np.ndarray
     scale_slot: np.ndarray
     obs_target: np.ndarray
@@ -159,6 +164,7 @@ def build_posterior(calibration: Calibration) -> Posterior:
         segment_start=arrays.segment_start,
         segment_contacts=arrays.segment_contacts,
         segment_multiplier=arrays.segment_multiplier,
+        vaccine=arrays.vaccine,
         inv_population=arrays.inv_population,
         t_start=arrays.t_start,
         n_days=arrays.n_days,
@@ -169,6 +175,8 @@ def build_posterior(calibration: Calibration) -> Posterior:
         row=np.array([_state_row(t.output, t.compartment) for t in calibration.targets]),
         groups=groups,
         delay=delay,
+        breakthrough_row=-1 if scenario.immunity is None else CUM_BREAKTHROUGH,
+        severe_efficacy=0.0 if scenario.immunity is None else scenario.immunity.efficacy_severe,
         family=np.array([FAMILIES[t.family] for t in calibration.targets]),
         scale_slot=np.array([_scale_slot(t, slots) for t in calibration.targets]),
         obs_target=np.concatenate(
@@ -282,7 +290,7 @@ def parameter_values(z, post, values):
 
 
 @njit(inline="always", **OPTIONS)
-def _model_value(out, output, row, groups, delay, t, day, rho):
+def _model_value(out, output, row, groups, delay, post, t, day, rho):
     """Return the model's value of one output on one day, summed over target t's age groups.
 
     ``groups`` and ``delay`` are the (T, ...) arrays themselves, not their row t:
@@ -290,10 +298,14 @@ def _model_value(out, output, row, groups, delay, t, day, rho):
     """
     total = 0.0
     if output >= 3:  # admissions, deaths: earlier days' infections, weighted by the ratios
+        protected = post.breakthrough_row
         for k in range(min(delay.shape[1], day)):
             for g in range(groups.shape[1]):
                 if groups[t, g] != 0.0:
                     infections = out[day - k, row, g] - out[day - k - 1, row, g]
+                    if protected >= 0:
+                        breakthrough = out[day - k, protected, g] - out[day - k - 1, protected, g]
+                        infections -= post.severe_efficacy * breakthrough
                     total += delay[t, k] * groups[t, g] * infections
         return max(total, MU_FLOOR)
     for g in range(groups.shape[1]):
@@ -344,6 +356,7 @@ def log_density(z, post, values, out):
         post.segment_start,
         post.segment_contacts,
         post.segment_multiplier,
+        post.vaccine,
         post.inv_population,
         post.t_start,
         post.n_days,
@@ -353,7 +366,9 @@ def log_density(z, post, values, out):
     for n in range(post.obs_value.size):
         t = post.obs_target[n]
         day, rho = post.obs_day[n], values[3]
-        mu = _model_value(out, post.output[t], post.row[t], post.groups, post.delay, t, day, rho)
+        mu = _model_value(
+            out, post.output[t], post.row[t], post.groups, post.delay, post, t, day, rho
+        )
         scale = values[post.scale_slot[t]] if post.scale_slot[t] >= 0 else 0.0
         lp += _log_likelihood(
             post.obs_value[n], post.obs_log_factorial[n], mu, post.family[t], scale

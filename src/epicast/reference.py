@@ -19,21 +19,29 @@ import numpy as np
 
 from epicast.kernels import (
     ATOL,
+    CUM_BREAKTHROUGH,
+    CUM_DOSES,
     CUM_INFECTIONS,
     CUM_ONSETS,
     DP_A,
     DP_C,
     DP_DENSE,
     DP_ERROR,
+    E_V,
     FAC_MAX,
     FAC_MIN,
+    I_V,
     N_STAGES,
+    R_V,
     RTOL,
     SAFETY,
+    V_WAITING,
+    V_WANED,
     E,
     I,
     R,
     S,
+    V,
 )
 from epicast.model import ModelArrays
 
@@ -47,13 +55,19 @@ def rates(
     sigma: float,
     gamma: float,
     latent: bool,
+    vaccine: tuple | None = None,
 ) -> np.ndarray:
     """Return dy/dt for a state ``y`` of shape (6, G) under contacts C (G, G), per day.
 
     ``multiplier`` (G,) multiplies the force of infection on each group (the
     contact series); ``beta`` is per contact-day, ``sigma`` and ``gamma`` per day.
+    With ``vaccine`` (see :func:`vaccine_rates`) the state has 14 rows.
     """
-    infections = beta * multiplier * (contacts @ (y[I] * inv_population)) * y[S]
+    infectious = y[I] if vaccine is None else y[I] + y[I_V]
+    force = beta * multiplier * (contacts @ (infectious * inv_population))
+    if vaccine is not None:
+        return vaccine_rates(y, force, sigma, gamma, latent, *vaccine)
+    infections = force * y[S]
     onsets = sigma * y[E] if latent else infections
     recoveries = gamma * y[I]
     dy = np.empty_like(y)
@@ -66,6 +80,53 @@ def rates(
     return dy
 
 
+def vaccine_rates(
+    y: np.ndarray,
+    force: np.ndarray,
+    sigma: float,
+    gamma: float,
+    latent: bool,
+    doses: np.ndarray,
+    efficacy: float,
+    protection: float,
+    vaccine_waning: float,
+    infection_waning: float,
+) -> np.ndarray:
+    """Return dy/dt of a state with vaccinated rows (14, G), given the force of infection.
+
+    ``doses`` per day per group (G,) go to the unvaccinated (S, E, I, R) in
+    proportion; a dosed susceptible waits for protection (rate ``protection``,
+    inf: at once), the protected are infected at ``1 - efficacy`` times the
+    force; vaccine and infection immunity wane at their rates.
+    """
+    unvaccinated = y[S] + y[E] + y[I] + y[R]
+    dosing = np.divide(doses, unvaccinated, out=np.zeros_like(doses), where=unvaccinated > 0)
+    infections = force * y[S]
+    breakthrough = (1 - efficacy) * force * y[V]
+    vaccinated_infections = force * (y[V_WAITING] + y[V_WANED]) + breakthrough
+    onsets = sigma * y[E] if latent else infections
+    vaccinated_onsets = sigma * y[E_V] if latent else vaccinated_infections
+    at_once = np.isinf(protection)
+    protecting = dosing * y[S] if at_once else protection * y[V_WAITING]
+    losing = vaccine_waning * y[V]
+    dy = np.empty_like(y)
+    dy[S] = infection_waning * y[R] - infections - dosing * y[S]
+    dy[E] = infections - onsets - dosing * y[E]
+    dy[I] = onsets - gamma * y[I] - dosing * y[I]
+    dy[R] = gamma * y[I] - infection_waning * y[R] - dosing * y[R]
+    dy[V_WAITING] = (0 if at_once else dosing * y[S]) - protecting - force * y[V_WAITING]
+    dy[V] = protecting - breakthrough - losing
+    dy[V_WANED] = losing + infection_waning * y[R_V] - force * y[V_WANED]
+    dy[E_V] = vaccinated_infections - vaccinated_onsets + dosing * y[E]
+    dy[I_V] = vaccinated_onsets - gamma * y[I_V] + dosing * y[I]
+    dy[R_V] = gamma * y[I_V] - infection_waning * y[R_V] + dosing * y[R]
+    dy[CUM_INFECTIONS] = infections + vaccinated_infections
+    dy[CUM_ONSETS] = onsets + vaccinated_onsets
+    dy[CUM_BREAKTHROUGH] = breakthrough
+    dy[CUM_DOSES] = dosing * unvaccinated
+    return dy
+
+
 def derivatives(
     t: float,
     y: np.ndarray,
@@ -75,7 +136,7 @@ def derivatives(
     gamma: float,
     segment: int | None = None,
 ) -> np.ndarray:
-    """Return dy/dt at time ``t`` for a flat state ``y`` of shape (6 * G,).
+    """Return dy/dt at time ``t`` for a flat state ``y`` (the kernel's rows times G).
 
     ``segment`` is the contact segment in force, by default the one ``t`` falls in
     (at a segment's end, the caller integrating that segment says which).
@@ -88,11 +149,14 @@ def derivatives(
         multiplier = level + slope * (t - arrays.segment_start[segment])
     contacts = arrays.segment_contacts[segment]
     constants = (contacts, multiplier, arrays.inv_population, beta, sigma, gamma, arrays.latent)
-    return rates(y.reshape(6, -1), *constants).reshape(-1)
+    vaccine = None
+    if arrays.vaccine is not None:  # the doses in force, then the constants
+        vaccine = (arrays.vaccine[0][segment], *arrays.vaccine[1:])
+    return rates(y.reshape(arrays.y0.shape), *constants, vaccine).reshape(-1)
 
 
 def integrate(arrays: ModelArrays, beta: float, sigma: float, gamma: float) -> np.ndarray:
-    """Integrate as :func:`epicast.kernels.integrate` does; return daily states (T, 6, G)."""
+    """Integrate as :func:`epicast.kernels.integrate` does; return daily states (T, rows, G)."""
     t_end = arrays.t_start + arrays.n_days
     stops = [*arrays.segment_start[1:], t_end]
     out_times = arrays.t_start + np.arange(arrays.n_days + 1)
@@ -131,7 +195,7 @@ def integrate(arrays: ModelArrays, beta: float, sigma: float, gamma: float) -> n
             rejected = False
             t, y = t_new, y_new
             k[0] = k[N_STAGES - 1]
-    return out.reshape(out_times.size, 6, -1)
+    return out.reshape(out_times.size, *arrays.y0.shape)
 
 
 def _dense_output(

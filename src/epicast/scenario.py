@@ -40,6 +40,7 @@ from epicast.errors import ScenarioError
 from epicast.kernels import MAX_STEPS
 from epicast.model import basic_reproduction_number
 from epicast.severity import OUTCOMES, Outcome, delay_distribution
+from epicast.vaccination import Immunity, rollout
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ STEP_MARGIN = 0.5
 """Share of the integrator's step limit a scenario may plan for (rejected steps, transients)."""
 MAX_DAYS = 36500
 """Last day accepted (100 years): the daily outputs of the whole period are held in memory."""
+MAX_UPTAKE = 0.99
+"""Largest share of an age group that takes a dose: some always stay unvaccinated (the
+rate at which the last ones are dosed would otherwise grow without bound)."""
 MAX_DELAY = 365.0
 """Longest mean, and largest standard deviation, of a delay from infection to an outcome, days."""
 
@@ -79,6 +83,12 @@ Contacts = Annotated[
     float, Field(ge=0, le=MAX_CONTACTS, allow_inf_nan=False), BeforeValidator(not_bool)
 ]
 Ratio = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), BeforeValidator(not_bool)]
+Uptake = Annotated[
+    float, Field(ge=0, le=MAX_UPTAKE, allow_inf_nan=False), BeforeValidator(not_bool)
+]
+Duration = Annotated[
+    float, Field(ge=1, le=MAX_DAYS, allow_inf_nan=False), BeforeValidator(not_bool)
+]
 DelayDays = Annotated[
     float, Field(ge=MIN_PERIOD, le=MAX_DELAY, allow_inf_nan=False), BeforeValidator(not_bool)
 ]
@@ -153,6 +163,11 @@ class DiseaseSpec(StrictModel):
         None, description="Mean latent period in days (SEIR only)."
     )
     infectious_period: Period = Field(description="Mean infectious period in days.")
+    immunity_duration: Duration | None = Field(
+        None,
+        description="Mean days immunity from an infection lasts before the recovered are "
+        "susceptible again; none: it lasts.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DiseaseSpec:
@@ -215,6 +230,93 @@ class ContactSeriesSpec(StrictModel):
     def _one_layout(self) -> ContactSeriesSpec:
         if self.by_age and "column" in self.model_fields_set:
             raise problem("column", "not used with by_age (one column per age group); remove it")
+        return self
+
+
+class CapacitySpec(StrictModel):
+    """Doses available per day from a day on (until the next entry's day)."""
+
+    model_config = StrictModel.model_config | {"populate_by_name": True}
+
+    start: Day = Field(alias="from", description="First day of this capacity.")
+    doses: Count = Field(description="Doses per day.")
+
+
+class ScheduleSpec(StrictModel):
+    """Doses per day and age group read from a CSV file."""
+
+    csv: str = Field(
+        description="CSV file relative to the scenario: a column of days and one column of "
+        "doses per age group, named by its label; days not listed get none."
+    )
+    day: str = Field("day", description="Column holding the days.")
+
+
+class EfficacySpec(StrictModel):
+    """What protection by the vaccine does."""
+
+    infection: Ratio = Field(description="Reduction of the risk of infection (0 to 1).")
+    severe: Ratio = Field(
+        0.0, description="Reduction of an infection's risk of admission and death (0 to 1)."
+    )
+
+
+AgeShares = Annotated[
+    Ratio | list[Ratio], Expected("a number in [0, 1] or a list of one per age group")
+]
+AgeUptakes = Annotated[
+    Uptake | list[Uptake],
+    Expected(f"a number in [0, {MAX_UPTAKE}] or a list of one per age group"),
+]
+
+
+class VaccinationSpec(StrictModel):
+    """A vaccine rollout: doses by capacity and priority, or by a schedule file."""
+
+    doses_per_day: list[CapacitySpec] | None = Field(
+        None,
+        min_length=1,
+        description="Daily capacity from given days on, handed out by priority: "
+        "[{from: 30, doses: 200000}, ...]; no doses before the first day.",
+    )
+    priority: (
+        list[Annotated[str | list[str], Expected("an age group or a list of age groups")]] | None
+    ) = Field(
+        None,
+        min_length=1,
+        description="Age groups in order of priority (with doses_per_day); a list in it is "
+        "one tier, whose groups share the doses in proportion to their people left.",
+    )
+    schedule: ScheduleSpec | None = Field(
+        None, description="Doses per day and age group from a CSV file, instead."
+    )
+    uptake: AgeUptakes = Field(
+        0.9,
+        description=f"Share of each age group that takes a dose (at most {MAX_UPTAKE}); the "
+        "priority rollout moves to the next groups when it is reached.",
+    )
+    initial_coverage: AgeShares = Field(
+        0.0, description="Share of each age group protected by the vaccine at the start."
+    )
+    efficacy: EfficacySpec = Field(description="What protection does.")
+    time_to_protection: NonNegativeFloat = Field(
+        14.0, le=MAX_DELAY, description="Mean days from a dose to protection (0: at once)."
+    )
+    immunity_duration: Duration | None = Field(
+        None, description="Mean days protection lasts; none: it lasts."
+    )
+
+    @model_validator(mode="after")
+    def _one_plan(self) -> VaccinationSpec:
+        if self.doses_per_day is not None and self.schedule is not None:
+            raise problem(None, "expected doses_per_day or schedule, got both")
+        if (self.doses_per_day is None) != (self.priority is None):
+            given, missing = (
+                ("priority", "doses_per_day")
+                if self.doses_per_day is None
+                else ("doses_per_day", "priority")
+            )
+            raise problem(missing, f"required with {given}: the doses_per_day go by priority")
         return self
 
 
@@ -288,7 +390,10 @@ class SeveritySpec(StrictModel):
         return self
 
 
-Output = Literal["prevalence", "incidence", "notifications", "admissions", "deaths"]
+Output = Literal[
+    "prevalence", "incidence", "notifications", "admissions", "deaths", "doses", "breakthrough"
+]
+VACCINATION_OUTPUTS = ("doses", "breakthrough")
 DEFAULT_OUTPUTS = ("prevalence", "incidence", "notifications")
 """What a scenario's output file holds when it lists no outputs (and the outcomes it defines)."""
 
@@ -335,6 +440,9 @@ class ScenarioFile(StrictModel):
     )
     severity: SeveritySpec | None = Field(
         None, description="Hospital admissions and deaths by age group, following infections."
+    )
+    vaccination: VaccinationSpec | None = Field(
+        None, description="A vaccine rollout and what protection does."
     )
     outputs: list[Output] = Field(
         default_factory=lambda: list(DEFAULT_OUTPUTS),
@@ -391,6 +499,8 @@ class Scenario:
         Severe outcomes of infection (admissions, deaths) the scenario defines.
     contact_series
         Multipliers of transmission from data, or None.
+    immunity
+        Vaccination and waning immunity, or None for neither.
     """
 
     name: str
@@ -412,11 +522,19 @@ class Scenario:
     outputs: tuple[str, ...]
     outcomes: tuple[Outcome, ...] = ()
     contact_series: ContactSeries | None = None
+    immunity: Immunity | None = None
 
     @property
     def compartments(self) -> tuple[str, ...]:
-        """Compartment labels in model order."""
-        return ("S", "I", "R") if self.latent_period is None else ("S", "E", "I", "R")
+        """Compartment labels in model order.
+
+        With vaccination or waning immunity, S, E, I and R count everyone with that
+        infection status, and the vaccinated susceptible follow: waiting for
+        protection, protected, protection waned.
+        """
+        infection = ("S", "I", "R") if self.latent_period is None else ("S", "E", "I", "R")
+        vaccinated = ("V_waiting", "V", "V_waned") if self.immunity is not None else ()
+        return infection + vaccinated
 
     @property
     def sha256(self) -> str:
@@ -542,6 +660,7 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
     )
     outcomes = _resolve_severity(spec, age_groups, base, problems)
     series = _read_contact_series(spec.contact_series, age_groups, base, problems)
+    immunity = _resolve_immunity(spec, age_groups, population, initial, base, problems)
     outputs = _outputs(spec, outcomes, problems)
     problems.raise_if_any()
 
@@ -594,6 +713,7 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
         outputs=outputs,
         outcomes=outcomes,
         contact_series=series,
+        immunity=immunity,
     )
 
 
@@ -879,13 +999,16 @@ def _outputs(
 ) -> tuple[str, ...]:
     """Return the outputs to write: those listed, or the defaults and the defined outcomes."""
     defined = [outcome.name for outcome in outcomes]
+    vaccinated = list(VACCINATION_OUTPUTS) if spec.vaccination is not None else []
     if "outputs" not in spec.model_fields_set:
-        return (*DEFAULT_OUTPUTS, *defined)
+        return (*DEFAULT_OUTPUTS, *defined, *vaccinated)
     for index, name in enumerate(spec.outputs):
         if name in OUTCOMES and getattr(spec.severity, name, None) is None:
             problems.add(
                 ["outputs", index], f"expected severity.{name} for output {name!r}, got none"
             )
+        if name in VACCINATION_OUTPUTS and spec.vaccination is None:
+            problems.add(["outputs", index], f"expected vaccination for output {name!r}, got none")
     return tuple(dict.fromkeys(spec.outputs))
 
 
@@ -931,3 +1054,129 @@ def _read_contact_series(
     if not spec.by_age:
         multipliers = np.repeat(multipliers, len(age_groups), axis=1)
     return ContactSeries(np.array(days, dtype=float), multipliers)
+
+
+def _resolve_immunity(
+    spec: ScenarioFile,
+    age_groups: list[str],
+    population: np.ndarray | None,
+    initial: np.ndarray,
+    base: Path,
+    problems: Problems,
+) -> Immunity | None:
+    """Resolve vaccination and waning immunity: shares per age group and the daily doses."""
+    vaccination = spec.vaccination
+    if vaccination is None and spec.disease.immunity_duration is None:
+        return None
+    n, n_days = len(age_groups), spec.time.end - spec.time.start
+    if vaccination is None:
+        return Immunity(
+            np.zeros((n_days, n)), np.zeros(n), 0.0, 0.0, 0.0, None, spec.disease.immunity_duration
+        )
+    loc = ["vaccination"]
+    uptake = _age_ratio(vaccination.uptake, age_groups, base, [*loc, "uptake"], problems)
+    coverage = _age_ratio(
+        vaccination.initial_coverage, age_groups, base, [*loc, "initial_coverage"], problems
+    )
+    if population is None or uptake is None or coverage is None:
+        return None
+    room = population - initial
+    for g in np.flatnonzero(coverage * population > room):
+        problems.add(
+            [*loc, "initial_coverage"],
+            f"expected at most the people of age group {age_groups[g]!r} not infected at the "
+            f"start ({room[g]:g}), got {coverage[g] * population[g]:g} covered",
+        )
+    eligible = np.maximum(uptake - coverage, 0.0) * population
+    if vaccination.schedule is not None:
+        doses = _read_schedule(vaccination.schedule, spec, age_groups, eligible, base, problems)
+    elif vaccination.doses_per_day is not None:
+        tiers = _priority_tiers(vaccination.priority, age_groups, [*loc, "priority"], problems)
+        capacity = np.zeros(n_days)
+        for step in sorted(vaccination.doses_per_day, key=lambda item: item.start):
+            capacity[max(step.start - spec.time.start, 0) :] = step.doses
+        doses = rollout(capacity, tiers, eligible)
+    else:
+        doses = np.zeros((n_days, n))
+    if doses is None:
+        return None
+    return Immunity(
+        doses=doses,
+        initial_coverage=coverage,
+        efficacy_infection=vaccination.efficacy.infection,
+        efficacy_severe=vaccination.efficacy.severe,
+        time_to_protection=vaccination.time_to_protection,
+        vaccine_immunity=vaccination.immunity_duration,
+        infection_immunity=spec.disease.immunity_duration,
+    )
+
+
+def _priority_tiers(
+    priority: list[str | list[str]], age_groups: list[str], loc: list[object], problems: Problems
+) -> list[list[int]]:
+    """Return the priority tiers as lists of age group indices; each group at most once."""
+    tiers, seen = [], set()
+    for index, entry in enumerate(priority):
+        labels = [entry] if isinstance(entry, str) else entry
+        tier = []
+        for label in labels:
+            if label not in age_groups:
+                problems.add(
+                    [*loc, index], f"expected one of the age groups {age_groups}, got {label!r}"
+                )
+            elif label in seen:
+                problems.add([*loc, index], f"expected each age group once, got {label!r} again")
+            else:
+                seen.add(label)
+                tier.append(age_groups.index(label))
+        tiers.append(tier)
+    return tiers
+
+
+def _read_schedule(
+    spec: ScheduleSpec,
+    scenario: ScenarioFile,
+    age_groups: list[str],
+    eligible: np.ndarray,
+    base: Path,
+    problems: Problems,
+) -> np.ndarray | None:
+    """Read doses per day and age group; check the days and that no group gets too many."""
+    loc = ["vaccination", "schedule", "csv"]
+    table = read_csv(base, spec.csv, loc, problems)
+    if table is None:
+        return None
+    header, rows = table
+    missing = [name for name in (spec.day, *age_groups) if name not in header]
+    if missing:
+        problems.add(
+            loc,
+            f"{spec.csv}: expected a column {spec.day} and one per age group, "
+            f"got no {', '.join(missing)} (columns: {', '.join(header)})",
+        )
+        return None
+    start, end = scenario.time.start, scenario.time.end
+    doses = np.zeros((end - start, len(age_groups)))
+    for number, row in rows:
+        day = read_number(row[spec.day], spec.csv, number, spec.day, loc, problems, MAX_DAYS)
+        if day is None:
+            continue
+        if day != int(day) or not start <= day < end:
+            problems.add(
+                loc,
+                f"{spec.csv} line {number}, column {spec.day}: expected a whole day from "
+                f"{start} to {end - 1}, got {row[spec.day]!r}",
+            )
+            continue
+        for g, label in enumerate(age_groups):
+            value = read_number(row[label], spec.csv, number, label, loc, problems, MAX_PEOPLE)
+            if value is not None:
+                doses[int(day) - start, g] += value
+    for g in np.flatnonzero(doses.sum(axis=0) > eligible * (1 + 1e-9)):
+        problems.add(
+            loc,
+            f"{spec.csv}: expected at most {eligible[g]:,.0f} doses for age group "
+            f"{age_groups[g]!r} (its uptake, less its initial coverage), "
+            f"got {doses[:, g].sum():,.0f}",
+        )
+    return doses

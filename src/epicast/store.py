@@ -10,6 +10,8 @@ A run file holds::
     /notifications  (T, G)      reported new cases per day
     /admissions     (T, G)      hospital admissions per day (scenarios with severity)
     /deaths         (T, G)      deaths per day (scenarios with severity)
+    /doses          (T, G)      vaccine doses given per day (scenarios with vaccination)
+    /breakthrough   (T, G)      infections of vaccine-protected people per day (idem)
 
 (only the outputs the scenario asks for), each data set with a ``sha256``
 attribute of its bytes, and root attributes: ``format_version``,
@@ -67,6 +69,8 @@ _SERIES = {
     "notifications": ("time", "age_group"),
     "admissions": ("time", "age_group"),
     "deaths": ("time", "age_group"),
+    "doses": ("time", "age_group"),
+    "breakthrough": ("time", "age_group"),
 }
 
 

@@ -30,7 +30,7 @@ def test_invalid_file_reports_every_problem(epicast_cli, tmp_path):
     assert lines[1] == (
         "epicast: error: bad.yaml: line 5: unknown_key: unknown field; expected one of: "
         "name, description, age_groups, population, contacts, disease, initial_infections, "
-        "interventions, contact_series, time, reporting_fraction, severity, outputs"
+        "interventions, contact_series, time, reporting_fraction, severity, vaccination, outputs"
     )
 
 

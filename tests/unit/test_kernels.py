@@ -45,6 +45,7 @@ def sampler_step(
         starts,
         contacts,
         multiplier,
+        None,
         inv_population,
         t0,
         n_days,

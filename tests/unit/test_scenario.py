@@ -31,7 +31,7 @@ BUNDLED = [
 TOP_LEVEL = "a mapping of scenario fields (population, disease, initial_infections, time, ...)"
 FIELDS = (
     "name, description, age_groups, population, contacts, disease, initial_infections, "
-    "interventions, contact_series, time, reporting_fraction, severity, outputs"
+    "interventions, contact_series, time, reporting_fraction, severity, vaccination, outputs"
 )
 
 # file in scenarios/bad -> the problems reported, in order ({scenarios} is SCENARIOS)
@@ -161,8 +161,8 @@ EXPECTED = {
     "unknown_key.yaml": [f"line 11: colour: unknown field; expected one of: {FIELDS}"],
     "unknown_model.yaml": ["line 5: disease.model: expected 'SEIR' or 'SIR', got 'SEIRS'"],
     "unknown_output.yaml": [
-        "line 11: outputs[1]: expected 'prevalence', 'incidence', 'notifications', 'admissions' "
-        "or 'deaths', got 'hospitalisations'"
+        "line 11: outputs[1]: expected 'prevalence', 'incidence', 'notifications', 'admissions', "
+        "'deaths', 'doses' or 'breakthrough', got 'hospitalisations'"
     ],
     "output_without_severity.yaml": [
         "line 14: outputs[1]: expected severity.deaths for output 'deaths', got none"
