@@ -310,13 +310,13 @@ class VaccinationSpec(StrictModel):
     def _one_plan(self) -> VaccinationSpec:
         if self.doses_per_day is not None and self.schedule is not None:
             raise problem(None, "expected doses_per_day or schedule, got both")
-        if (self.doses_per_day is None) != (self.priority is None):
-            given, missing = (
-                ("priority", "doses_per_day")
-                if self.doses_per_day is None
-                else ("doses_per_day", "priority")
+        if self.doses_per_day is not None and self.priority is None:
+            raise problem(
+                "priority",
+                "required with doses_per_day: the age groups in the order they get doses",
             )
-            raise problem(missing, f"required with {given}: the doses_per_day go by priority")
+        if self.priority is not None and self.doses_per_day is None:
+            raise problem("doses_per_day", "required with priority: the doses to hand out per day")
         return self
 
 

@@ -157,8 +157,9 @@ CASES = {
         "scenario: sir-boarding-school",
         "scenario: sir-boarding",
         "line 1: scenario: neither a file nor a bundled scenario; expected a .yaml path or one "
-        "of: seir-basic, seir-gbr-16age, seir-gbr-16age-severity, seir-mys-16age-school-closure, "
-        "sir-boarding-school",
+        "of: seir-basic, seir-gbr-16age, seir-gbr-16age-severity, "
+        "seir-gbr-16age-vaccine-oldest-first, seir-gbr-16age-vaccine-transmitters-first, "
+        "seir-mys-16age-school-closure, sir-boarding-school",
     ),
     "count above the population": (
         "1978-01-23,2,8",

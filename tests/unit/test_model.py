@@ -17,19 +17,34 @@ import numba
 import numpy as np
 import pytest
 import yaml
-from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 import epicast
 from epicast import reference
-from epicast.kernels import CUM_INFECTIONS, CUM_ONSETS, E, I, R, S
+from epicast.kernels import (
+    CUM_INFECTIONS,
+    CUM_ONSETS,
+    E_V,
+    I_V,
+    R_V,
+    V_WAITING,
+    V_WANED,
+    E,
+    I,
+    R,
+    S,
+    V,
+)
 from epicast.model import model_arrays
 from epicast.scenario import parse_scenario
+from tests.unit.oracles import daily, dop853, max_error_of_peak, parameters
 
 BUNDLED = [
     "seir-basic",
     "seir-gbr-16age",
     "seir-gbr-16age-severity",
+    "seir-gbr-16age-vaccine-oldest-first",
+    "seir-gbr-16age-vaccine-transmitters-first",
     "seir-mys-16age-school-closure",
     "sir-boarding-school",
 ]
@@ -42,67 +57,29 @@ def bundled_yaml(name: str) -> dict:
     return yaml.safe_load(resource.read_text(encoding="utf-8"))
 
 
-def parameters(scenario: epicast.Scenario) -> tuple[float, float, float]:
-    """Return (beta, sigma, gamma) of a scenario (sigma = 0 for SIR)."""
-    sigma = 0.0 if scenario.latent_period is None else 1 / scenario.latent_period
-    return scenario.transmission_rate, sigma, 1 / scenario.infectious_period
+def compartments_of(states: np.ndarray, scenario: epicast.Scenario) -> np.ndarray:
+    """People per compartment (T, C, G) from kernel states (T, rows, G), in Trajectory order.
+
+    With vaccination, E, I and R count the vaccinated too, and the vaccinated susceptible
+    follow.
+    """
+    rows = [[S], [I], [R]] if scenario.latent_period is None else [[S], [E], [I], [R]]
+    if scenario.immunity is not None:
+        vaccinated = {E: E_V, I: I_V, R: R_V}
+        rows = [[row[0], vaccinated[row[0]]] if row[0] in vaccinated else row for row in rows]
+        rows += [[V_WAITING], [V], [V_WANED]]
+    return np.stack([states[:, r].sum(axis=1) for r in rows], axis=1)
 
 
-def state_rows(scenario: epicast.Scenario) -> list[int]:
-    """Rows of the state holding the scenario's compartments, in Trajectory order."""
-    return [S, I, R] if scenario.latent_period is None else [S, E, I, R]
-
-
-def max_error_of_peak(result: np.ndarray, expected: np.ndarray) -> float:
-    """Largest |result - expected| relative to each series' peak |expected| over time (axis 0)."""
-    peak = np.abs(expected).max(axis=0)
-    nonzero = peak > 0
-    assert np.all(np.abs(result)[:, ~nonzero] == 0)
-    return float((np.abs(result - expected)[:, nonzero] / peak[nonzero]).max())
-
-
-def daily(cumulative: np.ndarray) -> np.ndarray:
-    """Counts per day of a cumulative series (T, ...), 0 on the first day."""
-    return np.concatenate([np.zeros_like(cumulative[:1]), np.diff(cumulative, axis=0)])
+def susceptible(run: epicast.Trajectory) -> np.ndarray:
+    """People who can be infected, vaccinated or not, (T, G)."""
+    names = ("S", "V_waiting", "V", "V_waned")
+    return sum(run.compartment(name) for name in names if name in run.compartments)
 
 
 @pytest.fixture(scope="module", params=BUNDLED)
 def bundled(request) -> epicast.Scenario:
     return epicast.load_scenario(request.param)
-
-
-_DOP853: dict[str, np.ndarray] = {}
-
-
-def dop853(scenario: epicast.Scenario) -> np.ndarray:
-    """Daily states (T, 6, G) from solve_ivp DOP853, rtol = atol = 1e-10, restarted at each
-    segment's start (an intervention's start or end, where the right-hand side jumps, or a
-    day of a contact series, where its slope changes)."""
-    if scenario.name not in _DOP853:
-        arrays = model_arrays(scenario)
-        t_end = arrays.t_start + arrays.n_days
-        days = arrays.t_start + np.arange(arrays.n_days + 1.0)
-        out = np.empty((days.size, arrays.y0.size))
-        y = arrays.y0.reshape(-1)
-        out[0] = y
-        stops = [*arrays.segment_start[1:], t_end]
-        for segment, (lo, hi) in enumerate(zip(arrays.segment_start, stops, strict=True)):
-            solution = solve_ivp(
-                reference.derivatives,
-                (lo, hi),
-                y,
-                method="DOP853",
-                rtol=1e-10,
-                atol=1e-10,
-                args=(arrays, *parameters(scenario), segment),
-                dense_output=True,
-            )
-            assert solution.success
-            inside = (days > lo) & (days <= hi)
-            out[inside] = solution.sol(days[inside]).T
-            y = solution.y[:, -1]
-        _DOP853[scenario.name] = out.reshape(days.size, 6, -1)
-    return _DOP853[scenario.name]
 
 
 def homogeneous(model: str, R0: float, days: int) -> epicast.Scenario:
@@ -142,14 +119,14 @@ def test_compiled_kernel_agrees_with_the_numpy_reference(bundled):
     arrays = model_arrays(bundled)
     expected = reference.integrate(arrays, *parameters(bundled))
     run = epicast.simulate(bundled)
-    assert max_error_of_peak(run.prevalence, expected[:, state_rows(bundled)]) < 1e-10
+    assert max_error_of_peak(run.prevalence, compartments_of(expected, bundled)) < 1e-10
     assert max_error_of_peak(run.incidence, daily(expected[:, CUM_INFECTIONS])) < 1e-10
 
 
 def test_trajectories_match_a_tight_dop853_solution(bundled):
     expected = dop853(bundled)
     run = epicast.simulate(bundled)
-    assert max_error_of_peak(run.prevalence, expected[:, state_rows(bundled)]) < 1e-6
+    assert max_error_of_peak(run.prevalence, compartments_of(expected, bundled)) < 1e-6
     assert max_error_of_peak(run.incidence, daily(expected[:, CUM_INFECTIONS])) < 1e-6
     notified = bundled.reporting_fraction * daily(expected[:, CUM_ONSETS])
     assert max_error_of_peak(run.notifications, notified) < 1e-6
@@ -192,9 +169,9 @@ def test_epidemic_threshold_is_at_a_reproduction_number_of_one():
 
 def test_incidence_adds_up_to_the_people_infected(bundled):
     run = epicast.simulate(bundled)
-    susceptible = run.compartment("S")
+    infectable = susceptible(run)  # no waning in the bundled scenarios: nobody comes back
     np.testing.assert_allclose(
-        run.incidence.sum(axis=0), susceptible[0] - susceptible[-1], rtol=1e-9, atol=1e-9
+        run.incidence.sum(axis=0), infectable[0] - infectable[-1], rtol=1e-9, atol=1e-9
     )
     assert np.all(run.incidence[0] == 0)
     # not negative, up to the integration error on days with almost no infections
@@ -203,8 +180,8 @@ def test_incidence_adds_up_to_the_people_infected(bundled):
 
 def test_notifications_are_the_reported_share_of_onsets(bundled):
     run = epicast.simulate(bundled)
-    # onsets of infectiousness leave S + E (SIR: S)
-    not_yet_infectious = run.compartment("S")
+    # onsets of infectiousness leave the susceptible and E (SIR: the susceptible)
+    not_yet_infectious = susceptible(run)
     if bundled.latent_period is not None:
         not_yet_infectious = not_yet_infectious + run.compartment("E")
     onsets = -daily(not_yet_infectious)
@@ -358,11 +335,11 @@ def test_contact_series_agrees_with_the_reference_and_a_tight_dop853_solution():
     scenario = epicast.load_scenario(CONTACT_SERIES)
     run = epicast.simulate(scenario)
     expected = reference.integrate(model_arrays(scenario), *parameters(scenario))
-    assert max_error_of_peak(run.prevalence, expected[:, state_rows(scenario)]) < 1e-10
+    assert max_error_of_peak(run.prevalence, compartments_of(expected, scenario)) < 1e-10
 
     tight = dop853(scenario)
     infections = daily(tight[:, CUM_INFECTIONS])
-    assert max_error_of_peak(run.prevalence, tight[:, state_rows(scenario)]) < 1e-6
+    assert max_error_of_peak(run.prevalence, compartments_of(tight, scenario)) < 1e-6
     assert max_error_of_peak(run.incidence, infections) < 1e-6
     (admissions,) = scenario.outcomes
     expected = reference.daily_outcomes(infections, admissions.ratio, admissions.delay)

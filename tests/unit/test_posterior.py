@@ -112,6 +112,46 @@ def test_log_density_of_cases_and_deaths_is_the_sum_of_both_likelihoods(cases_an
     assert LogDensity(packed)(z) == pytest.approx(prior + likelihood + jacobian, rel=1e-9)
 
 
+def test_deaths_of_a_vaccinated_population_count_breakthrough_infections_in_part(tmp_path):
+    """The compiled model value of a deaths target equals simulate's deaths (efficacy applied)."""
+    (tmp_path / "vaccinated.yaml").write_text(
+        "age_groups: [young, old]\n"
+        "population: {by_age: [80000, 20000]}\n"
+        "contacts: {matrix: [[10, 2], [2, 4]]}\n"
+        "disease: {model: SIR, transmission_rate: 0.05, infectious_period: 4}\n"
+        "initial_infections: 10\n"
+        "time: {end: 150}\n"
+        "vaccination:\n"
+        "  doses_per_day: [{from: 0, doses: 1500}]\n"
+        "  priority: [old, young]\n"
+        "  efficacy: {infection: 0.5, severe: 0.8}\n"
+        "severity:\n"
+        "  deaths: {ratio: [0.0005, 0.02], delay: {mean: 14, sd: 6}}\n"
+    )
+    rows = "".join(f"{d},{d % 7}\n" for d in range(1, 151))
+    (tmp_path / "data.csv").write_text("day,deaths\n" + rows)
+    (tmp_path / "fit.yaml").write_text(
+        "scenario: vaccinated.yaml\n"
+        "data: {csv: data.csv}\n"
+        "targets: [{column: deaths, output: deaths, likelihood: {family: poisson}}]\n"
+        "parameters: {beta: {distribution: lognormal, meanlog: -3, sdlog: 0.5}}\n"
+        "sampler: {chains: 1, warmup: 100, iterations: 100, seed: 1}\n"
+    )
+    calibration = load_calibration(tmp_path / "fit.yaml")
+    packed = build_posterior(calibration)
+    beta = 0.048
+    scenario = calibration.scenario
+    run = epicast.simulate_batch(scenario, transmission_rate=[beta])
+    assert run.breakthrough.sum() > 100
+    (target,) = calibration.targets
+    mu = run.deaths[0, target.days - scenario.t_start].sum(axis=-1)
+    likelihood = stats.poisson.logpmf(target.observed, mu).sum()
+    (prior,) = prior_distributions(calibration)
+    expected = prior.logpdf(beta) + likelihood + np.log(beta)
+    density = LogDensity(packed)(unconstrain(packed, np.array([beta])))
+    assert density == pytest.approx(expected, rel=1e-9)
+
+
 def test_log_density_outside_the_support_is_minus_infinity(boarding):
     density = LogDensity(build_posterior(boarding))
     assert density(np.array([800.0, 0.0, 0.0])) == -np.inf  # beta = e^800 overflows

@@ -25,6 +25,8 @@ BUNDLED = [
     "seir-basic",
     "seir-gbr-16age",
     "seir-gbr-16age-severity",
+    "seir-gbr-16age-vaccine-oldest-first",
+    "seir-gbr-16age-vaccine-transmitters-first",
     "seir-mys-16age-school-closure",
     "sir-boarding-school",
 ]
@@ -182,6 +184,27 @@ EXPECTED = {
     "series_by_age_with_column.yaml": [
         "line 14: contact_series.column: not used with by_age (one column per age group); remove it"
     ],
+    "vaccination_unknown_group.yaml": [
+        "line 16: vaccination.priority[1]: expected one of the age groups ['young', 'old'], "
+        "got 'kids'"
+    ],
+    "vaccination_uptake_too_high.yaml": [
+        "line 17: vaccination.uptake: expected a number <= 0.99, got 1.0"
+    ],
+    "vaccination_without_priority.yaml": [
+        "line 14: vaccination.priority: required with doses_per_day: the age groups in the "
+        "order they get doses"
+    ],
+    "vaccination_two_plans.yaml": [
+        "line 14: vaccination: expected doses_per_day or schedule, got both"
+    ],
+    "vaccination_schedule_too_many.yaml": [
+        "line 15: vaccination.schedule.csv: ../doses_too_many.csv: expected at most 360 doses "
+        "for age group 'old' (its uptake, less its initial coverage), got 400"
+    ],
+    "output_doses_without_vaccination.yaml": [
+        "line 14: outputs[1]: expected vaccination for output 'doses', got none"
+    ],
     "severity_empty.yaml": ["line 14: severity: expected admissions, deaths or both, got neither"],
     "severity_out_of_range.yaml": [
         "line 16: severity.deaths.ratio[1]: expected a number <= 1, got 1.5",
@@ -239,14 +262,14 @@ def test_bundled_scenario_validates(name):
     assert round(1 / scenario.step) * scenario.step == pytest.approx(1)
 
 
-def test_bundled_scenarios_lists_the_five_shipped_names():
+def test_bundled_scenarios_lists_the_seven_shipped_names():
     assert bundled_scenarios() == BUNDLED
 
 
 def test_r0_of_bundled_scenarios_is_the_one_in_the_file():
-    reproduction_numbers = [load_scenario(name).R0 for name in BUNDLED[1:4]]
+    reproduction_numbers = [load_scenario(name).R0 for name in BUNDLED[1:6]]
 
-    assert reproduction_numbers == pytest.approx([2.5, 2.5, 2.5])
+    assert reproduction_numbers == pytest.approx([2.5] * 5)
 
 
 def test_unknown_bundled_name_lists_the_known_ones():
