@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--force", action="store_true", help="overwrite existing output files")
     calibrate.add_argument("--quiet", action="store_true", help="no progress of the chains")
 
+    compare = _command(
+        commands, "compare", _compare, "count what one run averts against another, by age"
+    )
+    compare.add_argument("baseline", type=_path, help="the run compared with (HDF5 file)")
+    compare.add_argument("other", type=_path, help="the run that averts, or not (HDF5 file)")
+    compare.add_argument(
+        "--plot", type=_path, help="save a figure of what is averted (.png, .svg or .pdf)"
+    )
+    compare.add_argument("--force", action="store_true", help="overwrite an existing figure")
+
     _command(commands, "calibrations", _calibrations, "list the bundled calibrations")
     summary = _command(commands, "summary", _summary_file, "summarise a calibration file")
     summary.add_argument("file", type=_path, help="an HDF5 file written by epicast calibrate")
@@ -369,6 +379,23 @@ def _chains_line(result) -> str:
         f"acceptance {result.acceptance.min():.2f}-{result.acceptance.max():.2f}, "
         f"{result.seconds:.1f} s"
     )
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Print what the second run averts against the first, and plot it if asked."""
+    from epicast._files import check_figure
+    from epicast.compare import compare_runs
+    from epicast.store import read_run
+
+    if args.plot is not None:
+        check_figure(args.plot, force=args.force)
+    comparison = compare_runs(read_run(args.baseline), read_run(args.other))
+    print("\n".join(comparison.lines()))
+    if args.plot is not None:
+        from epicast.plots import plot_comparison
+
+        print(f"wrote {plot_comparison(comparison, args.plot, force=args.force)}")
+    return 0
 
 
 def _calibrations(args: argparse.Namespace) -> int:

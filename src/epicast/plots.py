@@ -16,6 +16,7 @@ from epicast._files import atomic_path
 
 if TYPE_CHECKING:
     from epicast.calibrate import CalibrationResult
+    from epicast.compare import Comparison
     from epicast.model import Trajectory
     from epicast.scenario import Scenario
 
@@ -87,6 +88,53 @@ def plot_run(
             textcoords="offset points",
             fontsize="small",
         )
+    with atomic_path(path, force=force) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+    logger.info("wrote %s", path)
+    return Path(path)
+
+
+def plot_comparison(comparison: Comparison, path: str | Path, *, force: bool = False) -> Path:
+    """Save a figure of what one run averts against another, per age group.
+
+    One panel per measure both runs hold (infections, admissions, deaths): the
+    number averted in each age group (below zero where the second run has more),
+    with the total and its share of the baseline's in the title.
+
+    Parameters
+    ----------
+    comparison
+        From :func:`epicast.compare.compare_runs`.
+    path
+        Image file; the format follows the suffix (``.png``, ``.svg``, ``.pdf``).
+    force
+        Replace an existing file (written atomically either way).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = list(comparison.totals)
+    fig, axes = plt.subplots(
+        len(measures), 1, figsize=(9, 2.8 * len(measures)), sharex=True, layout="constrained"
+    )
+    axes = np.atleast_1d(axes)
+    groups = np.arange(len(comparison.age_groups))
+    baseline, other = comparison.names
+    for axis, measure in zip(axes, measures, strict=True):
+        averted = comparison.averted(measure)
+        total = comparison.totals[measure][0].sum()
+        colours = np.where(averted >= 0, "tab:green", "tab:red")
+        axis.bar(groups, averted, color=colours)
+        axis.axhline(0, color="black", linewidth=0.8)
+        share = f" ({averted.sum() / total:.1%} of {baseline}'s)" if total > 0 else ""
+        axis.set_title(f"{measure} averted: {averted.sum():,.0f}{share}", fontsize="medium")
+        axis.set_ylabel(measure)
+    axes[-1].set_xticks(groups, comparison.age_groups, rotation=45)
+    axes[-1].set_xlabel("age group")
+    fig.suptitle(f"{other} against {baseline}")
     with atomic_path(path, force=force) as tmp:
         fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)

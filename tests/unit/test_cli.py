@@ -105,6 +105,7 @@ def test_every_command_has_help():
     assert sorted(commands) == [
         "calibrate",
         "calibrations",
+        "compare",
         "run",
         "scenarios",
         "schema",
