@@ -39,6 +39,7 @@ from epicast.scenario import parse_scenario
 from epicast.vaccination import rollout
 from tests.unit.oracles import daily, dop853, max_error_of_peak
 
+MOBILITY = Path(__file__).parent / "scenarios" / "mobility.csv"
 EVERYTHING = """\
 age_groups: [young, adult, old]
 population: {by_age: [300000, 500000, 200000]}
@@ -47,6 +48,7 @@ disease: {model: SEIR, R0: 2.5, latent_period: 3, infectious_period: 5, immunity
 initial_infections: 30
 interventions:
   - {name: distancing, start: 50, end: 90, contact_scale: 0.7}
+contact_series: {csv: MOBILITY_CSV}
 time: {end: 300}
 vaccination:
   doses_per_day: [{from: 10, doses: 5000}, {from: 60, doses: 12000}]
@@ -57,10 +59,11 @@ vaccination:
   time_to_protection: 14
   immunity_duration: 180
 severity:
+  admissions: {ratio: [0.001, 0.01, 0.1], delay: {mean: 9, sd: 4}}
   deaths: {ratio: [0.0001, 0.002, 0.03], delay: {mean: 20, sd: 8}}
-"""
+""".replace("MOBILITY_CSV", str(MOBILITY))
 """Every feature on: a rollout by priority tiers, waning of both immunities, an
-intervention and deaths."""
+intervention, a contact series, admissions and deaths."""
 
 
 def scenario_of(text: str, name: str = "vaccination") -> epicast.Scenario:
@@ -119,22 +122,25 @@ def test_the_kernel_agrees_with_the_reference_and_a_tight_dop853_solution():
     assert max_error_of_peak(out[:, [*rows, CUM_DOSES]], tight[:, [*rows, CUM_DOSES]]) < 1e-6
     infections = daily(tight[:, CUM_INFECTIONS])
     breakthrough = daily(tight[:, CUM_BREAKTHROUGH])
-    (deaths,) = scenario.outcomes
     severe = infections - 0.9 * breakthrough
-    expected_deaths = reference.daily_outcomes(severe, deaths.ratio, deaths.delay)
-    assert max_error_of_peak(run.deaths, expected_deaths) < 1e-6
+    for outcome in scenario.outcomes:  # admissions, deaths
+        expected = reference.daily_outcomes(severe, outcome.ratio, outcome.delay)
+        assert max_error_of_peak(getattr(run, outcome.name), expected) < 1e-6
 
 
 def test_deaths_count_protected_infections_at_one_minus_the_efficacy():
-    # no waning, a long span: every infection's death is counted once
+    # no waning, contacts back to normal, a long span: the epidemic ends, and every
+    # infection's death is counted once
     text = (
         EVERYTHING.replace(", immunity_duration: 200", "")
         .replace("  immunity_duration: 180\n", "")
+        .replace(f"contact_series: {{csv: {MOBILITY}}}\n", "")
         .replace("end: 300", "end: 700")
     )
+    assert "contact_series" not in text
     scenario = scenario_of(text)
     run = epicast.simulate(scenario)
-    (deaths,) = scenario.outcomes
+    deaths = scenario.outcomes[1]
     assert run.breakthrough.sum() > 1000
     severe = run.incidence.sum(axis=0) - 0.9 * run.breakthrough.sum(axis=0)
     np.testing.assert_allclose(run.deaths.sum(axis=0), deaths.ratio * severe, rtol=1e-9)
