@@ -231,6 +231,7 @@ class CalibrationResult:
                 post.segment_start,
                 post.segment_contacts,
                 post.segment_multiplier,
+                post.segment_contact_slope,
                 post.vaccine,
                 post.inv_population,
                 post.t_start,

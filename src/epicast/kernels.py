@@ -140,6 +140,7 @@ def _rates(
     latent,
     contacts_by_source,
     multiplier,
+    contact_slope,
     vaccine,
     segment,
     elapsed,
@@ -157,8 +158,11 @@ def _rates(
     (``multiplier`` is None without a contact series: numba then compiles the
     kernel without this code, which costs nothing and changes no number).
     ``work`` is scratch of shape (2, G): the infectious share I_j / N_j and the
-    contact-weighted sum sum_j C_ij I_j / N_j. ``vaccine`` is None, or the
-    vaccination of :func:`_vaccine_rates` (numba compiles each case apart).
+    contact-weighted sum sum_j C_ij I_j / N_j. ``contact_slope[segment, j, i]``
+    is the change of C_ij per day within the segment (a contact series by
+    setting), or None. ``vaccine`` is None, or the vaccination of
+    :func:`_vaccine_rates`. Numba compiles each combination of None and not
+    None apart.
     """
     n_groups = inv_population.size
     for i in range(n_groups):
@@ -181,6 +185,11 @@ def _rates(
         xj = work[0, j]
         for i in range(n_groups):
             work[1, i] += contacts_by_source[segment, j, i] * xj
+    if contact_slope is not None:  # contacts by setting, changing within the segment
+        for j in range(n_groups):
+            xj = work[0, j] * elapsed
+            for i in range(n_groups):
+                work[1, i] += contact_slope[segment, j, i] * xj
     if multiplier is not None:  # a contact series: scale the sum, not the loop below
         for i in range(n_groups):
             work[1, i] *= multiplier[segment, 0, i] + multiplier[segment, 1, i] * elapsed
@@ -373,6 +382,7 @@ def integrate(
     segment_start,
     segment_contacts,
     segment_multiplier,
+    segment_contact_slope,
     vaccine,
     inv_population,
     t_start,
@@ -401,6 +411,9 @@ def integrate(
         Per segment, the multiplier of the force of infection on each group at
         its start (row 0) and its change per day (row 1): a contact series,
         linear between its days; None without one.
+    segment_contact_slope : ndarray, shape (K, G, G), or None
+        Per segment, the change per day of the contacts, by source ([k, j, i] is
+        that of C_ij): a contact series by setting; None without one.
     vaccine : tuple or None
         Vaccination and waning (:func:`_vaccine_rates`), or None: then the state
         has the N_STATE rows; with it, N_STATE_VACCINE.
@@ -479,6 +492,7 @@ def integrate(
                     latent,
                     contacts,
                     segment_multiplier,
+                    segment_contact_slope,
                     vaccine,
                     segment,
                     elapsed + DP_C[s] * h,
@@ -497,6 +511,7 @@ def integrate(
             latent,
             contacts,
             segment_multiplier,
+            segment_contact_slope,
             vaccine,
             segment,
             t - segment_start[segment] + (0.0 if restart else h),
@@ -574,6 +589,7 @@ def integrate_batch(
     segment_start,
     segment_contacts,
     segment_multiplier,
+    segment_contact_slope,
     vaccine,
     inv_population,
     t_start,
@@ -607,6 +623,7 @@ def integrate_batch(
             segment_start,
             segment_contacts,
             segment_multiplier,
+            segment_contact_slope,
             vaccine,
             inv_population,
             t_start,

@@ -46,6 +46,9 @@ class ModelArrays:
         Start day of each contact segment, shape (K,), sorted, first = t_start.
     segment_contacts
         Contact matrix in force during each segment (interventions applied), shape (K, G, G).
+    segment_contact_slope
+        With a contact series by setting, the change per day of each segment's contacts,
+        by source (K, G, G): [k, j, i] is the change of C_ij; None otherwise.
     vaccine
         Vaccination and waning immunity as the kernel takes them
         (:meth:`epicast.vaccination.Immunity.kernel_args`), or None.
@@ -64,6 +67,7 @@ class ModelArrays:
     segment_start: np.ndarray
     segment_contacts: np.ndarray
     segment_multiplier: np.ndarray | None
+    segment_contact_slope: np.ndarray | None
     vaccine: tuple | None
     inv_population: np.ndarray
     t_start: float
@@ -80,6 +84,7 @@ class ModelArrays:
             self.segment_start,
             self.segment_contacts,
             self.segment_multiplier,
+            self.segment_contact_slope,
             self.vaccine,
             self.inv_population,
             self.t_start,
@@ -166,6 +171,7 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
         segment_start=starts,
         segment_contacts=contacts,
         segment_multiplier=_segment_multiplier(scenario, starts),
+        segment_contact_slope=_segment_contact_slope(scenario, starts),
         vaccine=None if immunity is None else immunity.kernel_args(starts, scenario.t_start),
         inv_population=1.0 / scenario.population,
         t_start=float(scenario.t_start),
@@ -191,13 +197,56 @@ def _contact_segments(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
         days.extend(scenario.immunity.change_days(scenario.t_start))
     edges.update(float(t) for t in days if scenario.t_start < t < scenario.t_end)
     starts = np.array(sorted(edges))
+    levels, _ = _setting_levels(scenario, starts)
     matrices = np.empty((starts.size, *scenario.contacts.shape))
     for k, t in enumerate(starts):
-        matrices[k] = scenario.contacts
-        for item in scenario.interventions:
-            if item.start <= t < item.end:
-                matrices[k] *= item.scale
+        matrices[k] = scenario.contacts if levels is None else levels[k]
+        _intervene(matrices[k], scenario, t)
     return starts, matrices
+
+
+def _intervene(matrix: np.ndarray, scenario: Scenario, t: float) -> None:
+    """Scale ``matrix`` in place by the interventions in force at ``t``, one after another."""
+    for item in scenario.interventions:
+        if item.start <= t < item.end:
+            matrix *= item.scale
+
+
+def _setting_levels(
+    scenario: Scenario, starts: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Return the contacts at each segment's start, and their change per day, (K, G, G).
+
+    For a contact series by setting: the settings' matrices times their multipliers,
+    linear within each segment. None for both without one.
+    """
+    series = scenario.contact_series
+    if series is None or not series.settings:
+        return None, None
+    ends = np.append(starts[1:], scenario.t_end)
+    levels = np.zeros((starts.size, *scenario.contacts.shape))
+    slopes = np.zeros_like(levels)
+    for s, name in enumerate(series.settings):
+        at_start = np.interp(starts, series.days, series.multipliers[:, s])
+        at_end = np.interp(ends, series.days, series.multipliers[:, s])
+        matrix = scenario.contact_settings[name]
+        levels += at_start[:, None, None] * matrix
+        slopes += ((at_end - at_start) / (ends - starts))[:, None, None] * matrix
+    return levels, slopes
+
+
+def _segment_contact_slope(scenario: Scenario, starts: np.ndarray) -> np.ndarray | None:
+    """Return each segment's change of contacts per day, by source: (K, G, G), [k, j, i] = C_ij.
+
+    Non-zero only for a contact series by setting; None without one (numba then
+    compiles the kernel without it). Interventions scale it as they scale the contacts.
+    """
+    _, slopes = _setting_levels(scenario, starts)
+    if slopes is None:
+        return None
+    for k, t in enumerate(starts):
+        _intervene(slopes[k], scenario, t)
+    return np.ascontiguousarray(slopes.transpose(0, 2, 1))
 
 
 def _segment_multiplier(scenario: Scenario, starts: np.ndarray) -> np.ndarray | None:
@@ -211,7 +260,7 @@ def _segment_multiplier(scenario: Scenario, starts: np.ndarray) -> np.ndarray | 
     keeps its first and last values.
     """
     series = scenario.contact_series
-    if series is None:
+    if series is None or series.settings:  # by setting: the contacts follow it instead
         return None
     multiplier = np.zeros((starts.size, 2, len(scenario.age_groups)))
     ends = np.append(starts[1:], scenario.t_end)

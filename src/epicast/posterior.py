@@ -85,6 +85,7 @@ class Posterior(NamedTuple):
     segment_start: np.ndarray
     segment_contacts: np.ndarray
     segment_multiplier: np.ndarray | None
+    segment_contact_slope: np.ndarray | None
     vaccine: tuple | None
     inv_population: np.ndarray
     t_start: float
@@ -164,6 +165,7 @@ def build_posterior(calibration: Calibration) -> Posterior:
         segment_start=arrays.segment_start,
         segment_contacts=arrays.segment_contacts,
         segment_multiplier=arrays.segment_multiplier,
+        segment_contact_slope=arrays.segment_contact_slope,
         vaccine=arrays.vaccine,
         inv_population=arrays.inv_population,
         t_start=arrays.t_start,
@@ -356,6 +358,7 @@ def log_density(z, post, values, out):
         post.segment_start,
         post.segment_contacts,
         post.segment_multiplier,
+        post.segment_contact_slope,
         post.vaccine,
         post.inv_population,
         post.t_start,

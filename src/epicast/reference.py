@@ -148,6 +148,9 @@ def derivatives(
         level, slope = arrays.segment_multiplier[segment]
         multiplier = level + slope * (t - arrays.segment_start[segment])
     contacts = arrays.segment_contacts[segment]
+    if arrays.segment_contact_slope is not None:  # contacts by setting, changing
+        slope = arrays.segment_contact_slope[segment].T
+        contacts = contacts + slope * (t - arrays.segment_start[segment])
     constants = (contacts, multiplier, arrays.inv_population, beta, sigma, gamma, arrays.latent)
     vaccine = None
     if arrays.vaccine is not None:  # the doses in force, then the constants

@@ -11,6 +11,7 @@ pydantic side of that is :mod:`epicast._yamlfile`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ class PopulationSpec(StrictModel):
         return self
 
 
-class ContactsSpec(StrictModel):
+class ContactMatrixSpec(StrictModel):
     """Contact matrix: exactly one of ``matrix`` or ``csv``.
 
     Entry (i, j) is the mean number of daily contacts that a person in age
@@ -142,8 +143,28 @@ class ContactsSpec(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _one_source(self) -> ContactsSpec:
+    def _one_source(self) -> ContactMatrixSpec:
         exactly_one(self, ("matrix", "csv"))
+        return self
+
+
+class ContactsSpec(ContactMatrixSpec):
+    """Contacts: one matrix (``matrix`` or ``csv``), or one per setting (``settings``).
+
+    The matrices of the settings (home, school, work, ...) add up to the contacts;
+    a contact series can then follow each setting apart.
+    """
+
+    settings: dict[str, ContactMatrixSpec] | None = Field(
+        None,
+        min_length=1,
+        description="A contact matrix per setting, by name (e.g. home, school, work, other): "
+        "each a matrix or a csv; the contacts are their sum.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ContactsSpec:
+        exactly_one(self, ("matrix", "csv", "settings"))
         return self
 
 
@@ -225,11 +246,19 @@ class ContactSeriesSpec(StrictModel):
         description="Read one multiplier column per age group instead, each named by the "
         "group's label (column is then not used).",
     )
+    by_setting: bool = Field(
+        False,
+        description="Read one multiplier column per contact setting instead, each named by "
+        "the setting (contacts.settings; column is then not used).",
+    )
 
     @model_validator(mode="after")
     def _one_layout(self) -> ContactSeriesSpec:
-        if self.by_age and "column" in self.model_fields_set:
-            raise problem("column", "not used with by_age (one column per age group); remove it")
+        if self.by_age and self.by_setting:
+            raise problem("by_setting", "expected by_age or by_setting, got both")
+        layout, each = ("by_age", "age group") if self.by_age else ("by_setting", "setting")
+        if (self.by_age or self.by_setting) and "column" in self.model_fields_set:
+            raise problem("column", f"not used with {layout} (one column per {each}); remove it")
         return self
 
 
@@ -469,14 +498,16 @@ class Intervention:
 
 @dataclass(frozen=True)
 class ContactSeries:
-    """A resolved contact series: multipliers of the force of infection from data.
+    """A resolved contact series: multipliers of transmission from data.
 
-    On group g the force of infection is multiplied by ``multipliers[:, g]``
-    on ``days``, linearly in between.
+    On ``days``, linearly in between: without ``settings``, the force of
+    infection on group g is multiplied by ``multipliers[:, g]``; with them, the
+    contacts of setting s by ``multipliers[:, s]``.
     """
 
     days: np.ndarray  # (n,), increasing
-    multipliers: np.ndarray  # (n, G)
+    multipliers: np.ndarray  # (n, G), or (n, S) by setting
+    settings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -489,6 +520,9 @@ class Scenario:
         People per age group, shape (G,).
     contacts
         Daily contacts of a person in group i with people in group j, shape (G, G).
+    contact_settings
+        The contacts by setting, by name, when the file gives them (they add up to
+        ``contacts``); empty otherwise.
     transmission_rate
         Probability of transmission per contact-day.
     latent_period
@@ -523,6 +557,7 @@ class Scenario:
     outcomes: tuple[Outcome, ...] = ()
     contact_series: ContactSeries | None = None
     immunity: Immunity | None = None
+    contact_settings: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def compartments(self) -> tuple[str, ...]:
@@ -630,28 +665,32 @@ def parse_scenario(text: str, path: Path) -> Scenario:
 def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> Scenario:
     """Read CSV files and check the parts against each other."""
     base = path.parent
-    contacts, contact_groups = _read_contacts(spec.contacts, base, problems)
+    settings, contact_groups = _read_settings(spec.contacts, base, problems)
+    contacts = None if settings is None else sum(settings.values())
     age_groups = spec.age_groups or contact_groups or ["all"]
     n = len(age_groups)
     for index, label in enumerate(age_groups):
         if label in age_groups[:index]:
             problems.add(["age_groups", index], f"expected unique labels, got {label!r} again")
     if spec.age_groups and contact_groups and spec.age_groups != contact_groups:
+        loc, name = contact_groups_source(spec.contacts)
         problems.add(
-            ["contacts", "csv"],
-            f"expected the header of {spec.contacts.csv} to list age_groups {spec.age_groups}, "
+            loc,
+            f"expected the header of {name} to list age_groups {spec.age_groups}, "
             f"got {contact_groups}",
         )
     if contacts is None:
         contacts = np.ones((1, 1))
         if n != 1 and spec.contacts is None:
             problems.add(["contacts"], f"required with {n} age groups (a {n}x{n} matrix)")
-    elif contacts.shape != (n, n) and spec.contacts.matrix is not None:
-        problems.add(
-            ["contacts", "matrix"],
-            f"expected a {n}x{n} matrix (one row and column per age group{_groups_note(spec)}),"
-            f" got {contacts.shape[0]}x{contacts.shape[1]}",
-        )
+    else:
+        for loc, matrix in _inline_matrices(spec.contacts, settings):
+            if matrix.shape != (n, n):
+                problems.add(
+                    [*loc, "matrix"],
+                    f"expected a {n}x{n} matrix (one row and column per age group"
+                    f"{_groups_note(spec)}), got {matrix.shape[0]}x{matrix.shape[1]}",
+                )
     population = _read_population(spec, age_groups, base, problems)
     initial = _initial_infections(spec, age_groups, population, problems)
     interventions = tuple(
@@ -659,7 +698,9 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
         for i, item in enumerate(spec.interventions)
     )
     outcomes = _resolve_severity(spec, age_groups, base, problems)
-    series = _read_contact_series(spec.contact_series, age_groups, base, problems)
+    series = _read_contact_series(
+        spec.contact_series, age_groups, list(settings or ()), base, problems
+    )
     immunity = _resolve_immunity(spec, age_groups, population, initial, base, problems)
     outputs = _outputs(spec, outcomes, problems)
     problems.raise_if_any()
@@ -690,7 +731,7 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
                 f"infectious period, got {beta:g} (R0 {r0:.3g})",
             )
             problems.raise_if_any()
-    fastest = _fastest_infection(beta, contacts, interventions, series)
+    fastest = _fastest_infection(beta, contacts, interventions, series, settings)
     _check_steps(spec, fastest, problems)
     problems.raise_if_any()
     return Scenario(
@@ -714,6 +755,7 @@ def _resolve(spec: ScenarioFile, text: str, path: Path, problems: Problems) -> S
         outcomes=outcomes,
         contact_series=series,
         immunity=immunity,
+        contact_settings=settings if spec.contacts and spec.contacts.settings else {},
     )
 
 
@@ -722,6 +764,7 @@ def _fastest_infection(
     contacts: np.ndarray,
     interventions: tuple[Intervention, ...],
     series: ContactSeries | None,
+    settings: dict[str, np.ndarray],
 ) -> float:
     """Return the fastest rate, per day, at which a susceptible person can be infected.
 
@@ -730,10 +773,15 @@ def _fastest_infection(
     bound of the force of infection.
     """
     most = contacts.copy()
+    if series is not None and series.settings:  # each setting at its highest
+        most = sum(
+            series.multipliers[:, s].max() * settings[name]
+            for s, name in enumerate(series.settings)
+        )
     for intervention in interventions:
         most *= np.maximum(intervention.scale, 1.0)
     rates = most.sum(axis=1)
-    if series is not None:
+    if series is not None and not series.settings:
         rates = rates * series.multipliers.max(axis=0)
     return float(beta * rates.max())
 
@@ -768,23 +816,75 @@ def _groups_note(spec: ScenarioFile) -> str:
     return "" if spec.age_groups else "; without age_groups there is one group 'all'"
 
 
-def _read_contacts(
+def _read_settings(
     spec: ContactsSpec | None, base: Path, problems: Problems
-) -> tuple[np.ndarray | None, list[str] | None]:
-    """Return the contact matrix and, for a CSV, the age groups of its header."""
+) -> tuple[dict[str, np.ndarray] | None, list[str] | None]:
+    """Return the contact matrices by setting, and the age groups of the CSV headers.
+
+    A single matrix is the setting ``""``; the matrices are None if one failed.
+    """
     if spec is None:
         return None, None
+    sources = (
+        {"": (["contacts"], spec)}
+        if spec.settings is None
+        else {name: (["contacts", "settings", name], item) for name, item in spec.settings.items()}
+    )
+    matrices, groups = {}, None
+    for name, (loc, source) in sources.items():
+        matrix, header = _read_contacts(source, loc, base, problems)
+        if header is not None and groups is not None and header != groups:
+            problems.add(
+                [*loc, "csv"],
+                f"expected the age groups of the other settings {groups}, got {header}",
+            )
+        groups = groups or header
+        matrices[name] = matrix
+    if any(matrix is None for matrix in matrices.values()):
+        return None, groups
+    if len({matrix.shape for matrix in matrices.values()}) > 1:
+        sizes = ", ".join(f"{m.shape[0]}x{m.shape[1]} ({name})" for name, m in matrices.items())
+        problems.add(["contacts", "settings"], f"expected matrices of one size, got {sizes}")
+        return None, groups
+    return matrices, groups
+
+
+def contact_groups_source(spec: ContactsSpec) -> tuple[list[object], str]:
+    """Return where the age groups of the contacts' CSV header come from: (location, file)."""
+    if spec.settings is None:
+        return ["contacts", "csv"], spec.csv
+    name, item = next((n, i) for n, i in spec.settings.items() if i.csv is not None)
+    return ["contacts", "settings", name, "csv"], item.csv
+
+
+def _inline_matrices(
+    spec: ContactsSpec, settings: dict[str, np.ndarray]
+) -> list[tuple[list[object], np.ndarray]]:
+    """Return (location, matrix) of each matrix given inline (a CSV's size is its header's)."""
+    if spec.settings is None:
+        return [(["contacts"], settings[""])] if spec.matrix is not None else []
+    return [
+        (["contacts", "settings", name], settings[name])
+        for name, item in spec.settings.items()
+        if item.matrix is not None
+    ]
+
+
+def _read_contacts(
+    spec: ContactMatrixSpec, loc: list[object], base: Path, problems: Problems
+) -> tuple[np.ndarray | None, list[str] | None]:
+    """Return one contact matrix and, for a CSV, the age groups of its header."""
     if spec.matrix is not None:
         size, ok = len(spec.matrix), True
         for index, row in enumerate(spec.matrix):
             if len(row) != size:
                 problems.add(
-                    ["contacts", "matrix", index],
+                    [*loc, "matrix", index],
                     f"expected {size} values (a square matrix of {size} rows), got {len(row)}",
                 )
                 ok = False
         return (np.array(spec.matrix, dtype=float), None) if ok else (None, None)
-    loc = ["contacts", "csv"]
+    loc = [*loc, "csv"]
     table = read_csv(base, spec.csv, loc, problems)
     if table is None:
         return None, None
@@ -1013,17 +1113,28 @@ def _outputs(
 
 
 def _read_contact_series(
-    spec: ContactSeriesSpec | None, age_groups: list[str], base: Path, problems: Problems
+    spec: ContactSeriesSpec | None,
+    age_groups: list[str],
+    settings: list[str],
+    base: Path,
+    problems: Problems,
 ) -> ContactSeries | None:
     """Read the days and multipliers of a contact series; None if there is none or it failed."""
     if spec is None:
+        return None
+    if spec.by_setting and settings in ([], [""]):
+        problems.add(
+            ["contact_series", "by_setting"],
+            "expected contacts by setting (contacts.settings) for a series by setting, got "
+            "one contact matrix",
+        )
         return None
     loc = ["contact_series", "csv"]
     table = read_csv(base, spec.csv, loc, problems)
     if table is None:
         return None
     header, rows = table
-    columns = list(age_groups) if spec.by_age else [spec.column]
+    columns = list(age_groups) if spec.by_age else settings if spec.by_setting else [spec.column]
     missing = [name for name in (spec.day, *columns) if name not in header]
     if missing:
         problems.add(
@@ -1051,6 +1162,8 @@ def _read_contact_series(
             )
             return None
     multipliers = np.array(values, dtype=float)
+    if spec.by_setting:
+        return ContactSeries(np.array(days, dtype=float), multipliers, tuple(settings))
     if not spec.by_age:
         multipliers = np.repeat(multipliers, len(age_groups), axis=1)
     return ContactSeries(np.array(days, dtype=float), multipliers)

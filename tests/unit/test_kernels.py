@@ -46,6 +46,7 @@ def sampler_step(
         contacts,
         multiplier,
         None,
+        None,
         inv_population,
         t0,
         n_days,

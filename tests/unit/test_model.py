@@ -386,3 +386,84 @@ def test_the_multiplier_is_linear_between_the_days_of_the_series(tmp_path):
         value = level + slope * (t - arrays.segment_start[segment])
         expected = np.interp(t, [10, 20, 40], [1, 0.5, 0.9])  # flat before and after
         np.testing.assert_allclose(value, [expected, expected], rtol=1e-12)
+
+
+SETTINGS = """\
+age_groups: [young, old]
+population: {by_age: [600000, 400000]}
+contacts:
+  settings:
+    home: {matrix: [[2, 1], [1.5, 2]]}
+    school: {matrix: [[10, 2], [3, 3]]}
+disease: {model: SEIR, R0: 2.5, latent_period: 3, infectious_period: 5}
+initial_infections: [0, 20]
+time: {end: 300}
+"""
+"""Contacts in two settings, whose sum is [[12, 3], [4.5, 5]] exactly."""
+
+
+def scenario_file(folder: Path, text: str, series: str | None = None) -> epicast.Scenario:
+    """Load ``text`` saved in ``folder``, with ``series`` saved as series.csv beside it."""
+    if series is not None:
+        (folder / "series.csv").write_text(series)
+    path = folder / f"scenario-{len(list(folder.iterdir()))}.yaml"
+    path.write_text(text)
+    return epicast.load_scenario(path)
+
+
+def test_the_settings_add_up_to_the_contacts(tmp_path):
+    settings = scenario_file(tmp_path, SETTINGS)
+    single = SETTINGS.replace(
+        "  settings:\n    home: {matrix: [[2, 1], [1.5, 2]]}\n"
+        "    school: {matrix: [[10, 2], [3, 3]]}\n",
+        "  matrix: [[12, 3], [4.5, 5]]\n",
+    )
+    assert "settings" not in single
+    assert settings.contacts.tolist() == [[12, 3], [4.5, 5]]
+    first, second = epicast.simulate(settings), epicast.simulate(scenario_file(tmp_path, single))
+    np.testing.assert_array_equal(first.prevalence, second.prevalence)
+
+
+def test_a_series_of_ones_by_setting_changes_nothing_bit_for_bit(tmp_path):
+    extra = "contact_series: {csv: series.csv, by_setting: true}\n"
+    ones = scenario_file(tmp_path, SETTINGS + extra, "day,home,school\n0,1,1\n")
+    plain = epicast.simulate(scenario_file(tmp_path, SETTINGS))
+    np.testing.assert_array_equal(epicast.simulate(ones).prevalence, plain.prevalence)
+
+
+def test_a_constant_series_by_setting_is_that_setting_scaled(tmp_path):
+    # the same transmission rate (R0 would set it from each scenario's contacts)
+    base = SETTINGS.replace("R0: 2.5", "transmission_rate: 0.05")
+    extra = "contact_series: {csv: series.csv, by_setting: true}\n"
+    series = scenario_file(tmp_path, base + extra, "day,home,school\n0,1,0.5\n")
+    halved = base.replace(
+        "school: {matrix: [[10, 2], [3, 3]]}", "school: {matrix: [[5, 1], [1.5, 1.5]]}"
+    )
+    scaled = scenario_file(tmp_path, halved)
+    assert scaled.contacts.tolist() == [[7, 2], [3, 3.5]]
+    first, second = epicast.simulate(series), epicast.simulate(scaled)
+    assert max_error_of_peak(first.prevalence, second.prevalence) < 1e-12
+
+
+def test_a_series_by_setting_agrees_with_the_reference_and_a_tight_dop853_solution(tmp_path):
+    # schools close gradually from day 30 to 60 and reopen by day 120, home contacts rise;
+    # an intervention scales everyone's contacts in between
+    extra = (
+        "contact_series: {csv: series.csv, by_setting: true}\n"
+        "interventions:\n  - {name: distancing, start: 45, end: 80, contact_scale: 0.8}\n"
+    )
+    series = "day,home,school\n30,1,1\n60,1.3,0.1\n90,1.3,0.1\n120,1,1\n"
+    scenario = scenario_file(tmp_path, SETTINGS + extra, series)
+    arrays = model_arrays(scenario)
+    assert arrays.segment_contact_slope is not None
+    assert arrays.segment_multiplier is None
+    run = epicast.simulate(scenario)
+    expected = reference.integrate(arrays, *parameters(scenario))
+    assert max_error_of_peak(run.prevalence, compartments_of(expected, scenario)) < 1e-10
+    tight = dop853(scenario)
+    assert max_error_of_peak(run.prevalence, compartments_of(tight, scenario)) < 1e-6
+    assert max_error_of_peak(run.incidence, daily(tight[:, CUM_INFECTIONS])) < 1e-6
+    # the contacts on day 45, halfway from day 30 to 60, with the intervention
+    start = np.searchsorted(arrays.segment_start, 45.0)
+    home, school = scenario.contact_settings.values()
+    np.testing.assert_allclose(arrays.segment_contacts[start], 0.8 * (1.15 * home + 0.55 * school))

@@ -205,6 +205,16 @@ EXPECTED = {
     "output_doses_without_vaccination.yaml": [
         "line 14: outputs[1]: expected vaccination for output 'doses', got none"
     ],
+    "series_by_setting_without_settings.yaml": [
+        "line 14: contact_series.by_setting: expected contacts by setting (contacts.settings) "
+        "for a series by setting, got one contact matrix"
+    ],
+    "series_by_age_and_by_setting.yaml": [
+        "line 14: contact_series.by_setting: expected by_age or by_setting, got both"
+    ],
+    "settings_wrong_size.yaml": [
+        "line 6: contacts.settings: expected matrices of one size, got 2x2 (home), 3x3 (school)"
+    ],
     "severity_empty.yaml": ["line 14: severity: expected admissions, deaths or both, got neither"],
     "severity_out_of_range.yaml": [
         "line 16: severity.deaths.ratio[1]: expected a number <= 1, got 1.5",
@@ -399,7 +409,7 @@ def test_csv_with_byte_order_mark_is_read(tmp_path):
 JSON_SCHEMA_KEYWORDS = {
     "$schema", "$defs", "$ref", "title", "description", "type", "properties", "required",
     "additionalProperties", "items", "anyOf", "enum", "const", "default", "minimum",
-    "maximum", "exclusiveMinimum", "minItems",
+    "maximum", "exclusiveMinimum", "minItems", "minProperties",
 }  # fmt: skip
 
 
