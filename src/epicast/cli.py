@@ -298,8 +298,9 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 def _list_bundled(names: list[str], load: Callable) -> int:
     """Print each name with the description of what ``load(name)`` returns, on one line."""
+    width = max(32, *(len(name) for name in names))
     for name in names:
-        print(f"{name:32} {' '.join(load(name).description.split())}")
+        print(f"{name:{width}} {' '.join(load(name).description.split())}")
     return 0
 
 
