@@ -60,10 +60,10 @@ places as the loop allows: the right-hand side from two (the stages inside the
 step, and its end, which also serves the evaluation at a step's start after a
 breakpoint), the stage update and the step's result each from one.
 
-Without a contact series ``segment_multiplier`` is None, and numba compiles
-a specialisation without the multiplier: a scenario without a series runs the
-same instructions as before series existed (a 16-age year, counted under
-valgrind: 1,870,909 per run against 1,869,528), and a scenario with one
+A contact series, contacts by setting and vaccination are arguments that are
+None when a scenario does not use them, and numba compiles a specialisation
+without their code: a scenario without them runs the same instructions as
+before they existed (docs/benchmarks.md counts them), and a scenario with one
 compiles its own specialisation the first time.
 
 Numba caches the compiled code on disk (``cache=True``), keyed by the content

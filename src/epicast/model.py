@@ -10,11 +10,15 @@ For each age group i the model integrates (SEIR; SIR drops E)::
 
 where C is the contact matrix, m(t) the product of the active
 interventions' multipliers and c_i(t) the contact series of group i (a
-multiplier from data, linear between its days; 1 without one). Daily incidence counts new infections
-(S -> E), notifications are the reporting fraction of new infectious cases
-(E -> I). The compiled loop is in :mod:`epicast.kernels`; the same equations in
-plain NumPy are in :mod:`epicast.reference`. Hospital admissions and deaths
-follow the daily incidence after a delay (:mod:`epicast.severity`).
+multiplier from data, linear between its days; 1 without one). With
+contacts by setting and a series by setting, C(t) = sum_s c_s(t) C_s instead.
+Vaccination and waning immunity add compartments and flows
+(:mod:`epicast.vaccination`, :func:`epicast.kernels.integrate`). Daily
+incidence counts new infections (S -> E), notifications are the reporting
+fraction of new infectious cases (E -> I). The compiled loop is in
+:mod:`epicast.kernels`; the same equations in plain NumPy are in
+:mod:`epicast.reference`. Hospital admissions and deaths follow the daily
+incidence after a delay (:mod:`epicast.severity`).
 """
 
 from __future__ import annotations
@@ -164,14 +168,14 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
     if immunity is not None:
         y0[V] = immunity.initial_coverage * scenario.population
         y0[S] -= y0[V]
-    starts, contacts = _contact_segments(scenario)
+    starts, contacts, slopes = _contact_segments(scenario)
     return ModelArrays(
         y0=y0,
         latent=scenario.latent_period is not None,
         segment_start=starts,
         segment_contacts=contacts,
         segment_multiplier=_segment_multiplier(scenario, starts),
-        segment_contact_slope=_segment_contact_slope(scenario, starts),
+        segment_contact_slope=slopes,
         vaccine=None if immunity is None else immunity.kernel_args(starts, scenario.t_start),
         inv_population=1.0 / scenario.population,
         t_start=float(scenario.t_start),
@@ -180,12 +184,14 @@ def model_arrays(scenario: Scenario) -> ModelArrays:
     )
 
 
-def _contact_segments(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+def _contact_segments(scenario: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Split the time span where the right-hand side jumps or bends.
 
     That is at interventions' starts and ends, a contact series' days and the
-    days the vaccine doses per day change. Returns the segments' starts and
-    their contact matrices (interventions applied).
+    days the vaccine doses per day change. Returns the segments' starts, their
+    contact matrices at their starts and, for a contact series by setting, the
+    matrices' change per day by source ((K, G, G), [k, j, i] is that of C_ij;
+    None otherwise), interventions applied to both.
     """
     edges = {float(scenario.t_start)}
     for item in scenario.interventions:
@@ -197,12 +203,16 @@ def _contact_segments(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
         days.extend(scenario.immunity.change_days(scenario.t_start))
     edges.update(float(t) for t in days if scenario.t_start < t < scenario.t_end)
     starts = np.array(sorted(edges))
-    levels, _ = _setting_levels(scenario, starts)
+    levels, slopes = _setting_levels(scenario, starts)
     matrices = np.empty((starts.size, *scenario.contacts.shape))
     for k, t in enumerate(starts):
         matrices[k] = scenario.contacts if levels is None else levels[k]
         _intervene(matrices[k], scenario, t)
-    return starts, matrices
+        if slopes is not None:
+            _intervene(slopes[k], scenario, t)
+    if slopes is not None:
+        slopes = np.ascontiguousarray(slopes.transpose(0, 2, 1))  # by source, as the kernel
+    return starts, matrices, slopes
 
 
 def _intervene(matrix: np.ndarray, scenario: Scenario, t: float) -> None:
@@ -233,20 +243,6 @@ def _setting_levels(
         levels += at_start[:, None, None] * matrix
         slopes += ((at_end - at_start) / (ends - starts))[:, None, None] * matrix
     return levels, slopes
-
-
-def _segment_contact_slope(scenario: Scenario, starts: np.ndarray) -> np.ndarray | None:
-    """Return each segment's change of contacts per day, by source: (K, G, G), [k, j, i] = C_ij.
-
-    Non-zero only for a contact series by setting; None without one (numba then
-    compiles the kernel without it). Interventions scale it as they scale the contacts.
-    """
-    _, slopes = _setting_levels(scenario, starts)
-    if slopes is None:
-        return None
-    for k, t in enumerate(starts):
-        _intervene(slopes[k], scenario, t)
-    return np.ascontiguousarray(slopes.transpose(0, 2, 1))
 
 
 def _segment_multiplier(scenario: Scenario, starts: np.ndarray) -> np.ndarray | None:
@@ -364,9 +360,10 @@ def simulate_batch(
         severe = incidence - scenario.immunity.efficacy_severe * extra["breakthrough"]
     # S, E, I, R are the first rows of the state: a view, not a copy, for SEIR; the
     # cumulative rows now hold daily incidence and notifications (kernels.daily_counts)
-    prevalence = out[:, :, S : R + 1] if arrays.latent else out[:, :, [S, I, R]]
     if scenario.immunity is not None:
         prevalence = _prevalence_with_vaccinated(out, arrays.latent)
+    else:
+        prevalence = out[:, :, S : R + 1] if arrays.latent else out[:, :, [S, I, R]]
     return Trajectory(
         time=scenario.t_start + np.arange(arrays.n_days + 1, dtype=float),
         age_groups=scenario.age_groups,
