@@ -39,7 +39,7 @@ from epicast.calibration import Calibration
 from epicast.cluster import is_place
 from epicast.errors import ClusterError
 from epicast.kernels import integrate
-from epicast.model import basic_reproduction_number
+from epicast.model import basic_reproduction_number, per_day
 from epicast.posterior import MU_FLOOR, SLOTS, Posterior, build_posterior, prior_distributions
 from epicast.sampler import Chain, ChainState, Settings
 from epicast.severity import OUTCOMES, daily_outcomes
@@ -247,8 +247,7 @@ class CalibrationResult:
                 if post.breakthrough_row >= 0:  # protected ones count in part
                     protected = out[:, :, post.breakthrough_row]
                     cumulative = cumulative - post.severe_efficacy * protected
-                infections = np.zeros(out.shape[:2] + out.shape[3:])
-                infections[:, 1:] = np.diff(cumulative, axis=1)
+                infections = per_day(cumulative)
                 series = daily_outcomes(infections, post.groups[t], post.delay[t])[:, days]
             else:
                 series = out[:, days, post.row[t]]  # (S, n, G)

@@ -380,12 +380,15 @@ def _vaccinated_series(out: np.ndarray) -> dict[str, np.ndarray]:
     """Return the doses and breakthrough infections per day from the cumulative rows."""
     from epicast.kernels import CUM_BREAKTHROUGH, CUM_DOSES
 
-    series = {}
-    for name, row in (("doses", CUM_DOSES), ("breakthrough", CUM_BREAKTHROUGH)):
-        daily = np.zeros(out.shape[:2] + out.shape[3:])
-        daily[:, 1:] = np.diff(out[:, :, row], axis=1)
-        series[name] = daily
-    return series
+    rows = (("doses", CUM_DOSES), ("breakthrough", CUM_BREAKTHROUGH))
+    return {name: per_day(out[:, :, row]) for name, row in rows}
+
+
+def per_day(cumulative: np.ndarray) -> np.ndarray:
+    """Return the counts per day of cumulative series (B, T, ...) along T, 0 on the first day."""
+    daily = np.zeros_like(cumulative)
+    daily[:, 1:] = np.diff(cumulative, axis=1)
+    return daily
 
 
 def _prevalence_with_vaccinated(out: np.ndarray, latent: bool) -> np.ndarray:
