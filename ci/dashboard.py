@@ -12,6 +12,12 @@ link leaving the site. Layout of the output folder::
                                         one archived calibration: diagnostics, plots,
                                         manifest, the command that reproduces it
 
+The pages are jinja2 templates (``ci/templates``: a base layout, one template
+per kind of page, macros for tables, cells and figures) and the style sheet is
+``ci/static/style.css``, both files of the ci package. This module loads the
+archive and decides what each page shows (rows, texts, classes, links); the
+templates only lay those values out, escaping every one of them.
+
 Rendering is deterministic: everything is sorted and numbers have fixed
 formats, so the same archive gives the same bytes. The one exception is the
 generation time in each page's footer, which is ``SOURCE_DATE_EPOCH`` (the
@@ -23,6 +29,7 @@ so readers never see a half-written one.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -30,14 +37,18 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
+from importlib import resources
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import jinja2
+from markupsafe import Markup
 
 from ci import charts, comparison, history, verdict
 from ci.archive import Archive, configured_archive
@@ -53,8 +64,11 @@ from ci.verify import evidence_for
 logger = logging.getLogger(__name__)
 
 EPOCH_ENV = "SOURCE_DATE_EPOCH"
-GENERATOR = '<meta name="generator" content="ci dashboard">'
-"""Marks a page as ours: an existing output folder is replaced only if its index has it."""
+GENERATOR = "ci dashboard"
+"""The pages' ``generator`` meta tag: an existing output folder is replaced only if its
+index has it."""
+STYLE = "static/style.css"
+"""The site's style sheet, in the ci package; written as ``style.css`` at the site root."""
 
 
 @dataclass(frozen=True)
@@ -242,7 +256,7 @@ def site(
         later.folder: earlier for runs in series.values() for earlier, later in pairwise(runs)
     }
     pages: dict[str, str | bytes] = {
-        "style.css": STYLE,
+        "style.css": resources.files("ci").joinpath(STYLE).read_bytes(),
         "index.html": _index_page(projects, footer),
         "calibrations/index.html": _calibrations_index(series, previous, footer),
     }
@@ -315,7 +329,8 @@ def _check_replaceable(out: Path) -> None:
     if not out.exists():
         return
     index = out / "index.html"
-    ours = index.is_file() and GENERATOR in index.read_text(encoding="utf-8", errors="replace")
+    tag = f'<meta name="generator" content="{GENERATOR}">'
+    ours = index.is_file() and tag in index.read_text(encoding="utf-8", errors="replace")
     if not out.is_dir() or not (ours or not any(out.iterdir())):
         raise CIError(
             f"{out} exists and is not a site written by `ci dashboard`; not replacing it",
@@ -335,55 +350,100 @@ def _check_writable(out: Path) -> None:
         ) from exc
 
 
-# --- pages ---------------------------------------------------------------------------------
+# --- pages: the values each template shows ---------------------------------------------------
 
 
-def _document(title: str, root: str, body: Iterable[str], footer: str) -> str:
-    """Return a whole HTML page; ``root`` is the relative URL of the site root."""
-    head = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        GENERATOR,
-        f"<title>{escape(title)}</title>",
-        '<link rel="icon" href="data:,">',
-        f'<link rel="stylesheet" href="{root}style.css">',
-        "</head>",
-        "<body>",
-        f'<header><a href="{root}index.html">Release dashboard</a></header>',
-        "<main>",
-    ]
-    tail = ["</main>", f"<footer>{escape(footer)}</footer>", "</body>", "</html>", ""]
-    return "\n".join([*head, *body, *tail])
+@dataclass(frozen=True)
+class Note:
+    """Text after a cell's content, in its own style (a ``<span>`` of class ``cls``)."""
+
+    cls: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: its text, and optionally a class, a link, a tooltip and notes."""
+
+    text: str
+    cls: str = ""
+    href: str = ""
+    link_cls: str = ""
+    title: str = ""
+    notes: tuple[Note, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table's column names and rows of cells (``table`` in templates/macros.html)."""
+
+    header: Sequence[str]
+    rows: Sequence[Sequence[Cell]]
+
+
+@dataclass(frozen=True)
+class Image:
+    """A figure copied from the archive: its URL from the page, alt text and caption."""
+
+    src: str
+    alt: str
+    caption: str
+
+
+def _page(template: str, title: str, root: str, footer: str, **values: Any) -> str:
+    """Return a whole page; ``root`` is the relative URL of the site root from the page."""
+    page = _templates().get_template(template)
+    return page.render(title=title, root=root, footer=footer, generator=GENERATOR, **values)
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """Return the environment of the page templates (``ci/templates``, shipped with ci).
+
+    Autoescaping is on and ``finalize`` escapes every value with :func:`html.escape`,
+    whose entities (``&quot;``, ``&#x27;``) the pages have always had. Undefined
+    names raise, so a template never shows a blank where a value is missing.
+    """
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("ci", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        finalize=_escaped,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _escaped(value: Any) -> Markup:
+    """Return a template value as markup: itself if it already is, else escaped text."""
+    return value if isinstance(value, Markup) else Markup(escape(str(value)))
+
+
+def _chart(svg: str) -> Markup:
+    """Return a chart of :mod:`ci.charts` as markup for the templates.
+
+    The one place where Python text becomes markup: ci.charts draws SVG and
+    escapes every text it puts in it (benchmark names, versions, machines).
+    """
+    return Markup(svg)
 
 
 def _index_page(projects: Mapping[str, list[Version]], footer: str) -> str:
-    body = [
-        "<h1>Releases</h1>",
-        '<p><a href="calibrations/index.html">Calibrations</a>: every '
-        "run of every calibration, across versions, with comparisons.</p>",
+    shown = [
+        {
+            "name": project,
+            "versions": _versions_table(versions),
+            **_history(versions),
+            "ratios": _ratio_charts(versions),
+            "comparisons": _comparisons_table(versions),
+        }
+        for project, versions in projects.items()
     ]
-    if not projects:
-        body.append("<p>Nothing archived yet.</p>")
-    for project, versions in projects.items():
-        body += [
-            f'<section id="{escape(project)}">',
-            f"<h2>{escape(project)}</h2>",
-            "<h3>Versions</h3>",
-            _versions_table(versions),
-            *_history_section(versions),
-            "<h3>Benchmarks against the baseline</h3>",
-            *_charts(versions),
-            "<h3>Comparisons</h3>",
-            _comparisons_table(versions),
-            "</section>",
-        ]
-    return _document("Release dashboard", "", body, footer)
+    return _page("index.html", "Release dashboard", "", footer, projects=shown)
 
 
-def _versions_table(versions: Sequence[Version]) -> str:
+def _versions_table(versions: Sequence[Version]) -> Table:
     columns = sorted(
         {(e["suite"], e["python"]) for v in versions for e in v.evidence},
         key=lambda c: (c[0], _python_key(c[1])),
@@ -394,38 +454,44 @@ def _versions_table(versions: Sequence[Version]) -> str:
         found = {(e["suite"], e["python"]): e for e in v.evidence}
         rows.append(
             [
-                _td(_link(v.href, v.version), raw=True),
-                _td(stage(v.record), f"stage-{stage(v.record)}"),
-                _td((v.record or {}).get("commit", "")[:12], "commit"),
+                Cell(v.version, href=v.href),
+                Cell(stage(v.record), f"stage-{stage(v.record)}"),
+                Cell((v.record or {}).get("commit", "")[:12], "commit"),
                 *(_evidence_cell(found.get(column)) for column in columns),
-                _td(_latest_verdict(v), raw=True),
+                _latest_verdict(v),
             ]
         )
-    return _table(header, rows)
+    return Table(header, rows)
 
 
-def _evidence_cell(evidence: dict[str, Any] | None) -> str:
+def _evidence_cell(evidence: dict[str, Any] | None) -> Cell:
+    """Return a suite's status on one Python, its test counts as the tooltip."""
     if evidence is None:
-        return _td("-")
+        return Cell("-")
     counts = (
         f"{evidence['passed']} passed, {evidence['failed']} failed, {evidence['skipped']} skipped"
     )
-    status = evidence["status"]
-    return f'<td class="status-{escape(status)}" title="{escape(counts)}">{escape(status)}</td>'
+    return Cell(evidence["status"], f"status-{evidence['status']}", title=counts)
 
 
-def _latest_verdict(v: Version) -> str:
-    """Return the verdict of the version's latest bench run, linked, and any accepted reason."""
+def _latest_verdict(v: Version) -> Cell:
+    """Return the verdict of the version's latest bench run, linked, with any drift and reason."""
     if not v.runs:
-        return "-"
+        return Cell("-")
     run = v.runs[-1]
-    text = _link(f"{v.href}#run-{quote(run['run'])}", run["verdict"], f"verdict-{run['verdict']}")
+    notes = []
     drifted = run.get("drift") or {}
     if drifted.get("verdict") == "slower":
-        text += f' <span class="verdict-slower">drifted from {escape(drifted["reference"])}</span>'
-
+        notes.append(Note("verdict-slower", f"drifted from {drifted['reference']}"))
     reason = _accepted_reason(v.record)
-    return text + (f' <span class="accepted">accepted: {escape(reason)}</span>' if reason else "")
+    if reason:
+        notes.append(Note("accepted", f"accepted: {reason}"))
+    return Cell(
+        run["verdict"],
+        href=f"{v.href}#run-{quote(run['run'])}",
+        link_cls=f"verdict-{run['verdict']}",
+        notes=tuple(notes),
+    )
 
 
 def _accepted_reason(record: dict[str, Any] | None) -> str | None:
@@ -435,7 +501,7 @@ def _accepted_reason(record: dict[str, Any] | None) -> str | None:
     return accepted["reason"] if accepted else None
 
 
-def _charts(versions: Sequence[Version]) -> list[str]:
+def _ratio_charts(versions: Sequence[Version]) -> list[Markup]:
     """Return one chart per benchmark: each version's latest comparison with a baseline."""
     series: dict[str, list[charts.Point]] = {}
     units: dict[str, str] = {}
@@ -458,18 +524,14 @@ def _charts(versions: Sequence[Version]) -> list[str]:
                     item["verdict"],
                 )
             )
-    if not series:
-        return ["<p>No comparisons with a baseline yet.</p>"]
-    return [
-        f"<figure>{charts.ratio_chart(name, units[name], series[name])}</figure>"
-        for name in sorted(series)
-    ]
+    return [_chart(charts.ratio_chart(name, units[name], series[name])) for name in sorted(series)]
 
 
-def _history_section(versions: Sequence[Version]) -> list[str]:
-    """Return the steps found in each benchmark's history, then its chart, most moved first.
+def _history(versions: Sequence[Version]) -> dict[str, Any]:
+    """Return the steps found in each benchmark's history, and its charts, most moved first.
 
     Only versions that reached testing or stable are points (see :mod:`ci.history`).
+    ``histories`` is empty when no released version was benchmarked.
     """
     released = [
         (v.version, v.record, v.runs)
@@ -477,139 +539,111 @@ def _history_section(versions: Sequence[Version]) -> list[str]:
         if stage(v.record) in RELEASED
     ]
     found = history.histories(released)
-    if not found:
-        return ["<h3>Benchmark history</h3>", "<p>No released version benchmarked yet.</p>"]
     steps = sorted((step for h in found for step in h.steps), key=lambda s: -abs(math.log(s.ratio)))
     rows = [
         [
-            _td(step.benchmark.rsplit("::", 1)[-1]),
-            _td(f"{step.before} to {step.after}"),
-            _td(f"{step.ratio - 1:+.1%}", "step-slower" if step.ratio > 1 else "step-faster"),
-            _td(step.machine or "any machine (instruction counts)"),
+            Cell(step.benchmark.rsplit("::", 1)[-1]),
+            Cell(f"{step.before} to {step.after}"),
+            Cell(f"{step.ratio - 1:+.1%}", "step-slower" if step.ratio > 1 else "step-faster"),
+            Cell(step.machine or "any machine (instruction counts)"),
         ]
         for step in steps
     ]
-    table = (
-        _table(["benchmark", "versions", "change", "measured on"], rows)
-        if rows
-        else ("<p>No steps: every benchmark kept its level.</p>")
-    )
-    return [
-        "<h3>Benchmark history</h3>",
-        "<h4>Largest steps</h4>",
-        table,
-        *(f"<figure>{charts.history_chart(h)}{_machines(h)}</figure>" for h in found),
+    charted = [
+        {
+            "chart": _chart(charts.history_chart(h)),
+            # the caption names each line's machine; counts are the same on every machine
+            "machines": list(h.series()) if h.unit == history.TIMING_UNIT else None,
+        }
+        for h in found
     ]
+    return {
+        "steps": Table(["benchmark", "versions", "change", "measured on"], rows),
+        "histories": charted,
+    }
 
 
-def _machines(h: history.History) -> str:
-    """Return the caption naming the machine of each line of a history chart."""
-    if h.unit != history.TIMING_UNIT:
-        return "<figcaption>Instruction counts: the same on every machine.</figcaption>"
-    lines = [
-        f'<span class="series-{k}">line {k + 1}: {escape(machine)}</span>'
-        for k, machine in enumerate(h.series())
-    ]
-    return f"<figcaption>Measured on {'; '.join(lines)}.</figcaption>"
-
-
-def _comparisons_table(versions: Sequence[Version]) -> str:
+def _comparisons_table(versions: Sequence[Version]) -> Table:
     rows = [
         [
-            _td(_link(v.href, v.version), raw=True),
-            _td(run["baseline"] or "-"),
-            _td(_when(run["started_at"])),
-            _td(run["verdict"], f"verdict-{run['verdict']}"),
-            _td(_link(f"{v.href}#run-{quote(run['run'])}", run["run"]), raw=True),
+            Cell(v.version, href=v.href),
+            Cell(run["baseline"] or "-"),
+            Cell(_when(run["started_at"])),
+            Cell(run["verdict"], f"verdict-{run['verdict']}"),
+            Cell(run["run"], href=f"{v.href}#run-{quote(run['run'])}"),
         ]
         for v in versions
         for run in reversed(v.runs)
     ]
-    if not rows:
-        return "<p>No benchmark runs archived yet.</p>"
-    return _table(["version", "baseline", "started", "verdict", "run"], rows)
+    return Table(["version", "baseline", "started", "verdict", "run"], rows)
 
 
 def _version_page(v: Version, footer: str) -> str:
-    title, reached = f"{v.project} {v.version}", escape(stage(v.record))
-    body = [
-        f'<h1>{escape(title)} <span class="stage-{reached}">{reached}</span></h1>',
-        '<section id="release">',
-        "<h2>Release record</h2>",
-        *_release_section(v.record),
-        "</section>",
-        '<section id="evidence">',
-        "<h2>Test evidence</h2>",
-        _evidence_table(v.evidence),
-        "</section>",
-        '<section id="benchmarks">',
-        "<h2>Benchmark runs</h2>",
-        *([_bench_run(run) for run in v.runs] or ["<p>No benchmark runs archived.</p>"]),
-        "</section>",
-        _calibrations_section(v.calibrations),
-    ]
-    return _document(title, "../../", body, footer)
+    return _page(
+        "version.html",
+        f"{v.project} {v.version}",
+        "../../",
+        footer,
+        stage=stage(v.record),
+        record=_release(v.record),
+        evidence=_evidence_table(v.evidence),
+        runs=[_bench_run(run) for run in v.runs],
+        calibrations=_calibrations_table(v.calibrations),
+    )
 
 
-def _release_section(record: dict[str, Any] | None) -> list[str]:
+def _release(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Return a release record's commit, tags, files, promotions and approvals."""
     if record is None:
-        return ["<p>No release record (never published).</p>"]
+        return None
     files = [
-        [_td(f["filename"]), _td(f.get("kind", "-")), _td(f["sha256"], "sha")]
+        [Cell(f["filename"]), Cell(f.get("kind", "-")), Cell(f["sha256"], "sha")]
         for f in record["files"]
     ]
     promotions = [
         [
-            _td(p["from"]),
-            _td(p["to"]),
-            _td(p["who"]),
-            _td(_when(p.get("when") or p.get("at"))),
-            _td(_describe(p.get("approval"))),
-            _td(_describe(accepted_regression(p))),
+            Cell(p["from"]),
+            Cell(p["to"]),
+            Cell(p["who"]),
+            Cell(_when(p.get("when") or p.get("at"))),
+            Cell(_describe(p.get("approval"))),
+            Cell(_describe(accepted_regression(p))),
         ]
         for p in record["promotions"]
     ]
     approvals = [
-        [_td(a["who"]), _td(_when(a.get("when") or a.get("at"))), _td(a.get("notes", ""))]
+        [Cell(a["who"]), Cell(_when(a.get("when") or a.get("at"))), Cell(a.get("notes", ""))]
         for a in record["approvals"]
     ]
-    return [
-        "<dl>",
-        f'<dt>commit</dt><dd class="commit">{escape(record.get("commit", "-"))}</dd>',
-        f"<dt>tags</dt><dd>{escape(', '.join(record.get('tags', [])) or '-')}</dd>",
-        "</dl>",
-        "<h3>Files</h3>",
-        _table(["file", "kind", "sha256"], files) if files else "<p>None.</p>",
-        "<h3>Promotions</h3>",
-        _table(["from", "to", "who", "when", "approval", "accepted regression"], promotions)
-        if promotions
-        else "<p>None yet.</p>",
-        "<h3>Approvals</h3>",
-        _table(["who", "when", "notes"], approvals) if approvals else "<p>None yet.</p>",
-    ]
+    return {
+        "commit": record.get("commit", "-"),
+        "tags": ", ".join(record.get("tags", [])) or "-",
+        "files": Table(["file", "kind", "sha256"], files),
+        "promotions": Table(
+            ["from", "to", "who", "when", "approval", "accepted regression"], promotions
+        ),
+        "approvals": Table(["who", "when", "notes"], approvals),
+    }
 
 
-def _evidence_table(evidence: Sequence[dict[str, Any]]) -> str:
-    if not evidence:
-        return "<p>No test evidence archived.</p>"
+def _evidence_table(evidence: Sequence[dict[str, Any]]) -> Table:
     header = ["suite", "python", "status", "passed", "failed", "skipped", "duration", "run at"]
     rows = [
         [
-            _td(e["suite"]),
-            _td(e["python"]),
-            _td(e["status"], f"status-{e['status']}"),
-            *(_td(str(e[key]), "number") for key in ("passed", "failed", "skipped")),
-            _td(f"{e['duration_s']:.1f} s", "number"),
-            _td(_when(e.get("run_at"))),
+            Cell(e["suite"]),
+            Cell(e["python"]),
+            Cell(e["status"], f"status-{e['status']}"),
+            *(Cell(str(e[key]), "number") for key in ("passed", "failed", "skipped")),
+            Cell(f"{e['duration_s']:.1f} s", "number"),
+            Cell(_when(e.get("run_at"))),
         ]
         for e in evidence
     ]
-    return _table(header, rows)
+    return Table(header, rows)
 
 
-def _bench_run(run: dict[str, Any]) -> str:
-    """Return a bench run's section: the method line and one row per benchmark."""
-    baseline = run["baseline"] or "no baseline"
+def _bench_run(run: dict[str, Any]) -> dict[str, Any]:
+    """Return a bench run's section: the method line, its table, and the drift gate's, if any."""
     gate = run.get("gate", verdict.GATE)
     method = (
         f"{run['rounds']} rounds, alpha {run['alpha']:g}, min effect {run['min_effect']:g}, "
@@ -617,27 +651,27 @@ def _bench_run(run: dict[str, Any]) -> str:
         f"Python {run['python']}, started {_when(run['started_at'])}; "
         f"raw data: {run.get('raw') or '-'} in the archive"
     )
-    parts = [
-        f'<section id="run-{escape(run["run"])}">',
-        f"<h3>vs {escape(baseline)}: "
-        f'<span class="verdict-{escape(run["verdict"])}">{escape(run["verdict"])}</span></h3>',
-        f'<p class="method">{escape(method)}</p>',
-        _comparison_table(run["benchmarks"], "baseline", gate),
-    ]
     found = run.get("drift")
-    if found:
-        window = ", ".join(found["window"])
-        parts += [
-            f"<h4>Drift vs {escape(found['reference'])}, the fastest of {escape(window)} "
-            f"(at most +{found['max_drift']:.0%}): "
-            f'<span class="verdict-{escape(found["verdict"])}">{escape(found["verdict"])}</span>'
-            "</h4>",
-            _comparison_table(found["benchmarks"], found["reference"], gate),
-        ]
-    return "\n".join([*parts, "</section>"])
+    drift = found and {
+        "reference": found["reference"],
+        "window": ", ".join(found["window"]),
+        "max_drift": f"{found['max_drift']:.0%}",
+        "verdict": found["verdict"],
+        "table": _comparison_table(found["benchmarks"], found["reference"], gate),
+    }
+    return {
+        "name": run["run"],
+        "baseline": run["baseline"] or "no baseline",
+        "verdict": run["verdict"],
+        "method": method,
+        "table": _comparison_table(run["benchmarks"], "baseline", gate),
+        "drift": drift or None,
+    }
 
 
-def _comparison_table(benchmarks: Sequence[dict[str, Any]], other: str, gate: Sequence[str]) -> str:
+def _comparison_table(
+    benchmarks: Sequence[dict[str, Any]], other: str, gate: Sequence[str]
+) -> Table:
     """Return a table of comparisons: values, ratio, interval, p-value and verdict.
 
     The verdict of a row outside the run's gate is shown as reported only.
@@ -648,43 +682,43 @@ def _comparison_table(benchmarks: Sequence[dict[str, Any]], other: str, gate: Se
         compared = b["ratio"] is not None
         rows.append(
             [
-                _td(b["name"].rsplit("::", 1)[-1]),
-                _td(b["unit"]),
-                _td(format_value(b["candidate"], b["unit"]), "number"),
-                _td(format_value(b["baseline"], b["unit"]), "number"),
-                _td(f"{b['ratio']:.3f}" if compared else "-", "number"),
-                _td(f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]" if compared else "-", "number"),
-                _td(f"{b['p_value']:.3g}" if b["p_value"] is not None else "-", "number"),
-                _td(b["verdict"], f"verdict-{b['verdict']}")
+                Cell(b["name"].rsplit("::", 1)[-1]),
+                Cell(b["unit"]),
+                Cell(format_value(b["candidate"], b["unit"]), "number"),
+                Cell(format_value(b["baseline"], b["unit"]), "number"),
+                Cell(f"{b['ratio']:.3f}" if compared else "-", "number"),
+                Cell(f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]" if compared else "-", "number"),
+                Cell(f"{b['p_value']:.3g}" if b["p_value"] is not None else "-", "number"),
+                Cell(b["verdict"], f"verdict-{b['verdict']}")
                 if verdict.gates(b["unit"], gate)
-                else _td(f"{b['verdict']} (not gated)", "verdict-same"),
+                else Cell(f"{b['verdict']} (not gated)", "verdict-same"),
             ]
         )
-    return _table(header, rows)
+    return Table(header, rows)
 
 
-def _calibrations_section(calibrations: Sequence[CalibrationRun]) -> str:
+def _calibrations_table(calibrations: Sequence[CalibrationRun]) -> Table:
     """Return the version page's calibrations: one row and link per archived folder."""
     rows = [
         [
-            _td(_link(f"../../{c.href}", c.name), raw=True),
-            _td(c.run),
+            Cell(c.name, href=f"../../{c.href}"),
+            Cell(c.run),
             *_diagnostic_cells(c.manifest["diagnostics"]),
-            _td(_when(c.manifest["finished_at"])),
+            Cell(_when(c.manifest["finished_at"])),
         ]
         for c in calibrations
     ]
-    header = ["calibration", "run", "max R-hat", "min bulk ESS", "acceptance", "finished"]
-    listing = _table(header, rows) if rows else "<p>No calibrations were archived.</p>"
-    return f'<section id="calibrations">\n<h2>Calibrations</h2>\n{listing}\n</section>'
+    return Table(
+        ["calibration", "run", "max R-hat", "min bulk ESS", "acceptance", "finished"], rows
+    )
 
 
-def _diagnostic_cells(diagnostics: dict[str, Any]) -> list[str]:
+def _diagnostic_cells(diagnostics: dict[str, Any]) -> list[Cell]:
     """Return a run's diagnostics at a glance: largest R-hat, smallest bulk ESS, acceptance."""
     return [
-        _td(_number(diagnostics["max_rhat"]), "number"),
-        _td(_number(diagnostics["min_ess_bulk"]), "number"),
-        _td(" – ".join(f"{a:.2f}" for a in diagnostics["acceptance"]), "number"),
+        Cell(_number(diagnostics["max_rhat"]), "number"),
+        Cell(_number(diagnostics["min_ess_bulk"]), "number"),
+        Cell(" – ".join(f"{a:.2f}" for a in diagnostics["acceptance"]), "number"),
     ]
 
 
@@ -697,10 +731,9 @@ def _requester(manifest: dict[str, Any]) -> tuple[str, str | None] | None:
 def _calibration_page(c: CalibrationRun, footer: str, compared: bool = False) -> str:
     """Return the page of one archived calibration (linking its comparison if it has one)."""
     m = c.manifest
-    title = f"{m['project']} {m['version']}: {c.name}"
     diagnostics = m["diagnostics"]
     rows = [
-        [_td(quantity), *(_td(_number(value), "number") for value in values)]
+        [Cell(quantity), *(Cell(_number(value), "number") for value in values)]
         for quantity, *values in diagnostics["table"]["rows"]
     ]
     facts = {
@@ -715,42 +748,21 @@ def _calibration_page(c: CalibrationRun, footer: str, compared: bool = False) ->
         "ran": f"{_when(m['started_at'])} to {_when(m['finished_at'])}",
         "command": " ".join(m["command"]),
     }
-    warnings = diagnostics["warnings"]
     if (asked := _requester(m)) is not None:
         facts["asked by"] = f"{asked[0]}: {asked[1] or '(no note)'}"
-    body = [
-        f"<h1>{escape(title)}</h1>",
-        "<dl>",
-        *(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts.items()),
-        "</dl>",
-        '<p><a href="compare.html">Compared with the previous run of this calibration</a></p>'
-        if compared
-        else "<p>The first archived run of this calibration.</p>",
-        '<section id="diagnostics">',
-        "<h2>Diagnostics</h2>",
-        _table(diagnostics["table"]["columns"], rows),
-        "<ul>" + "".join(f"<li>{escape(w)}</li>" for w in warnings) + "</ul>"
-        if warnings
-        else "<p>No convergence warnings.</p>",
-        "</section>",
-        '<section id="plots">',
-        "<h2>Plots</h2>",
-        *(
-            f'<figure><img src="{quote(p)}" alt="{escape(p)}"><figcaption>{escape(p)}'
-            "</figcaption></figure>"
-            for p in c.plots
-        ),
-        "</section>",
-        '<section id="reproduce">',
-        "<h2>Reproduce</h2>",
-        f"<pre>python -m ci reproduce {escape(c.location)}</pre>",
-        "</section>",
-        '<section id="manifest">',
-        "<h2>Manifest</h2>",
-        f"<pre>{escape(json.dumps(m, indent=2, sort_keys=True))}</pre>",
-        "</section>",
-    ]
-    return _document(title, "../../../../../", body, footer)
+    return _page(
+        "calibration.html",
+        f"{m['project']} {m['version']}: {c.name}",
+        "../../../../../",
+        footer,
+        facts=list(facts.items()),
+        compared=compared,
+        diagnostics=Table(diagnostics["table"]["columns"], rows),
+        warnings=diagnostics["warnings"],
+        plots=[Image(quote(p), p, p) for p in c.plots],
+        location=c.location,
+        manifest=json.dumps(m, indent=2, sort_keys=True),
+    )
 
 
 def _calibrations_index(
@@ -759,44 +771,40 @@ def _calibrations_index(
     footer: str,
 ) -> str:
     """Return the results site's index: every run of every calibration, newest first."""
-    body = ["<h1>Calibrations</h1>"]
-    if not series:
-        body.append("<p>No calibrations archived yet.</p>")
-    else:
-        links = (_link(f"#{quote(f'{p}-{n}')}", f"{p} {n}") for p, n in series)
-        body.append(f"<p>{' · '.join(links)}</p>")
     header = ["version", "run", "asked by", "max R-hat", "min bulk ESS", "acceptance"]
     header += ["warnings", "finished", "compared"]
-    for (project, name), calibration_runs in series.items():
-        rows = []
-        for c in reversed(calibration_runs):
-            m, d = c.manifest, c.manifest["diagnostics"]
-            asked, note = _requester(m) or ("release", None)
-            rows.append(
-                [
-                    _td(
-                        _link(
-                            f"../versions/{quote(project)}/{quote(m['version'])}.html", m["version"]
-                        ),
-                        raw=True,
-                    ),
-                    _td(_link(f"../{c.href}", c.run), raw=True),
-                    _td(f"{asked}: {note}" if note else asked),
-                    *_diagnostic_cells(d),
-                    _td(str(len(d["warnings"])), "number"),
-                    _td(_when(m["finished_at"])),
-                    _td(_link(f"../{quote(c.folder)}/compare.html", "vs previous"), raw=True)
-                    if c.folder in previous
-                    else _td("-"),
-                ]
-            )
-        body += [
-            f'<section id="{escape(f"{project}-{name}")}">',
-            f"<h2>{escape(project)} {escape(name)}</h2>",
-            _table(header, rows),
-            "</section>",
-        ]
-    return _document("Calibrations", "../", body, footer)
+    shown = [
+        {
+            "id": f"{project}-{name}",
+            "anchor": quote(f"{project}-{name}"),
+            "label": f"{project} {name}",
+            "table": Table(
+                header, [_index_row(project, c, previous) for c in reversed(calibration_runs)]
+            ),
+        }
+        for (project, name), calibration_runs in series.items()
+    ]
+    return _page("calibrations.html", "Calibrations", "../", footer, series=shown)
+
+
+def _index_row(
+    project: str, c: CalibrationRun, previous: Mapping[str, CalibrationRun]
+) -> list[Cell]:
+    """Return a run's row in the calibrations index, linked to its comparison if it has one."""
+    m, d = c.manifest, c.manifest["diagnostics"]
+    asked, note = _requester(m) or ("release", None)
+    version_page = f"../versions/{quote(project)}/{quote(m['version'])}.html"
+    return [
+        Cell(m["version"], href=version_page),
+        Cell(c.run, href=f"../{c.href}"),
+        Cell(f"{asked}: {note}" if note else asked),
+        *_diagnostic_cells(d),
+        Cell(str(len(d["warnings"])), "number"),
+        Cell(_when(m["finished_at"])),
+        Cell("vs previous", href=f"../{quote(c.folder)}/compare.html")
+        if c.folder in previous
+        else Cell("-"),
+    ]
 
 
 def _comparison_page(
@@ -805,43 +813,44 @@ def _comparison_page(
     """Return the page comparing a run with the previous run of its calibration."""
     a, b = earlier.manifest, later.manifest
     labels = (f"{a['version']} {earlier.run}", f"{b['version']} {later.run}")
-    title = f"{later.name}: {labels[1]} vs {labels[0]}"
     found = comparison.changes(a, b)
     rows = [
         [
-            _td(c.quantity),
-            _td(_number(c.mean_a), "number"),
-            _td(_number(c.mean_b), "number"),
-            _td(_number(c.difference), "number"),
-            _td(f"[{_number(c.interval_a[0])}, {_number(c.interval_a[1])}]", "number"),
-            _td(f"[{_number(c.interval_b[0])}, {_number(c.interval_b[1])}]", "number"),
-            _td(_number(c.mc_error), "number"),
-            _td({True: "moved", False: "no", None: "-"}[c.moved], f"moved-{c.moved}".lower()),
+            Cell(c.quantity),
+            Cell(_number(c.mean_a), "number"),
+            Cell(_number(c.mean_b), "number"),
+            Cell(_number(c.difference), "number"),
+            Cell(f"[{_number(c.interval_a[0])}, {_number(c.interval_a[1])}]", "number"),
+            Cell(f"[{_number(c.interval_b[0])}, {_number(c.interval_b[1])}]", "number"),
+            Cell(_number(c.mc_error), "number"),
+            Cell({True: "moved", False: "no", None: "-"}[c.moved], f"moved-{c.moved}".lower()),
         ]
         for c in found
     ]
-    moved = [c.quantity for c in found if c.moved]
     header = ["quantity", "mean earlier", "mean later", "later - earlier"]
     header += ["90% earlier", "90% later", "MC error", "moved"]
-    body = [
-        f"<h1>{escape(title)}</h1>",
-        f"<p>Earlier: {_link(f'../../../../../{earlier.href}', labels[0])}; "
-        f"later: {_link('index.html', labels[1])}.</p>",
-        f"<p>Moved beyond {comparison.MOVED:g} Monte Carlo errors: "
-        f"{escape(', '.join(moved)) if moved else 'nothing'}.</p>",
-        _table(header, rows),
-        *_overlays(archive, (earlier, later), labels),
-    ]
-    return _document(title, "../../../../../", body, footer)
+    return _page(
+        "compare.html",
+        f"{later.name}: {labels[1]} vs {labels[0]}",
+        "../../../../../",
+        footer,
+        earlier={"href": f"../../../../../{earlier.href}", "label": labels[0]},
+        later={"href": "index.html", "label": labels[1]},
+        moved_beyond=f"{comparison.MOVED:g}",
+        moved=", ".join(c.quantity for c in found if c.moved) or "nothing",
+        changes=Table(header, rows),
+        **_overlays(archive, (earlier, later), labels),
+    )
 
 
 def _overlays(
     archive: Archive, runs: tuple[CalibrationRun, CalibrationRun], labels: tuple[str, str]
-) -> list[str]:
-    """Return the sections of overlaid posterior densities and fits, from both runs' result.h5.
+) -> dict[str, Any]:
+    """Return the overlaid posterior densities and fits, drawn from both runs' result.h5.
 
-    A run whose result keeps no predictive bands (epicast before they were
-    stored) has its fit shown as the two runs' own figures, side by side.
+    ``not_drawn`` says why when a result cannot be read. A run whose result keeps
+    no predictive bands (epicast before they were stored) has its fit shown as
+    the two runs' own figures, one under the other (``fit_images``).
     """
     import h5py
 
@@ -852,38 +861,34 @@ def _overlays(
                 draws.append(comparison.draws(h))
                 fits.append(comparison.fits(h))
     except (OSError, KeyError) as exc:
-        drawn = [f"<p>Not drawn: a result.h5 cannot be read ({escape(str(exc))}).</p>"]
-        densities, fitted = drawn, drawn + _fit_figures(runs, labels)
-    else:
-        densities = [
-            f"<figure>{charts.density_chart(name, labels, (draws[0][name], draws[1][name]))}"
-            "</figure>"
-            for name in draws[1]
-            if name in draws[0]
-        ]
-        columns = [column for column in fits[1] if column in fits[0]]
-        fitted = [
-            f"<figure>{charts.fit_chart(c, labels, (fits[0][c], fits[1][c]))}</figure>"
-            for c in columns
-        ] or _fit_figures(runs, labels)
-    return [
-        '<section id="densities">',
-        "<h2>Posterior densities</h2>",
-        *densities,
-        "</section>",
-        '<section id="fit">',
-        "<h2>Fit</h2>",
-        *fitted,
-        "</section>",
+        return {
+            "not_drawn": str(exc),
+            "densities": [],
+            "fits": [],
+            "fit_images": _fit_figures(runs, labels),
+        }
+    densities = [
+        _chart(charts.density_chart(name, labels, (draws[0][name], draws[1][name])))
+        for name in draws[1]
+        if name in draws[0]
     ]
+    columns = [column for column in fits[1] if column in fits[0]]
+    fitted = [_chart(charts.fit_chart(c, labels, (fits[0][c], fits[1][c]))) for c in columns]
+    return {
+        "not_drawn": None,
+        "densities": densities,
+        "fits": fitted,
+        "fit_images": [] if fitted else _fit_figures(runs, labels),
+    }
 
 
-def _fit_figures(runs: tuple[CalibrationRun, CalibrationRun], labels: tuple[str, str]) -> list[str]:
+def _fit_figures(
+    runs: tuple[CalibrationRun, CalibrationRun], labels: tuple[str, str]
+) -> list[Image]:
     """Return both runs' own fit figures, the later one's page being where the links start."""
     earlier, later = runs
     return [
-        f'<figure><img src="{quote(prefix + p)}" alt="{escape(p)}"><figcaption>'
-        f"{escape(label)}: {escape(p)}</figcaption></figure>"
+        Image(quote(prefix + p), p, f"{label}: {p}")
         for prefix, run, label in (
             (f"../../../../../{earlier.folder}/", earlier, labels[0]),
             ("", later, labels[1]),
@@ -895,26 +900,6 @@ def _fit_figures(runs: tuple[CalibrationRun, CalibrationRun], labels: tuple[str,
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
-
-
-# --- small HTML helpers --------------------------------------------------------------------
-
-
-def _td(content: str, cls: str = "", raw: bool = False) -> str:
-    """Return a table cell; ``content`` is escaped unless ``raw`` (already markup)."""
-    attribute = f' class="{escape(cls)}"' if cls else ""
-    return f"<td{attribute}>{content if raw else escape(content)}</td>"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "\n".join(f"<tr>{''.join(cells)}</tr>" for cells in rows)
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
-
-
-def _link(href: str, text: str, cls: str = "") -> str:
-    attribute = f' class="{escape(cls)}"' if cls else ""
-    return f'<a href="{escape(href)}"{attribute}>{escape(text)}</a>'
 
 
 def _when(iso: str | None) -> str:
@@ -938,63 +923,3 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
-
-
-STYLE = """\
-body { font: 14px/1.45 system-ui, sans-serif; color: #1d232a; margin: 0; background: #fff; }
-header { background: #22313f; padding: 0.6em 1.5em; }
-header a { color: #fff; font-weight: 600; text-decoration: none; }
-main { padding: 0 1.5em 2em; max-width: 1200px; }
-footer { color: #6a737d; font-size: 12px; padding: 1em 1.5em; border-top: 1px solid #e1e4e8; }
-h1 { font-size: 1.6em; }
-h2 { font-size: 1.3em; border-bottom: 1px solid #e1e4e8; padding-bottom: 0.2em; }
-h3 { font-size: 1.1em; }
-a { color: #0366d6; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; }
-th, td { border: 1px solid #d1d5da; padding: 0.25em 0.6em; text-align: left; }
-th { background: #f6f8fa; }
-td.number { text-align: right; font-variant-numeric: tabular-nums; }
-td.commit, dd.commit, td.sha { font-family: ui-monospace, monospace; font-size: 12px; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
-dd { margin: 0; }
-.status-passed { background: #dcffe4; }
-.status-failed { background: #ffdce0; font-weight: 600; }
-.status-skipped { background: #f1f1f1; color: #6a737d; }
-.stage-stable { color: #22863a; font-weight: 600; }
-.stage-testing { color: #b08800; font-weight: 600; }
-.stage-unstable, .stage-unknown { color: #6a737d; font-weight: 600; }
-.verdict-slower { color: #cb2431; font-weight: 600; }
-.verdict-faster { color: #22863a; }
-.verdict-same, .verdict-no-baseline, .verdict-new, .verdict-missing { color: #586069; }
-.accepted { color: #6a737d; font-style: italic; }
-.method { color: #586069; }
-figure { margin: 0.5em 0 1em; }
-figure img { max-width: 100%; height: auto; border: 1px solid #e1e4e8; }
-figcaption { color: #586069; font-size: 12px; }
-pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 12px; }
-svg.chart { background: #fff; border: 1px solid #e1e4e8; }
-svg.chart text { font: 11px system-ui, sans-serif; fill: #444d56; }
-svg.chart .chart-title { font-size: 13px; font-weight: 600; fill: #1d232a; }
-svg.chart .axis { stroke: #586069; }
-svg.chart .grid { stroke: #eaecef; }
-svg.chart .unity { stroke: #586069; stroke-dasharray: 5 4; }
-svg.chart .band { fill: #c8d7eb; fill-opacity: 0.6; }
-svg.chart .trace { fill: none; stroke: #6a8bb3; stroke-width: 1.5; }
-svg.chart .point { fill: #34495e; stroke: #fff; stroke-width: 1; }
-svg.chart .point.regression { fill: #d73a49; }
-svg.chart .point.accepted { fill: #e36209; }
-svg.chart .point.improvement { fill: #28a745; }
-svg.chart .trace.series-1 { stroke: #b36a8b; stroke-dasharray: 6 3; }
-svg.chart .point.series-1 { stroke: #b36a8b; stroke-width: 2; }
-svg.chart .interval { stroke: #6a8bb3; stroke-width: 2; }
-svg.chart .step { stroke: #d73a49; stroke-width: 1.5; }
-svg.chart text.legend.series-0 { fill: #6a8bb3; font-size: 11px; }
-svg.chart text.legend.series-1 { fill: #b36a8b; font-size: 11px; }
-svg.chart .band.series-1 { fill: #ebc8d7; fill-opacity: 0.5; }
-svg.chart .observed { fill: #1d232a; }
-svg.chart .observed.series-0 { fill: none; stroke: #1d232a; }
-td.moved-true { color: #d73a49; font-weight: 600; }
-svg.chart .step-label { fill: #d73a49; font-size: 12px; }
-td.step-slower { color: #d73a49; }
-td.step-faster { color: #28a745; }
-"""
