@@ -93,7 +93,12 @@ def batch_64() -> Kernel:
 def log_density() -> Kernel:
     """One evaluation of the boarding-school log posterior, as emcee calls it."""
     import epicast
-    from epicast.posterior import LogDensity, build_posterior, prior_distributions, unconstrain
+    from epicast.calibration.posterior import (
+        LogDensity,
+        build_posterior,
+        prior_distributions,
+        unconstrain,
+    )
 
     calibration = epicast.load_calibration("sir-boarding-school")
     density = LogDensity(build_posterior(calibration))
@@ -103,14 +108,14 @@ def log_density() -> Kernel:
 
 
 def chain() -> Kernel:
-    """One block (``epicast.sampler.BLOCK`` iterations) of a boarding-school chain.
+    """One block (``epicast.calibration.sampler.BLOCK`` iterations) of a boarding-school chain.
 
     The chain is warmed up first; every call then runs the same block from the
     same state: the compiled sampler loop with one log posterior per iteration.
     """
     import epicast
-    from epicast.posterior import build_posterior, prior_distributions
-    from epicast.sampler import Chain, Settings
+    from epicast.calibration.posterior import build_posterior, prior_distributions
+    from epicast.calibration.sampler import Chain, Settings
 
     calibration = epicast.load_calibration("sir-boarding-school")
     settings = Settings(warmup=CHAIN_WARMUP, iterations=10**9, thin=1_000_000)

@@ -15,10 +15,15 @@ import emcee
 import numpy as np
 import pytest
 
-from epicast.calibrate import calibrate, chain_tasks, run_chain
-from epicast.calibration import load_calibration
+from epicast.calibration.file import load_calibration
+from epicast.calibration.posterior import (
+    LogDensity,
+    build_posterior,
+    prior_distributions,
+    unconstrain,
+)
+from epicast.calibration.run import calibrate, chain_tasks, run_chain
 from epicast.cluster import ClusterProfile, open_client, wait_for_workers
-from epicast.posterior import LogDensity, build_posterior, prior_distributions, unconstrain
 
 WALKERS = 32
 

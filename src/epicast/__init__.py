@@ -6,14 +6,14 @@ The public API re-exported here is what scripts and notebooks use::
     scenario = epicast.load_scenario("seir-basic")
     trajectory = epicast.simulate(scenario)
 
-    from epicast.calibrate import calibrate
+    from epicast.calibration.run import calibrate
     result = calibrate(epicast.load_calibration("sir-boarding-school"))
     print(result.summary.table())
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from epicast.calibration import Calibration, bundled_calibrations, load_calibration
+from epicast.calibration.file import Calibration, bundled_calibrations, load_calibration
 from epicast.errors import CalibrationError, EpicastError, ScenarioError
 from epicast.model import Trajectory, basic_reproduction_number, simulate, simulate_batch
 from epicast.scenario import Scenario, bundled_scenarios, load_scenario

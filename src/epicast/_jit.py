@@ -11,9 +11,10 @@ else the user's cache folder (``$XDG_CACHE_HOME/epicast/numba``, by default
 ``~/.cache/epicast/numba``). Numba still checks, per function, the Python
 version and the CPU the code was compiled for, so a shared folder never serves
 code built for another machine. The fingerprint covers every module of the
-package, not only the one a function is defined in: numba's own cache misses a
-change in a compiled function's callees in other modules, this one does not
-(an edit anywhere compiles again, which only developers see).
+package and of its subpackages, not only the one a function is defined in:
+numba's own cache misses a change in a compiled function's callees in other
+modules, this one does not (an edit anywhere compiles again, which only
+developers see).
 
 Only epicast's own functions use this locator; every other package keeps
 numba's defaults. Where the folder cannot be written, numba's defaults apply
@@ -48,8 +49,9 @@ def fingerprint() -> str:
     digest = hashlib.sha256()
     for version in (numba.__version__, llvmlite.__version__, np.__version__):
         digest.update(version.encode() + b"\0")
-    for path in sorted(PACKAGE.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).as_posix()
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:20]
 
 
@@ -86,7 +88,7 @@ class SharedCacheLocator(caching._CacheLocator):
     @classmethod
     def from_function(cls, py_func, py_file: str):
         """Return a locator for a function of epicast that can be cached; None otherwise."""
-        if Path(py_file).resolve().parent != PACKAGE:
+        if PACKAGE not in Path(py_file).resolve().parents:
             return None
         try:
             locator = cls(py_func, py_file)

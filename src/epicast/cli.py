@@ -331,8 +331,8 @@ def _schema(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     """Run a calibration; print its summary and warnings; write the file and the figures."""
     from epicast._files import check_folder, check_output
-    from epicast.calibrate import calibrate, discard_checkpoints, place
-    from epicast.calibration import load_calibration
+    from epicast.calibration.file import load_calibration
+    from epicast.calibration.run import calibrate, discard_checkpoints, place
     from epicast.plots import CALIBRATION_FIGURES
 
     calibration = (
@@ -401,14 +401,14 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _calibrations(args: argparse.Namespace) -> int:
     """Print each bundled calibration's name and description."""
-    from epicast.calibration import bundled_calibrations, load_calibration
+    from epicast.calibration.file import bundled_calibrations, load_calibration
 
     return _list_bundled(bundled_calibrations(), load_calibration)
 
 
 def _summary_file(args: argparse.Namespace) -> int:
     """Print the diagnostics table and warnings stored in a calibration file."""
-    from epicast.diagnostics import STATISTICS, Summary
+    from epicast.calibration.diagnostics import STATISTICS, Summary
     from epicast.store import read_calibration
 
     stored = read_calibration(args.file)

@@ -15,7 +15,7 @@ import numpy as np
 from epicast._files import atomic_path
 
 if TYPE_CHECKING:
-    from epicast.calibrate import CalibrationResult
+    from epicast.calibration.run import CalibrationResult
     from epicast.compare import Comparison
     from epicast.model import Trajectory
     from epicast.scenario import Scenario
@@ -154,7 +154,7 @@ def plot_calibration(
     Parameters
     ----------
     result
-        From :func:`epicast.calibrate.calibrate`.
+        From :func:`epicast.calibration.run.calibrate`.
     folder
         Folder for the figures (created if missing).
     force

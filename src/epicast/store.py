@@ -56,7 +56,7 @@ from epicast.errors import EpicastError
 from epicast.model import Trajectory
 
 if TYPE_CHECKING:
-    from epicast.calibrate import CalibrationResult
+    from epicast.calibration.run import CalibrationResult
     from epicast.scenario import Scenario
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def write_calibration(path: str | Path, result: CalibrationResult, *, force: boo
     path
         Destination file.
     result
-        From :func:`epicast.calibrate.calibrate`.
+        From :func:`epicast.calibration.run.calibrate`.
     force
         Replace an existing file (otherwise :class:`~epicast.errors.OutputExistsError`).
     """

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import epicast.calibrate
-from epicast.calibrate import calibrate
-from epicast.calibration import load_calibration
+import epicast.calibration.run
+from epicast.calibration.file import load_calibration
+from epicast.calibration.run import calibrate
 from epicast.cluster import ClusterProfile
 from epicast.store import read_calibration
 
@@ -92,7 +92,7 @@ def test_command_by_default_runs_short_chains_in_process(short, reference, tmp_p
 
 def test_auto_starts_a_local_cluster_when_it_is_worth_it(short, reference, monkeypatch):
     """The policy of auto, with a cluster that costs nothing to start: the chains go to it."""
-    monkeypatch.setattr(epicast.calibrate, "LOCAL_CLUSTER_SECONDS", 0.0)
+    monkeypatch.setattr(epicast.calibration.run, "LOCAL_CLUSTER_SECONDS", 0.0)
     calibration = replace(short, cluster=ClusterProfile(workers=2))
     result = calibrate(calibration, where="auto", progress=False)
     assert (result.where, result.workers) == ("local", 2)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import epicast
-from epicast.calibration import Calibration, load_calibration
+from epicast.calibration.file import Calibration, load_calibration
 
 TWO_AGES = """\
 age_groups: [young, old]

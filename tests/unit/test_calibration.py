@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from epicast.calibration import bundled_calibrations, load_calibration
+from epicast.calibration.file import bundled_calibrations, load_calibration
 from epicast.errors import CalibrationError
 
 VALID = """\

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from epicast import diagnostics
+from epicast.calibration import diagnostics
 
 with warnings.catch_warnings():
     # some ArviZ releases announce API changes with a FutureWarning on import

@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from epicast import calibrate as driver
-from epicast.calibrate import AUTO, calibrate, chain_tasks, decide, estimate_seconds, place
-from epicast.calibration import load_calibration
+from epicast.calibration import run as driver
+from epicast.calibration.file import load_calibration
+from epicast.calibration.run import AUTO, calibrate, chain_tasks, decide, estimate_seconds, place
 from epicast.cluster import ClusterProfile
 from epicast.errors import ClusterError
 

@@ -9,9 +9,14 @@ import pytest
 from scipy import stats
 
 import epicast
-from epicast import posterior
-from epicast.calibration import load_calibration
-from epicast.posterior import LogDensity, build_posterior, prior_distributions, unconstrain
+from epicast.calibration import posterior
+from epicast.calibration.file import load_calibration
+from epicast.calibration.posterior import (
+    LogDensity,
+    build_posterior,
+    prior_distributions,
+    unconstrain,
+)
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import re
 
-from epicast.calibrate import calibrate, progress_lines
-from epicast.calibration import load_calibration
+from epicast.calibration.file import load_calibration
+from epicast.calibration.run import calibrate, progress_lines
 
 
 def without_seconds(text: str) -> list[str]:

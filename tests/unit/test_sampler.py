@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import epicast
-from epicast.calibrate import calibrate, chain_tasks, run_chain
-from epicast.calibration import load_calibration
-from epicast.posterior import MU_FLOOR
-from epicast.sampler import Chain, ChainState
+from epicast.calibration.file import load_calibration
+from epicast.calibration.posterior import MU_FLOOR
+from epicast.calibration.run import calibrate, chain_tasks, run_chain
+from epicast.calibration.sampler import Chain, ChainState
 from epicast.store import read_calibration, write_calibration
 
 SEIR = """\

@@ -16,7 +16,7 @@ from scipy.optimize import brentq
 
 import epicast
 from epicast import reference
-from epicast.calibration import load_calibration
+from epicast.calibration.file import load_calibration
 from epicast.errors import CalibrationError
 from epicast.kernels import (
     CUM_BREAKTHROUGH,

@@ -270,7 +270,7 @@ MIN_DRAWS = 4
 
 
 class SamplerSpec(StrictModel):
-    """Adaptive Metropolis settings (see :mod:`epicast.sampler`)."""
+    """Adaptive Metropolis settings (see :mod:`epicast.calibration.sampler`)."""
 
     chains: Count = Field(4, ge=1, le=MAX_CHAINS, description="Independent chains.")
     iterations: Count = Field(

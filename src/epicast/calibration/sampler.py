@@ -2,7 +2,7 @@
 
 Algorithm
 ---------
-Random-walk Metropolis in the unconstrained space of :mod:`epicast.posterior`
+Random-walk Metropolis in the unconstrained space of :mod:`epicast.calibration.posterior`
 with the proposal z' = z + lambda L e, e ~ N(0, I), where L L^T is the
 empirical covariance of the chain (Haario, Saksman & Tamminen 2001, "An
 adaptive Metropolis algorithm", Bernoulli 7(2):223-242) and log lambda follows
@@ -54,8 +54,8 @@ from numba import njit
 
 from epicast._files import atomic_path
 from epicast._jit import OPTIONS
+from epicast.calibration.posterior import Posterior, log_density, parameter_values, unconstrain
 from epicast.errors import EpicastError
-from epicast.posterior import Posterior, log_density, parameter_values, unconstrain
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ MAX_INITIAL_DRAWS = 1000
 
 @dataclass(frozen=True)
 class Settings:
-    """How long a chain runs and what it keeps (see :class:`~epicast.calibration.SamplerSpec`)."""
+    """How long a chain runs and what it keeps (see :class:`~.file.SamplerSpec`)."""
 
     warmup: int
     iterations: int
@@ -174,7 +174,7 @@ class Chain:
     Parameters
     ----------
     posterior
-        From :func:`epicast.posterior.build_posterior`.
+        From :func:`epicast.calibration.posterior.build_posterior`.
     settings
         Warm-up, iterations and thinning.
     seed

@@ -1,15 +1,15 @@
 """The log-posterior of a calibration, compiled with numba: priors, model, likelihoods.
 
-:func:`build_posterior` packs a :class:`~epicast.calibration.Calibration` into
+:func:`build_posterior` packs a :class:`~epicast.calibration.file.Calibration` into
 a :class:`Posterior` of plain arrays and codes, so that :func:`log_density`
-runs without Python: the sampler (:mod:`epicast.sampler`) calls it in its
+runs without Python: the sampler (:mod:`epicast.calibration.sampler`) calls it in its
 compiled loop, and :class:`LogDensity` wraps it for Python callers (tests,
 emcee in the benchmarks).
 
 Parametrisation
 ---------------
 Each fitted parameter's prior is on a quantity u (the parameter, its inverse
-or its logarithm, see :mod:`epicast.calibration`). The sampler moves in an
+or its logarithm, see :mod:`epicast.calibration.file`). The sampler moves in an
 unconstrained space z: u = z on the real line, u = lower + exp(z) or
 u = upper - exp(z) on a half-line, and u = lower + (upper - lower) /
 (1 + exp(-z)) on an interval. The density in z includes the Jacobian
@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit
 
 from epicast._jit import OPTIONS
-from epicast.calibration import Calibration
+from epicast.calibration.file import Calibration
 from epicast.kernels import CUM_BREAKTHROUGH, CUM_INFECTIONS, CUM_ONSETS, integrate
 from epicast.model import model_arrays
 
@@ -54,7 +54,7 @@ COMPARTMENT_ROWS = {"S": 0, "E": 1, "I": 2, "R": 3}
 MU_FLOOR = 1e-8
 """Smallest model value a likelihood sees (the integrator may return -1e-12 for 0)."""
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-# Compile time: the sampler's kernel (epicast.sampler) is the only compiled function of
+# Compile time: the sampler's kernel (epicast.calibration.sampler) is the only compiled function of
 # `epicast calibrate` that runs the model. numba inlines log_density into it
 # (inline="always" copies the IR), so that the model, linked into every compiled
 # caller and optimised again there, is optimised twice (on its own, in the kernel),
@@ -125,7 +125,7 @@ def build_posterior(calibration: Calibration) -> Posterior:
     Parameters
     ----------
     calibration
-        A loaded calibration (see :func:`epicast.calibration.load_calibration`).
+        A loaded calibration (see :func:`epicast.calibration.file.load_calibration`).
 
     Returns
     -------

@@ -33,15 +33,21 @@ from typing import TextIO
 
 import numpy as np
 
-from epicast import diagnostics
 from epicast._files import remove_stale_temporaries
-from epicast.calibration import Calibration
+from epicast.calibration import diagnostics
+from epicast.calibration.file import Calibration
+from epicast.calibration.posterior import (
+    MU_FLOOR,
+    SLOTS,
+    Posterior,
+    build_posterior,
+    prior_distributions,
+)
+from epicast.calibration.sampler import Chain, ChainState, Settings
 from epicast.cluster import is_place
 from epicast.errors import ClusterError
 from epicast.kernels import integrate
 from epicast.model import basic_reproduction_number, per_day
-from epicast.posterior import MU_FLOOR, SLOTS, Posterior, build_posterior, prior_distributions
-from epicast.sampler import Chain, ChainState, Settings
 from epicast.severity import OUTCOMES, daily_outcomes
 
 logger = logging.getLogger(__name__)
@@ -483,7 +489,7 @@ def calibrate(
     Parameters
     ----------
     calibration
-        The calibration (see :func:`epicast.calibration.load_calibration`).
+        The calibration (see :func:`epicast.calibration.file.load_calibration`).
     where
         ``"auto"`` (this process or a local cluster, see :func:`place`),
         ``"local"`` (a Dask cluster of this machine's cores), ``"slurm"``,
