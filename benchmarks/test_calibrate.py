@@ -58,7 +58,7 @@ def test_epicast_ess_per_second(benchmark, boarding, quick, report):
     result = benchmark.pedantic(
         calibrate,
         (boarding,),
-        {"where": "none", "progress": False},
+        {"progress": False},
         rounds=1 if quick else 3,
         warmup_rounds=1,
     )
@@ -103,12 +103,11 @@ def test_eight_chains_on_local_workers(benchmark, boarding, quick, report, worke
     profile = ClusterProfile(workers=workers)
     with open_client("local", profile) as client:
         wait_for_workers(client, timeout=60, n_workers=workers)
-        where = client.scheduler.address
         benchmark.group = "chains on workers"
         result = benchmark.pedantic(
             calibrate,
             (replace(calibration, cluster=profile),),
-            {"where": where, "progress": False},
+            {"executor": client, "progress": False},
             rounds=1 if quick else 3,
             warmup_rounds=1,
         )

@@ -22,9 +22,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from epicast.errors import EpicastError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from epicast.calibration.file import Calibration
 
 logger = logging.getLogger(__name__)
 
@@ -332,7 +337,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     """Run a calibration; print its summary and warnings; write the file and the figures."""
     from epicast._files import check_folder, check_output
     from epicast.calibration.file import load_calibration
-    from epicast.calibration.run import calibrate, discard_checkpoints, place
+    from epicast.calibration.placement import place
+    from epicast.calibration.run import calibrate, discard_checkpoints
     from epicast.plots import CALIBRATION_FIGURES
 
     calibration = (
@@ -351,9 +357,10 @@ def _calibrate(args: argparse.Namespace) -> int:
         check_folder(checkpoints, (), force=True)
     placement = place(calibration, args.cluster)  # auto: times the first chain in process
     print(placement.line(), file=sys.stderr)
-    result = calibrate(
-        calibration, where=placement.where, checkpoints=checkpoints, progress=not args.quiet
-    )
+    with _executor(placement.where, calibration, checkpoints) as executor:
+        result = calibrate(
+            calibration, executor=executor, checkpoints=checkpoints, progress=not args.quiet
+        )
     print(f"{calibration.name}: {_chains_line(result)}")
     print(result.summary.table())
     for line in result.warnings():
@@ -370,6 +377,52 @@ def _calibrate(args: argparse.Namespace) -> int:
         for path in plot_calibration(result, args.plots, force=args.force):
             print(f"wrote {path}")
     return 0
+
+
+@contextmanager
+def _executor(
+    where: str, calibration: Calibration, checkpoints: Path | None
+) -> Iterator[Client | None]:
+    """Yield what runs the chains: None (in process), or a client of the Dask cluster at ``where``.
+
+    The cluster's client waits for a first worker; distributed's INFO lines are
+    kept out of the log unless ``--verbose``, and its shutdown after Ctrl-C or
+    SIGTERM is quiet. Once the cluster is closed, the checkpoints its stopped
+    workers were writing are removed.
+    """
+    from epicast.calibration.placement import IN_PROCESS
+
+    if where == IN_PROCESS:
+        yield None
+        return
+    from epicast.calibration.run import remove_half_written_checkpoints
+    from epicast.cluster import open_client, wait_for_workers
+
+    if not logger.isEnabledFor(logging.INFO):  # distributed logs at INFO from its import on
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    try:
+        with open_client(where, calibration.cluster) as client, _quiet_when_stopped():
+            wait_for_workers(client)
+            yield client
+    finally:
+        if checkpoints is not None:
+            remove_half_written_checkpoints(calibration, checkpoints)
+
+
+@contextmanager
+def _quiet_when_stopped() -> Iterator[None]:
+    """Silence distributed (for the rest of the process) when Ctrl-C or SIGTERM stops it.
+
+    Inside the cluster's block, so that its shutdown is quiet: its warnings about
+    the cancelled chains and the workers it kills are the expected consequence
+    of stopping, not news; the command says it stopped.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, SIGTERM, SystemExit
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        raise
 
 
 def _chains_line(result) -> str:

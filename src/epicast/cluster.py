@@ -172,6 +172,14 @@ def is_place(where: str) -> bool:
     return where in ("local", "slurm") or _TCP.fullmatch(where) is not None
 
 
+def place_of(client: Client) -> str:
+    """Return where the client's workers are: ``local``, ``slurm`` or the scheduler's address."""
+    cluster = client.cluster
+    if cluster is None:
+        return client.scheduler.address
+    return "slurm" if hasattr(cluster, "job_script") else "local"
+
+
 def wait_for_workers(client: Client, timeout: float = 300.0, n_workers: int = 1) -> None:
     """Wait until ``n_workers`` workers have joined the client's scheduler.
 
@@ -346,14 +354,13 @@ def _remote_client(address: str) -> Iterator[Client]:
 
 def _no_worker_hint(client: Client) -> tuple[str, str]:
     """Return where the client's workers come from, and where to look when none came."""
-    cluster = client.cluster
-    if cluster is None:
-        address = client.scheduler.address
-        return address, "start workers with: dask worker " + address
-    if hasattr(cluster, "job_script"):
-        jobs = [str(job.job_id) for job in cluster.workers.values() if job.job_id]
+    where = place_of(client)
+    if where == "local":
+        return where, "the worker processes did not start: see the log of distributed"
+    if where == "slurm":
+        jobs = [str(job.job_id) for job in client.cluster.workers.values() if job.job_id]
         if not jobs:
             return "slurm", "no Slurm job was accepted: see the sbatch errors logged above"
         listed = ",".join(jobs)
         return "slurm", f"the job may be pending: see its state and reason with squeue -j {listed}"
-    return "local", "the worker processes did not start: see the log of distributed"
+    return where, "start workers with: dask worker " + where

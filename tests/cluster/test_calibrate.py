@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import epicast.calibration.run
+from epicast.calibration import placement
 from epicast.calibration.file import load_calibration
+from epicast.calibration.placement import AUTO, place
 from epicast.calibration.run import calibrate
 from epicast.cluster import ClusterProfile
 from epicast.store import read_calibration
@@ -42,12 +43,12 @@ def long():
 
 @pytest.fixture(scope="module")
 def reference(short):
-    return calibrate(short, where="none", progress=False)
+    return calibrate(short, progress=False)
 
 
 @pytest.fixture(scope="module")
 def long_reference(long):
-    return calibrate(long, where="none", progress=False)
+    return calibrate(long, progress=False)
 
 
 def assert_same_chains(result, expected) -> None:
@@ -57,9 +58,8 @@ def assert_same_chains(result, expected) -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_local_cluster_gives_the_in_process_chains(short, reference, workers):
-    calibration = replace(short, cluster=ClusterProfile(workers=workers))
-    result = calibrate(calibration, where="local", progress=False)
+def test_local_cluster_gives_the_in_process_chains(short, reference, local_client, workers):
+    result = calibrate(short, executor=local_client(workers), progress=False)
     assert result.workers == workers
     assert_same_chains(result, reference)
 
@@ -90,20 +90,26 @@ def test_command_by_default_runs_short_chains_in_process(short, reference, tmp_p
     np.testing.assert_array_equal(stored["draws"], reference.draws)
 
 
-def test_auto_starts_a_local_cluster_when_it_is_worth_it(short, reference, monkeypatch):
+def test_auto_starts_a_local_cluster_when_it_is_worth_it(
+    short, reference, local_client, monkeypatch
+):
     """The policy of auto, with a cluster that costs nothing to start: the chains go to it."""
-    monkeypatch.setattr(epicast.calibration.run, "LOCAL_CLUSTER_SECONDS", 0.0)
+    monkeypatch.setattr(placement, "LOCAL_CLUSTER_SECONDS", 0.0)
     calibration = replace(short, cluster=ClusterProfile(workers=2))
-    result = calibrate(calibration, where="auto", progress=False)
+    assert place(calibration, AUTO).where == "local"
+    result = calibrate(calibration, executor=local_client(2), progress=False)
     assert (result.where, result.workers) == ("local", 2)
     assert_same_chains(result, reference)
 
 
-def test_progress_reaches_the_caller_from_the_workers(short):
+def test_progress_reaches_the_caller_from_the_workers(short, local_client):
     """Workers report (chain, iterations) as Dask events; each chain's last is its total."""
     seen: dict[int, list[int]] = {}
-    calibration = replace(short, cluster=ClusterProfile(workers=2))
-    calibrate(calibration, where="local", progress=lambda c, i: seen.setdefault(c, []).append(i))
+    calibrate(
+        short,
+        executor=local_client(2),
+        progress=lambda c, i: seen.setdefault(c, []).append(i),
+    )
     total = short.sampler.warmup + short.sampler.iterations
     assert sorted(seen) == [0, 1, 2, 3]
     assert all(reports[-1] == total for reports in seen.values())
@@ -150,7 +156,7 @@ def test_killed_worker_gives_the_same_chains(long, long_reference, local_client,
     finish = in_thread(
         calibrate,
         long,
-        where=client.scheduler.address,
+        executor=client,
         checkpoints=tmp_path,
         progress=False,
     )

@@ -7,9 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from epicast.calibration import run as driver
+from epicast.calibration import placement as driver
 from epicast.calibration.file import load_calibration
-from epicast.calibration.run import AUTO, calibrate, chain_tasks, decide, estimate_seconds, place
+from epicast.calibration.placement import AUTO, decide, estimate_seconds, place
+from epicast.calibration.run import calibrate, chain_tasks
 from epicast.cluster import ClusterProfile
 from epicast.errors import ClusterError
 
@@ -87,8 +88,9 @@ def test_auto_times_the_sampler_and_decides_on_the_estimate(short, monkeypatch):
 
 def test_auto_in_process_gives_the_same_chains(short):
     """The timing runs a chain of its own: the calibration's chains are not changed by it."""
-    chosen = calibrate(short, where=AUTO, progress=False)
+    asked = calibrate(short, progress=False)
+    assert place(short, AUTO).where == "none"
+    chosen = calibrate(short, progress=False)
     assert chosen.where == "none"
-    asked = calibrate(short, where="none", progress=False)
     np.testing.assert_array_equal(chosen.draws, asked.draws)
     np.testing.assert_array_equal(chosen.log_densities, asked.log_densities)

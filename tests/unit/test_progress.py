@@ -17,7 +17,7 @@ def test_calibrate_without_a_terminal_writes_a_line_per_chain_and_quarter(capsys
     short = load_calibration("sir-boarding-school").with_sampler(
         chains=2, warmup=200, iterations=200
     )
-    calibrate(short, where="none")
+    calibrate(short)
     out, err = capsys.readouterr()
     assert out == ""
     assert "\r" not in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,13 +48,33 @@ def boarding():
 
 def test_chains_are_reproducible_and_independent(boarding):
     short = boarding.with_sampler(chains=3, warmup=300, iterations=300)
-    first = calibrate(short, where="none", progress=False)
-    again = calibrate(short, where="none", progress=False)
+    first = calibrate(short, progress=False)
+    again = calibrate(short, progress=False)
     np.testing.assert_array_equal(first.draws, again.draws)
     np.testing.assert_array_equal(first.log_densities, again.log_densities)
     assert not np.array_equal(first.draws[0], first.draws[1])  # each chain its own stream
-    other_seed = calibrate(short.with_sampler(seed=7), where="none", progress=False)
+    other_seed = calibrate(short.with_sampler(seed=7), progress=False)
     assert not np.array_equal(first.draws, other_seed.draws)
+
+
+def test_a_process_pool_gives_the_in_process_chains(boarding, tmp_path: Path):
+    """Chains as tasks on two worker processes: the same chains, and checkpoints to resume."""
+    short = boarding.with_sampler(chains=3, warmup=300, iterations=300, checkpoint_every=200)
+    in_process = calibrate(short, progress=False)
+    reports = []
+    spawn = multiprocessing.get_context("spawn")  # fork is unsafe in a process with threads
+    with ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        pooled = calibrate(
+            short, executor=pool, checkpoints=tmp_path, progress=lambda *r: reports.append(r)
+        )
+    for result in (pooled, calibrate(short, checkpoints=tmp_path, progress=False)):
+        np.testing.assert_array_equal(result.draws, in_process.draws)
+        np.testing.assert_array_equal(result.log_densities, in_process.log_densities)
+        np.testing.assert_array_equal(result.acceptance, in_process.acceptance)
+    assert reports == [(0, 600), (1, 600), (2, 600)]  # once per finished chain
+    assert pooled.where == "ProcessPoolExecutor"
+    assert 1 <= pooled.workers <= 2
+    assert len(list(tmp_path.glob("*/chain-*.npz"))) == 3  # the second run resumed from them
 
 
 def test_resumed_chain_is_bit_identical(boarding, tmp_path: Path):
@@ -92,7 +114,7 @@ def test_checkpoints_are_keyed_by_the_inputs(boarding, tmp_path: Path):
 
 def test_boarding_school_posterior_matches_the_published_one(boarding):
     """Grinsztajn et al. (2021), Stan, same model and priors: beta 1.73, gamma 0.54, R0 3.2."""
-    result = calibrate(boarding, where="none", progress=False)
+    result = calibrate(boarding, progress=False)
     summary = result.summary
     stats = dict(zip(summary.names, summary.mean, strict=True))
     assert stats["beta"] == pytest.approx(1.73, abs=0.02)
@@ -125,7 +147,7 @@ def test_recovers_known_parameters_from_simulated_data(boarding, tmp_path: Path)
         data.write_text("day,in_bed\n" + "".join(f"{d},{c}\n" for d, c in enumerate(counts, 1)))
         path = tmp_path / "simulated.yaml"
         path.write_text(source.replace("../boarding_school_influenza_1978.csv", str(data)))
-        summary = calibrate(load_calibration(path), where="none", progress=False).summary
+        summary = calibrate(load_calibration(path), progress=False).summary
         for name, value in truth.items():
             k = summary.names.index(name)
             covered[name] += bool(summary.q05[k] < value < summary.q95[k])
@@ -133,9 +155,7 @@ def test_recovers_known_parameters_from_simulated_data(boarding, tmp_path: Path)
 
 
 def test_non_converged_chains_warn_without_failing(boarding):
-    result = calibrate(
-        boarding.with_sampler(warmup=100, iterations=20), where="none", progress=False
-    )
+    result = calibrate(boarding.with_sampler(warmup=100, iterations=20), progress=False)
     assert result.warnings()  # far too short to converge
     assert any("ESS" in line or "R-hat" in line for line in result.warnings())
 
@@ -152,7 +172,7 @@ def test_predictive_model_values_match_simulate_batch(tmp_path: Path):
     (tmp_path / "data.csv").write_text("day,cases,infections,sick\n" + rows)
     (tmp_path / "seir.yaml").write_text(SEIR)
     calibration = load_calibration(tmp_path / "seir.yaml")
-    result = calibrate(calibration, where="none", progress=False)
+    result = calibrate(calibration, progress=False)
     draws = result.draws[0, ::10]
     means = result.model_values(draws)
 
@@ -174,7 +194,7 @@ def test_predictive_model_values_match_simulate_batch(tmp_path: Path):
 def test_cases_and_deaths_together_recover_the_transmission_rate(cases_and_deaths):
     """Deaths as a target beside cases; the model values the fit shows are simulate's deaths."""
     truth = cases_and_deaths.scenario.transmission_rate  # the data were simulated with it
-    result = calibrate(cases_and_deaths, where="none", progress=False)
+    result = calibrate(cases_and_deaths, progress=False)
     summary = result.summary
     k = summary.names.index("beta")
     assert summary.q05[k] < truth < summary.q95[k]
@@ -193,7 +213,7 @@ def test_the_fit_is_kept_as_predictive_bands_that_cover_the_data(boarding, tmp_p
     """The result file keeps the 90% posterior predictive band and median of each target
     (what the fit figure draws, and the results site overlays): ordered, covering most
     days of the 1978 outbreak, and the same when computed again."""
-    result = calibrate(boarding, where="none", progress=False)
+    result = calibrate(boarding, progress=False)
     [target] = boarding.targets
     bands = result.predictive_bands[target.column]
     assert bands.shape == (target.days.size, 3)

@@ -1,12 +1,14 @@
-"""Running a calibration: chains as tasks, on this process or a Dask cluster.
+"""Running a calibration: chains as tasks, in this process or on an executor.
 
 Each chain is one task (:func:`run_chain`) that needs nothing but its
 :class:`ChainTask`: the compiled posterior, its settings and its own seed. It
 saves its state every ``checkpoint_every`` iterations, and a task started
 again (after an interruption, or by Dask after a worker was lost) resumes
 from the last checkpoint, so a calibration gives bit-identical chains however
-many workers run it. The caller gathers the chains and is the only one who
-writes the result (:mod:`epicast.store`).
+many workers run it. :func:`calibrate` runs the tasks on what it is given (this
+process, a Dask client, a process pool: the caller chooses, see
+:mod:`epicast.calibration.placement`), gathers the chains and is the only one
+that makes the result; :mod:`epicast.store` writes it.
 
 Checkpoints live in a folder named by a fingerprint of everything that
 decides the chains (inputs, sampler settings, epicast version), so a changed
@@ -18,18 +20,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import platform
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 import numpy as np
 
@@ -44,28 +47,22 @@ from epicast.calibration.posterior import (
     prior_distributions,
 )
 from epicast.calibration.sampler import Chain, ChainState, Settings
-from epicast.cluster import is_place
-from epicast.errors import ClusterError
 from epicast.kernels import integrate
 from epicast.model import basic_reproduction_number, per_day
 from epicast.severity import OUTCOMES, daily_outcomes
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 logger = logging.getLogger(__name__)
+
+IN_PROCESS = "none"
+"""Where the chains of a calibration without an executor ran: in this process."""
 
 PROGRESS_TOPIC = "epicast-progress"
 """Dask event topic on which workers report (chain, iterations done)."""
 PROGRESS_INTERVAL = 0.25
 """Seconds between progress reports of a chain."""
-IN_PROCESS = "none"
-"""The ``--cluster`` value that runs the chains one after another in this process."""
-AUTO = "auto"
-"""The ``--cluster`` value that chooses: in process, or a local cluster when worth it."""
-LOCAL_CLUSTER_SECONDS = 5.0
-"""What a local Dask cluster costs, seconds: starting the scheduler and the worker
-processes, their imports and loading of the compiled kernels, stopping them (measured
-3-10 s on two busy cores for the bundled calibration)."""
-TIMING_SECONDS = 0.05
-"""Least time the in-process timing of a chain runs (or until the chain is done)."""
 
 Report = Callable[[int, int], None]
 """Progress callback: (chain index, iterations done)."""
@@ -99,6 +96,8 @@ class ChainResult:
     """Wall time of the run that finished the chain (since its checkpoint if resumed)."""
     resumed_at: int
     """Iteration the finishing run started from (0: not resumed)."""
+    process: int
+    """Id of the process that finished the chain."""
 
 
 PREDICTIVE_QUANTILES = (0.05, 0.5, 0.95)
@@ -376,171 +375,130 @@ def run_chain(task: ChainTask, report: Report | None = None) -> ChainResult:
         counts=chain.state.counts[1:].copy(),
         seconds=time.perf_counter() - started,
         resumed_at=resumed_at,
+        process=os.getpid(),
     )
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Where the chains of a calibration run, and why."""
+class Pool(Protocol):
+    """Anything that maps a function over tasks elsewhere and returns the results in order.
 
-    where: str
-    """``"none"`` (in this process), ``"local"``, ``"slurm"`` or ``"tcp://HOST:PORT"``."""
-    reason: str
-
-    def line(self) -> str:
-        """Return the choice in one line, e.g. ``cluster: in process (estimated ...)``."""
-        return f"cluster: {self.reason}"
-
-
-def place(calibration: Calibration, where: str = AUTO) -> Placement:
-    """Decide where the chains run: as asked, or (``"auto"``) where they finish sooner.
-
-    For ``"auto"`` the first iterations of one chain run in this process (compiling
-    the sampler first, which a cluster's workers then load from numba's cache) to
-    estimate the seconds of all chains in process; :func:`decide` weighs them
-    against the cost of a local cluster.
-
-    Parameters
-    ----------
-    calibration
-        The calibration.
-    where
-        ``"auto"``, ``"none"``, ``"local"``, ``"slurm"`` or ``"tcp://HOST:PORT"``.
-
-    Raises
-    ------
-    ClusterError
-        ``where`` is none of these.
+    A :class:`concurrent.futures.ProcessPoolExecutor`, a
+    :class:`multiprocessing.pool.Pool`, mpi4py's ``MPIPoolExecutor``: the
+    ``pool`` of emcee.
     """
-    workers = calibration.cluster.worker_count()
-    if where == AUTO:
-        tasks = chain_tasks(calibration, None)
-        return decide(estimate_seconds(tasks), len(tasks), workers)
-    if where == IN_PROCESS:
-        return Placement(where, "in process (asked for)")
-    if where == "local":
-        return Placement(where, f"a local Dask cluster of {workers} worker(s) (asked for)")
-    if where == "slurm":
-        return Placement(where, f"Dask workers in Slurm jobs, at most {workers} (asked for)")
-    if is_place(where):
-        return Placement(where, f"the Dask scheduler at {where} (asked for)")
-    expected = "expected auto, none, local, slurm or a scheduler address tcp://HOST:PORT"
-    raise ClusterError(where, expected)
 
-
-def decide(
-    seconds: float, chains: int, workers: int, cluster_seconds: float | None = None
-) -> Placement:
-    """Choose between this process and a local cluster for chains of ``seconds`` in all.
-
-    In process the chains run one after another: ``seconds``. On a local cluster of
-    ``workers`` processes, k = min(chains, workers) run at once: about
-    ``cluster_seconds + seconds / k``. The cluster is chosen when that is less.
-
-    Parameters
-    ----------
-    seconds
-        Estimated wall time of all chains in this process (see :func:`estimate_seconds`).
-    chains, workers
-        Number of chains, and of local worker processes a cluster would start.
-    cluster_seconds
-        Cost of starting and stopping the cluster; default ``LOCAL_CLUSTER_SECONDS``.
-    """
-    start = LOCAL_CLUSTER_SECONDS if cluster_seconds is None else cluster_seconds
-    parallel = min(chains, workers)
-    estimate = f"estimated {seconds:.1f} s of sampling"
-    if parallel > 1 and start + seconds / parallel < seconds:
-        return Placement(
-            "local",
-            f"a local Dask cluster of {parallel} workers ({estimate} in process, "
-            f"~{start + seconds / parallel:.0f} s on the cluster with its start)",
-        )
-    if parallel == 1:
-        why = "a single chain" if chains == 1 else "one worker would run them no sooner"
-        return Placement(IN_PROCESS, f"in process ({estimate}; {why})")
-    return Placement(
-        IN_PROCESS,
-        f"in process ({estimate}; a local cluster costs ~{start:.0f} s to start)",
-    )
-
-
-def estimate_seconds(tasks: list[ChainTask]) -> float:
-    """Estimate the wall time of all chains in this process from the first of them.
-
-    Compiles the sampler, then times iterations of a copy of the first chain from
-    its start (1, 2, 4, ... at a time, ``TIMING_SECONDS`` or so, or to its end;
-    see :meth:`Chain.seconds_per_iteration`) and scales them to every chain's
-    iterations. The chains themselves are not touched.
-    """
-    task = tasks[0]
-    chain = Chain(task.posterior, task.settings, task.seed, task.priors)  # compiles
-    return chain.seconds_per_iteration(TIMING_SECONDS) * task.settings.total * len(tasks)
+    def map(self, fn: Callable[[ChainTask], ChainResult], tasks: Iterable[ChainTask], /) -> Any:
+        """Call ``fn`` on each task; the results, in the tasks' order."""
 
 
 def calibrate(
     calibration: Calibration,
     *,
-    where: str = AUTO,
+    executor: Pool | Client | None = None,
     checkpoints: Path | None = None,
     progress: bool | Report = True,
 ) -> CalibrationResult:
-    """Run every chain of a calibration and gather them.
+    """Run every chain of a calibration, on an executor or in this process, and gather them.
+
+    Each chain is a task on its own, seeded from the calibration's seed, so the
+    chains are bit-identical whatever runs them: this process, a process pool,
+    or a Dask cluster of any size. Where they run is the caller's choice (the
+    ``epicast calibrate --cluster`` option opens a Dask cluster for it); this
+    function never starts one.
 
     Parameters
     ----------
     calibration
-        The calibration (see :func:`epicast.calibration.file.load_calibration`).
-    where
-        ``"auto"`` (this process or a local cluster, see :func:`place`),
-        ``"local"`` (a Dask cluster of this machine's cores), ``"slurm"``,
-        ``"tcp://HOST:PORT"`` (an existing scheduler), or ``"none"`` (one chain
-        after another in this process).
+        The calibration (see :func:`epicast.load_calibration`).
+    executor
+        What runs the chains: None, one after another in this process; a
+        :class:`distributed.Client`, one task per chain on its cluster, which
+        resubmits the chain of a lost worker (it resumes from its checkpoint);
+        or any other object with a ``map`` (see :class:`Pool`), e.g. a
+        :class:`concurrent.futures.ProcessPoolExecutor`, which gets
+        :func:`run_chain` and the tasks.
     checkpoints
-        Folder for the chains' checkpoints; None for none.
+        Folder for the chains' checkpoints; None for none. On a cluster it must
+        be on a file system the workers share. A calibration given the same
+        folder again resumes its chains from their last checkpoints.
     progress
         True: progress per chain on standard error (a rich bar per chain on a
         terminal, otherwise a plain line per chain at each quarter of its
         iterations); False: none; or a function called with (chain, iterations
-        done) as the chains run, wherever they run.
+        done). In this process and on Dask (the workers send events) it is
+        called as the chains run; with another executor, once per finished chain.
 
     Returns
     -------
     CalibrationResult
         Draws of every chain, diagnostics, provenance.
     """
-    if where == AUTO:
-        placement = place(calibration, where)
-        logger.info("%s", placement.line())
-        where = placement.where
     tasks = chain_tasks(calibration, checkpoints)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     clock = time.perf_counter()
     try:
         with _progress(tasks, progress) as report:
-            if where == IN_PROCESS:
-                results, workers = [run_chain(task, report) for task in tasks], 1
-            else:
-                results, workers = _run_on_dask(tasks, where, calibration, report)
-    finally:  # interrupted or not, the workers are gone: their temporaries are stale
-        for task in tasks:
-            if task.checkpoint is not None:
-                remove_stale_temporaries(Path(task.checkpoint))
+            results = _run(tasks, executor, report)
+    finally:  # interrupted or not: the temporaries of workers gone meanwhile are stale
+        if checkpoints is not None:
+            remove_half_written_checkpoints(calibration, checkpoints)
+    where, workers = _where(executor, results)
     return _gather(calibration, results, where, workers, started, time.perf_counter() - clock)
 
 
-def _run_on_dask(
-    tasks: list[ChainTask], where: str, calibration: Calibration, report: Report
-) -> tuple[list[ChainResult], int]:
-    """Submit the chains to a Dask cluster; return their results and the worker count."""
+def remove_half_written_checkpoints(calibration: Calibration, checkpoints: Path) -> None:
+    """Remove the half-written checkpoints left by workers that are gone.
+
+    A worker stopped while saving leaves a temporary file beside the chain's
+    checkpoint. :func:`calibrate` removes those of workers gone by its end;
+    whoever closes the executor (its workers then gone) calls this again.
+    """
+    folder = checkpoint_folder(calibration, checkpoints)
+    for chain in range(calibration.sampler.chains):
+        remove_stale_temporaries(folder / f"chain-{chain}.npz")
+
+
+def _run(tasks: list[ChainTask], executor: Pool | Client | None, report: Report) -> list:
+    """Run the chains on the executor; return their results in chain order."""
+    if executor is None:
+        return [run_chain(task, report) for task in tasks]
+    if _is_dask_client(executor):
+        return _run_on_dask(tasks, executor, report)
+    results = []
+    for result in executor.map(run_chain, tasks):
+        report(result.chain, tasks[result.chain].settings.total)
+        results.append(result)
+    return results
+
+
+def _is_dask_client(executor: object) -> bool:
+    """Whether ``executor`` is a Dask client (without importing distributed if it is not)."""
+    distributed = sys.modules.get("distributed")
+    return distributed is not None and isinstance(executor, distributed.Client)
+
+
+def _where(executor: Pool | Client | None, results: list[ChainResult]) -> tuple[str, int]:
+    """Return where the chains ran and on how many workers, as the result records them.
+
+    In process: ``"none"``. On Dask: ``"local"``, ``"slurm"`` or the scheduler's
+    address, and the cluster's workers. Otherwise: the executor's type, and the
+    processes that ran chains.
+    """
+    if executor is None:
+        return IN_PROCESS, 1
+    if _is_dask_client(executor):
+        from epicast.cluster import place_of
+
+        return place_of(executor), len(executor.nthreads())
+    return type(executor).__name__, len({result.process for result in results})
+
+
+def _run_on_dask(tasks: list[ChainTask], client: Client, report: Report) -> list[ChainResult]:
+    """Submit the chains to a Dask cluster; return their results in chain order."""
     from distributed import as_completed
 
-    from epicast.cluster import open_client, wait_for_workers
-
-    if not logger.isEnabledFor(logging.INFO):  # distributed logs at INFO from its import on
-        logging.getLogger("distributed").setLevel(logging.WARNING)
-    with open_client(where, calibration.cluster) as client, _quiet_when_stopped():
-        client.subscribe_topic(PROGRESS_TOPIC, lambda event: report(*event[1]))
-        wait_for_workers(client)
+    client.subscribe_topic(PROGRESS_TOPIC, lambda event: report(*event[1]))
+    try:
         futures = [
             client.submit(_run_on_worker, task, pure=False, key=f"epicast-chain-{task.chain}")
             for task in tasks
@@ -549,25 +507,9 @@ def _run_on_dask(
         for future in as_completed(futures):
             results.append(future.result())
             report(results[-1].chain, tasks[0].settings.total)  # events may lag the result
-        workers = len(client.nthreads())
+    finally:
         client.unsubscribe_topic(PROGRESS_TOPIC)
-    return sorted(results, key=lambda r: r.chain), workers
-
-
-@contextmanager
-def _quiet_when_stopped() -> Iterator[None]:
-    """Silence distributed (for the rest of the process) when Ctrl-C or SIGTERM stops it.
-
-    Inside the cluster's block, so that its shutdown is quiet: its warnings about
-    the cancelled chains and the workers it kills are the expected consequence
-    of stopping, not news; the command says it stopped.
-    """
-    try:
-        yield
-    except BaseException as exc:
-        if not isinstance(exc, Exception):  # KeyboardInterrupt, SIGTERM, SystemExit
-            logging.getLogger("distributed").setLevel(logging.CRITICAL)
-        raise
+    return sorted(results, key=lambda r: r.chain)
 
 
 def _run_on_worker(task: ChainTask) -> ChainResult:
