@@ -30,7 +30,6 @@ import logging
 import re
 import secrets
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ import requests
 from packaging.version import InvalidVersion, Version
 
 from ci import shell
+from ci.atomic import atomic_file
 from ci.credentials import Credentials, env_names
 from ci.distribution import read_dist_file, sha256_of
 from ci.errors import CIError
@@ -416,7 +416,6 @@ class DevpiClient:
         CIError
             If the content does not match the sha256 the index recorded.
         """
-        directory.mkdir(parents=True, exist_ok=True)
         target = directory / release_file.filename
         digest = hashlib.sha256()
         response = self.request(
@@ -426,22 +425,16 @@ class DevpiClient:
             stream=True,
             headers={"Accept": "*/*"},  # with Accept: JSON devpi answers with the file's metadata
         )
-        with (
-            response,
-            tempfile.NamedTemporaryFile(dir=directory, prefix=".download-", delete=False) as out,
-        ):
+        with response, atomic_file(target, binary=True) as out:
             for chunk in response.iter_content(CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
-        tmp = Path(out.name)
-        if digest.hexdigest() != release_file.sha256:
-            tmp.unlink()
-            raise CIError(
-                f"{release_file.filename} from {release_file.index} has sha256 "
-                f"{digest.hexdigest()[:12]}…, the index recorded {release_file.sha256[:12]}…",
-                tip="the file was altered in transit or on the server; do not install it",
-            )
-        tmp.replace(target)
+            if digest.hexdigest() != release_file.sha256:
+                raise CIError(
+                    f"{release_file.filename} from {release_file.index} has sha256 "
+                    f"{digest.hexdigest()[:12]}…, the index recorded {release_file.sha256[:12]}…",
+                    tip="the file was altered in transit or on the server; do not install it",
+                )
         return target
 
     def upload(self, index: str, path: Path) -> str:

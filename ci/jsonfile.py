@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ci.atomic import atomic_file
 from ci.errors import CIError
 
 SCHEMA_VERSION = 1
-
-
-def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> Path:
-    """Write ``text`` to ``path`` through a temporary file, fsync and ``os.replace``.
-
-    Readers see the old content or the new one, never a partial file, even if
-    the writer is killed half-way.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
 
 
 def dump_artefact(data: dict[str, Any]) -> str:
@@ -59,7 +38,9 @@ def load_artefact(text: str, where: str) -> dict[str, Any]:
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:
     """Write ``data`` plus ``schema_version`` as sorted, indented JSON, atomically."""
-    return write_text_atomic(path, dump_artefact(data))
+    with atomic_file(path) as handle:
+        handle.write(dump_artefact(data))
+    return path
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -45,7 +45,6 @@ for a day either. A cache of another index URL is ignored.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -393,7 +392,10 @@ def read_cache(path: Path, index_url: str) -> dict | None:
 def write_cache(
     path: Path, index_url: str, checked: float, latest: str | None, error: str | None
 ) -> None:
-    """Write the cache atomically (temporary file, then rename); never fail."""
+    """Write the cache atomically (epicast's one atomic writer); never fail."""
+    from epicast._files import atomic_path  # not at import: the CLI imports this module
+    from epicast.errors import EpicastError
+
     record = {
         "schema": CACHE_SCHEMA,
         "index_url": index_url,
@@ -401,20 +403,12 @@ def write_cache(
         "latest": latest,
         "error": error,
     }
-    import tempfile
-
-    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(record, out)
-        os.replace(temporary, path)
-    except OSError as exc:  # a read-only or full disk: no cache, checked again next run
+        with atomic_path(path, force=True) as temporary:
+            temporary.write_text(json.dumps(record), encoding="utf-8")
+    except (OSError, EpicastError) as exc:  # a read-only or full disk: checked again next run
         logger.debug("cannot write %s: %s", path, exc)
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
 
 
 class UpdateCheck:
