@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ci import drift, environments, instructions, names, records, reuse, transaction, verdict
+from ci import drift, environments, instructions, names, records, reuse, shell, transaction, verdict
 from ci.archive import Archive, configured_archive
 from ci.build import read_report
 from ci.config import Bench, load_config
@@ -49,7 +48,6 @@ from ci.errors import CIError
 from ci.index import DevpiClient, ReleaseFile, version_key
 from ci.progress import Progress
 from ci.release import now, wheel_of
-from ci.shell import mask
 from ci.state import repo_root
 from ci.verify import isolated_environment
 
@@ -388,15 +386,15 @@ def _one_round(
         *("-m", "pytest", *settings.paths, "-m", settings.marker),
         *("-q", "-p", "no:cacheprovider", f"--benchmark-json={out}"),
     ]
-    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
+    result = shell.execute(command, cwd=root, env=env, inherit=False)
     if result.returncode not in (0, 1) or not out.exists():
-        tail = "\n".join(mask(result.stdout + result.stderr).strip().splitlines()[-10:])
+        tail = "\n".join(result.output.strip().splitlines()[-10:])
         raise CIError(
             f"the benchmarks did not run for the {name}:\n{tail}",
             tip=f"run `pytest {' '.join(settings.paths)} -m {settings.marker}` to see why",
         )
     if result.returncode:
-        logger.warning("some benchmarks failed for the %s:\n%s", name, mask(result.stdout))
+        logger.warning("some benchmarks failed for the %s:\n%s", name, result.output)
     return json.loads(out.read_text(encoding="utf-8"))
 
 

@@ -21,12 +21,8 @@ resumed); it first stops what the interrupted one left running
 from __future__ import annotations
 
 import argparse
-import ctypes
 import fcntl
-import os
 import shutil
-import signal
-import subprocess
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -37,7 +33,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 from pydantic import ValidationError
 
-from ci import environments, manifest, names, results, reuse, transaction
+from ci import environments, manifest, names, processes, results, reuse, shell, transaction
 from ci.archive import Archive, configured_archive
 from ci.build import read_report
 from ci.config import Calibrate, load_config
@@ -50,7 +46,6 @@ from ci.shell import SECRET_VARIABLES
 from ci.state import repo_root, state_dir
 
 RESULT, PLOTS, LOG = "result.h5", "plots", "calibrate.log"
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -414,19 +409,10 @@ def run_logged(
         **(extra or {}),
     }
     pid_file = work / "pid"
-    with log.open("w", encoding="utf-8") as output:
-        process = subprocess.Popen(
-            command,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=work,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        environment = Path(command[0]).parent.parent  # every process of the run runs from it
-        pid_file.write_text(f"{process.pid}\n{environment}", encoding="utf-8")
-        code = process.wait()
+    process = shell.start(command, env=env, inherit=False, cwd=work, log=log, die_with_parent=True)
+    environment = Path(command[0]).parent.parent  # every process of the run runs from it
+    pid_file.write_text(f"{process.pid}\n{environment}", encoding="utf-8")
+    code = process.wait()
     pid_file.unlink()
     if code:
         tail = "\n".join(log.read_text(encoding="utf-8").strip().splitlines()[-10:])
@@ -434,11 +420,6 @@ def run_logged(
             f"`epicast calibrate {command[2]}` failed with exit code {code}:\n{tail}",
             tip=tip,
         )
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _stop_leftovers(work: Path) -> None:
@@ -451,11 +432,8 @@ def _stop_leftovers(work: Path) -> None:
     if not pid_file.exists():
         return
     group, _, environment = pid_file.read_text(encoding="utf-8").partition("\n")
-    for entry in Path("/proc").glob("[0-9]*"):
-        with suppress(OSError, ValueError):
-            command = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if environment and os.getpgid(int(entry.name)) == int(group) and environment in command:
-                os.kill(int(entry.name), signal.SIGKILL)
+    if group.isdigit() and environment:
+        processes.kill_group(int(group), environment)
     pid_file.unlink()
 
 

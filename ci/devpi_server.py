@@ -21,7 +21,6 @@ import os
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -30,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from ci import credentials as creds
+from ci import shell
 from ci.errors import CIError
 from ci.index import DevpiClient, DevpiUnreachableError, redact_url
 from ci.jsonfile import write_json
-from ci.processes import alive
+from ci.processes import alive, command_line
 from ci.state import private_dir, read_json, state_dir
 
 log = logging.getLogger(__name__)
@@ -148,13 +148,8 @@ class EmbeddedServer:
         return info
 
     def _is_ours(self, pid: int) -> bool:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except FileNotFoundError:
-            return not Path("/proc/self").exists()  # no procfs (macOS): trust the pid
-        except OSError:
-            return False
-        return os.fsencode(self.serverdir) in cmdline
+        """Whether ``pid`` is a devpi-server of this directory (not a process that took its id)."""
+        return os.fsdecode(self.serverdir) in (command_line(pid) or ())
 
     def _port(self, requested: int | None) -> int:
         """Return the port to listen on: ``requested``, else the last run's, else 3141."""
@@ -174,18 +169,15 @@ class EmbeddedServer:
             return
         root = creds.resolve("root", secretfile=self.secretfile, environ=environ)
         # The password goes through a pipe, never through a command line.
-        result = subprocess.run(
+        result = shell.execute(
             [sys.executable, "-c", INIT_SNIPPET, str(self.serverdir)],
-            input=root.password,
-            capture_output=True,
-            text=True,
-            check=False,
+            stdin=root.password,
             env=_server_environment(),
+            inherit=False,
         )
         if result.returncode:
-            output = result.stderr or result.stdout
             raise CIError(
-                f"devpi-init failed in {self.serverdir}: {_last_line(output)}",
+                f"devpi-init failed in {self.serverdir}: {_last_line(result.output)}",
                 tip="check that devpi-server is installed (pip install -r requirements/dev.txt)",
             )
 
@@ -213,7 +205,7 @@ class EmbeddedServer:
             url = f"http://{HOST}:{port}"
             if self.log_file.exists():
                 self.log_file.replace(self.log_file.with_suffix(".log.1"))
-            pid = _spawn(
+            pid = shell.detach(
                 [
                     sys.executable,
                     "-m",
@@ -228,7 +220,9 @@ class EmbeddedServer:
                     str(port),
                     *SERVER_OPTIONS,
                 ],
-                self.log_file,
+                env=_server_environment(),
+                inherit=False,
+                log=self.log_file,
             )
             write_json(
                 self.info_file,
@@ -283,20 +277,6 @@ class EmbeddedServer:
 def _server_environment() -> dict[str, str]:
     """Return the environment of devpi processes: ours without any credential variable."""
     return {k: v for k, v in os.environ.items() if not k.startswith("DEVPI_")}
-
-
-def _spawn(argv: list[str], log_file: Path) -> int:
-    """Start ``argv`` in its own session, output to ``log_file``; return its pid.
-
-    ``posix_spawn`` rather than ``subprocess.Popen``: the server outlives this
-    process, and a ``Popen`` object would warn about a child still running.
-    """
-    actions = [
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
-        (os.POSIX_SPAWN_DUP2, 1, 2),
-    ]
-    return os.posix_spawn(argv[0], argv, _server_environment(), file_actions=actions, setsid=True)
 
 
 def _terminate(pid: int) -> str:

@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ci import shell
 from ci.errors import CIError
 
 logger = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ def _no_aslr() -> tuple[str, ...]:
         return ()
     prefix = (setarch, platform.machine(), "-R")
     try:
-        works = subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0
+        works = shell.execute([*prefix, "true"]).returncode == 0
     except OSError:
         works = False
     if not works:
@@ -249,24 +250,14 @@ def _no_aslr() -> tuple[str, ...]:
 
 def _run(command: list[str], cwd: Path, env: dict[str, str], kernel: str, python: Path) -> None:
     """Run one process of the measurement; map its failures to CIErrors."""
-    logger.debug("running %s", " ".join(command))
     try:
-        result = subprocess.run(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
+        result = shell.execute(command, cwd=cwd, env=env, inherit=False, timeout=TIMEOUT)
     except subprocess.TimeoutExpired as exc:
         raise CIError(
             f"counting {kernel} took more than {TIMEOUT:.0f} s",
             tip="use fewer calls (kernel_calls in [bench] of pipeline.toml)",
         ) from exc
     if result.returncode == UNAVAILABLE:
-        raise KernelUnavailableError(kernel, python, result.stdout)
+        raise KernelUnavailableError(kernel, python, result.output)
     if result.returncode:
-        raise CountError(command, result.returncode, result.stdout)
+        raise CountError(command, result.returncode, result.output)

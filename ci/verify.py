@@ -27,7 +27,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci import git, names, records, reuse, transaction
+from ci import git, names, records, reuse, shell, transaction
 from ci.archive import configured_archive
 from ci.build import read_report
 from ci.config import load_config
@@ -46,7 +45,6 @@ from ci.errors import CIError
 from ci.index import ReleaseFile
 from ci.progress import Progress
 from ci.release import now
-from ci.shell import mask
 from ci.state import repo_root
 
 logger = logging.getLogger(__name__)
@@ -358,21 +356,13 @@ def _run_suite(
         f"--junitxml={junit}",
     ]
     started = time.monotonic()
-    result = subprocess.run(
-        command,
-        env=isolated_environment(index_url),
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
+    result = shell.execute(command, env=isolated_environment(index_url), inherit=False, cwd=root)
     duration = round(time.monotonic() - started, 1)
-    logger.info("%s", mask(result.stdout))
+    logger.info("%s", result.output)
     counts = _junit_counts(junit)
     status = "passed" if result.returncode == 0 and counts["failed"] == 0 else "failed"
     if status == "failed":
-        tail = "\n".join(mask(result.stdout).strip().splitlines()[-15:])
+        tail = "\n".join(result.output.strip().splitlines()[-15:])
         print(f"{env_name} failed:\n{tail}", file=sys.stderr)
     return {
         **base,
@@ -429,10 +419,10 @@ def interpreter_version(python: str) -> str | None:
     if shutil.which(name) is None:
         return None
     ask = [name, "-c", "import platform; print(platform.python_version())"]
-    found = subprocess.run(ask, capture_output=True, text=True, check=False)
-    if found.returncode:
+    found = shell.execute(ask)
+    if found.returncode or not found.output.strip():
         return None
-    return found.stdout.strip() or None
+    return found.output.strip().splitlines()[-1]
 
 
 def isolated_environment(index_url: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from ci import devpi_server as devpi_module
-from ci import processes
+from ci import processes, shell
 from ci.credentials import Credentials, derive, resolve
 from ci.devpi import connect, locate
 from ci.errors import CIError
@@ -168,7 +168,7 @@ def test_stop_kills_a_process_that_ignores_sigterm(
         "print('up', flush=True)"
     )
     log = tmp_path / "log"
-    pid = devpi_module._spawn([sys.executable, "-c", stubborn + "; time.sleep(60)"], log)
+    pid = shell.detach([sys.executable, "-c", stubborn + "; time.sleep(60)"], log=log)
     deadline = time.monotonic() + 30
     while "up" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline
