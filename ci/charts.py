@@ -1,8 +1,10 @@
-"""Inline SVG charts of the dashboard: benchmarks' ratios and histories, calibrations' runs.
+"""The geometry of the dashboard's SVG charts: benchmarks' ratios and histories, calibrations' runs.
 
-Drawn in Python as plain SVG text, so the site needs no JavaScript, no
-plotting library and nothing from the network, and the same points give the
-same bytes (coordinates are rounded to 0.1 px with fixed formatting). Styling
+This module decides where every axis, tick, line, band and point goes, with
+which class and tooltip; the macros of ``ci/templates/charts.html`` write
+them as SVG, one macro per chart. So the site needs no JavaScript, no plotting
+library and nothing from the network, and the same points give the same bytes:
+coordinates are strings of px rounded to 0.1 with a fixed format. Styling
 (colours, fonts) is left to the site's style sheet through class names.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
 
 from ci.comparison import Fit
 from ci.history import History, HistoryPoint, Step
@@ -22,7 +23,7 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 16, 36, 56
 """Margins around the plot area, in px: room for the title, tick labels and axis labels."""
 SLOWER = "slower"
 Scale = Callable[[float], float]
-"""Maps a ratio to its y coordinate in px."""
+"""Maps a value to its coordinate in px."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,155 @@ class Point:
         )
 
 
-def ratio_chart(name: str, unit: str, points: Sequence[Point]) -> str:
-    """Return an ``<svg class="chart ratio">`` of a benchmark's ratios across versions.
+# --- what the templates draw (coordinates in px, as written) -------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """A straight line from (x1, y1) to (x2, y2); ``dashed`` for reference lines and steps."""
+
+    cls: str
+    x1: str
+    y1: str
+    x2: str
+    y2: str
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class Label:
+    """A text at (x, y), with a tooltip (``title``) if any."""
+
+    x: str
+    y: str
+    text: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A polyline or polygon: its classes, its ``"X,Y X,Y ..."`` points, a tooltip if any."""
+
+    cls: str
+    points: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Dot:
+    """A point drawn as a circle of radius ``r``, with its tooltip and data attributes."""
+
+    cls: str
+    x: str
+    y: str
+    r: int
+    title: str
+    verdict: str = ""
+    machine: str = ""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What every chart has: its kind, identity, accessible label, title and size.
+
+    ``kind`` is its class after ``chart``; ``attribute`` and ``name`` are the
+    ``data-`` attribute naming what it shows and its value.
+    """
+
+    kind: str
+    attribute: str
+    name: str
+    aria: str
+    title: Label
+    width: int = WIDTH
+    height: int = HEIGHT
+
+
+@dataclass(frozen=True)
+class YAxis:
+    """The y axis: its line, a grid line and label per tick, its label (rotated, at ``middle``)."""
+
+    line: Line
+    ticks: list[tuple[Line, Label]]
+    label: str
+    middle: str
+
+
+@dataclass(frozen=True)
+class XAxis:
+    """The x axis: its line, its tick labels, and its label if it has one."""
+
+    line: Line
+    ticks: list[Label]
+    label: Label | None = None
+
+
+@dataclass(frozen=True)
+class RatioChart:
+    """A benchmark's ratios across versions (``ratio_chart`` in charts.html)."""
+
+    frame: Frame
+    y: YAxis
+    band: Shape | None
+    unity: Line
+    x: XAxis
+    trace: Shape | None
+    points: list[Dot]
+
+
+@dataclass(frozen=True)
+class HistorySeries:
+    """One line of a history chart: its trace and each point's interval and circle.
+
+    The trace is ``None`` for a single point, an interval when it is unknown.
+    """
+
+    trace: Shape | None
+    points: list[tuple[Line | None, Dot]]
+
+
+@dataclass(frozen=True)
+class HistoryChart:
+    """A benchmark's level across versions (``history_chart`` in charts.html)."""
+
+    frame: Frame
+    y: YAxis
+    x: XAxis
+    steps: list[tuple[Line, Label]]
+    series: list[HistorySeries]
+
+
+@dataclass(frozen=True)
+class OverlayRun:
+    """One of the two runs of an overlay: its band (fits only), its line and its legend."""
+
+    series: str
+    band: Shape | None
+    trace: Shape
+    legend: Label
+
+
+@dataclass(frozen=True)
+class OverlayChart:
+    """Two runs overlaid (``overlay_chart`` in charts.html).
+
+    Densities have an x axis and a line per run; fits also have the y axis,
+    the x axis' label, each run's band and the observations.
+    """
+
+    frame: Frame
+    x: XAxis
+    runs: list[OverlayRun]
+    y: YAxis | None = None
+    x_label: Label | None = None
+    observed: Sequence[Dot] = ()
+
+
+# --- the charts ----------------------------------------------------------------------------
+
+
+def ratio_chart(name: str, unit: str, points: Sequence[Point]) -> RatioChart:
+    """Return the chart (``svg.chart.ratio``) of a benchmark's ratios across versions.
 
     Parameters
     ----------
@@ -66,10 +214,10 @@ def ratio_chart(name: str, unit: str, points: Sequence[Point]) -> str:
 
     Returns
     -------
-    str
-        SVG markup: a shaded confidence band, a dashed line at ratio 1, one
-        circle per point (class ``regression`` when its verdict is slower) with
-        a ``<title>`` tooltip, the title, and both axes with labels.
+    RatioChart
+        A shaded confidence band, a dashed line at ratio 1, one circle per
+        point (class ``regression`` when its verdict is slower) with a tooltip,
+        the title, and both axes with labels.
     """
     low, high = _y_range(points)
     x = _x_positions(len(points))
@@ -78,20 +226,20 @@ def ratio_chart(name: str, unit: str, points: Sequence[Point]) -> str:
         return TOP + (high - value) / (high - low) * (HEIGHT - TOP - BOTTOM)
 
     short = name.rsplit("::", 1)[-1]
-    parts = [
-        f'<svg class="chart ratio" data-benchmark="{escape(name)}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-        f'aria-label="{escape(f"ratio to baseline of {short} by version")}">',
-        f'<text class="chart-title" x="{LEFT}" y="20">{escape(short)} ({escape(unit)})</text>',
-        *_y_axis(low, high, y),
-        _band(points, x, y),
-        _line("unity", LEFT, y(1.0), WIDTH - RIGHT, y(1.0), dashed=True),
-        _x_axis([p.version for p in points], x),
-        _trace(points, x, y),
-        *(_point(point, x[i], y(point.ratio)) for i, point in enumerate(points)),
-        "</svg>",
-    ]
-    return "\n".join(part for part in parts if part)
+    title = f"{short} ({unit})"
+    return RatioChart(
+        frame=_frame("ratio", "benchmark", name, f"ratio to baseline of {short} by version", title),
+        y=_y_axis(low, high, y),
+        band=_band(points, x, y),
+        unity=_line("unity", LEFT, y(1.0), WIDTH - RIGHT, y(1.0), dashed=True),
+        x=_x_axis([p.version for p in points], x),
+        trace=Shape("trace", _path(x, [y(p.ratio) for p in points])) if len(points) > 1 else None,
+        points=[_ratio_point(point, x[i], y(point.ratio)) for i, point in enumerate(points)],
+    )
+
+
+def _frame(kind: str, attribute: str, name: str, aria: str, title: str) -> Frame:
+    return Frame(kind, attribute, name, aria, Label(str(LEFT), "20", title))
 
 
 def _x_positions(count: int) -> list[float]:
@@ -123,12 +271,13 @@ def _num(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _line(cls: str, x1: float, y1: float, x2: float, y2: float, dashed: bool = False) -> str:
-    dash = ' stroke-dasharray="5 4"' if dashed else ""
-    return (
-        f'<line class="{cls}" x1="{_num(x1)}" y1="{_num(y1)}" '
-        f'x2="{_num(x2)}" y2="{_num(y2)}"{dash}/>'
-    )
+def _path(xs: Sequence[float], ys: Sequence[float]) -> str:
+    """Return the ``"X,Y X,Y ..."`` points of a polyline or polygon through (xs, ys) px."""
+    return " ".join(f"{_num(a)},{_num(b)}" for a, b in zip(xs, ys, strict=True))
+
+
+def _line(cls: str, x1: float, y1: float, x2: float, y2: float, dashed: bool = False) -> Line:
+    return Line(cls, _num(x1), _num(y1), _num(x2), _num(y2), dashed)
 
 
 def _y_axis(
@@ -137,40 +286,35 @@ def _y_axis(
     y: Scale,
     label: str = "ratio candidate / baseline",
     tick_text: Callable[[float], str] = "{:.2f}".format,
-) -> list[str]:
-    """Return the y axis: line, ticks with labels and the axis label."""
-    parts = [_line("axis", LEFT, TOP, LEFT, HEIGHT - BOTTOM)]
-    for tick in _ticks(low, high):
-        parts.append(_line("grid", LEFT, y(tick), WIDTH - RIGHT, y(tick)))
-        parts.append(
-            f'<text class="tick" x="{LEFT - 6}" y="{_num(y(tick) + 4)}" '
-            f'text-anchor="end">{escape(tick_text(tick))}</text>'
+) -> YAxis:
+    """Return the y axis: line, ticks with grid lines and labels, and the axis label."""
+    ticks = [
+        (
+            _line("grid", LEFT, y(tick), WIDTH - RIGHT, y(tick)),
+            Label(str(LEFT - 6), _num(y(tick) + 4), tick_text(tick)),
         )
+        for tick in _ticks(low, high)
+    ]
     middle = _num((TOP + HEIGHT - BOTTOM) / 2)
-    parts.append(
-        f'<text class="axis-label" transform="translate(12 {middle}) rotate(-90)" '
-        f'text-anchor="middle">{escape(label)}</text>'
-    )
-    return parts
+    return YAxis(_line("axis", LEFT, TOP, LEFT, HEIGHT - BOTTOM), ticks, label, middle)
 
 
-def _x_axis(versions: Sequence[str], x: list[float]) -> str:
+def _x_axis(versions: Sequence[str], x: list[float]) -> XAxis:
     """Return the x axis: line, one version label per slot and the axis label."""
     base = HEIGHT - BOTTOM
-    parts = [_line("axis", LEFT, base, WIDTH - RIGHT, base)]
-    for version, position in zip(versions, x, strict=True):
-        parts.append(
-            f'<text class="tick" x="{_num(position)}" y="{base + 16}" '
-            f'text-anchor="middle">{escape(version)}</text>'
-        )
-    parts.append(
-        f'<text class="axis-label" x="{_num((LEFT + WIDTH - RIGHT) / 2)}" y="{HEIGHT - 8}" '
-        'text-anchor="middle">version</text>'
+    return XAxis(
+        _line("axis", LEFT, base, WIDTH - RIGHT, base),
+        [Label(_num(p), str(base + 16), v) for v, p in zip(versions, x, strict=True)],
+        _x_label("version"),
     )
-    return "\n".join(parts)
 
 
-def _band(points: Sequence[Point], x: list[float], y: Scale) -> str:
+def _x_label(text: str) -> Label:
+    """Return the label under the x axis, centred."""
+    return Label(_num((LEFT + WIDTH - RIGHT) / 2), str(HEIGHT - 8), text)
+
+
+def _band(points: Sequence[Point], x: list[float], y: Scale) -> Shape | None:
     """Return the shaded confidence band through the points that have an interval."""
     known = [
         (x[i], p.ci_low, p.ci_high)
@@ -178,41 +322,31 @@ def _band(points: Sequence[Point], x: list[float], y: Scale) -> str:
         if p.ci_low is not None and p.ci_high is not None
     ]
     if not known:
-        return ""
+        return None
     if len(known) == 1:  # a band needs some width: a short bar around the single point
         position, low, high = known[0]
         known = [(position - 12, low, high), (position + 12, low, high)]
-    upper = [f"{_num(px)},{_num(y(high))}" for px, _, high in known]
-    lower = [f"{_num(px)},{_num(y(low))}" for px, low, _ in reversed(known)]
-    return f'<polygon class="band" points="{" ".join(upper + lower)}"/>'
+    xs = [px for px, _, _ in known]
+    upper = _path(xs, [y(high) for _, _, high in known])
+    lower = _path(xs[::-1], [y(low) for _, low, _ in reversed(known)])
+    return Shape("band", f"{upper} {lower}")
 
 
-def _trace(points: Sequence[Point], x: list[float], y: Scale) -> str:
-    """Return the line joining the points, if there are at least two."""
-    if len(points) < 2:
-        return ""
-    path = " ".join(f"{_num(x[i])},{_num(y(p.ratio))}" for i, p in enumerate(points))
-    return f'<polyline class="trace" points="{path}"/>'
-
-
-def _point(point: Point, px: float, py: float) -> str:
+def _ratio_point(point: Point, px: float, py: float) -> Dot:
     cls = "point regression" if point.verdict == SLOWER else "point"
-    return (
-        f'<circle class="{cls}" data-verdict="{escape(point.verdict)}" cx="{_num(px)}" '
-        f'cy="{_num(py)}" r="5"><title>{escape(point.tooltip())}</title></circle>'
-    )
+    return Dot(cls, _num(px), _num(py), 5, point.tooltip(), verdict=point.verdict)
 
 
-def history_chart(history: History) -> str:
-    """Return an ``<svg class="chart history">`` of a benchmark's level across versions.
+def history_chart(history: History) -> HistoryChart:
+    """Return the chart (``svg.chart.history``) of a benchmark's level across versions.
 
     One slot per version in release order; each comparable series (a machine's
     timings, or all instruction counts) is its own line (class ``series-K``),
     each point a circle with its interval as a vertical bar, classed
     ``regression``, ``accepted`` (an accepted regression) or ``improvement``
-    by its run's verdict, with a ``<title>`` tooltip naming the machine. Each
-    step found is a dashed vertical line between its two versions, labelled
-    with the change (``+15%``).
+    by its run's verdict, with a tooltip naming the machine. Each step found
+    is a dashed vertical line between its two versions, labelled with the
+    change (``+15%``).
     """
     versions = list(dict.fromkeys(p.version for p in history.points))
     x = dict(zip(versions, _x_positions(len(versions)), strict=True))
@@ -224,30 +358,30 @@ def history_chart(history: History) -> str:
         return TOP + (high - value) / (high - low) * (HEIGHT - TOP - BOTTOM)
 
     short = history.name.rsplit("::", 1)[-1]
-    timing = history.unit == "s"
-    label = "typical time per call" if timing else f"{history.unit} per call"
-    parts = [
-        f'<svg class="chart history" data-benchmark="{escape(history.name)}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-        f'aria-label="{escape(f"{label} of {short} by version")}">',
-        f'<text class="chart-title" x="{LEFT}" y="20">{escape(short)} ({escape(label)})</text>',
-        *_y_axis(low, high, y, label, _tick_text(history.unit)),
-        _x_axis(versions, list(x.values())),
-        *(_step(step, x) for step in history.steps),
-    ]
-    for k, series in enumerate(history.series().values()):
-        path = " ".join(f"{_num(x[p.version])},{_num(y(p.value))}" for p in series)
-        parts.append(
-            f'<polyline class="trace series-{k}" points="{path}"/>' if len(series) > 1 else ""
+    label = "typical time per call" if history.unit == "s" else f"{history.unit} per call"
+    aria = f"{label} of {short} by version"
+    series = []
+    for k, points in enumerate(history.series().values()):
+        path = _path([x[p.version] for p in points], [y(p.value) for p in points])
+        marks = [
+            (
+                _line(f"interval series-{k}", x[p.version], y(p.low), x[p.version], y(p.high))
+                if p.low is not None and p.high is not None
+                else None,
+                _history_point(p, k, x[p.version], y(p.value), history.unit),
+            )
+            for p in points
+        ]
+        series.append(
+            HistorySeries(Shape(f"trace series-{k}", path) if len(points) > 1 else None, marks)
         )
-        for p in series:
-            if p.low is not None and p.high is not None:
-                parts.append(
-                    _line(f"interval series-{k}", x[p.version], y(p.low), x[p.version], y(p.high))
-                )
-            parts.append(_history_point(p, k, x[p.version], y(p.value), history.unit))
-    parts.append("</svg>")
-    return "\n".join(part for part in parts if part)
+    return HistoryChart(
+        frame=_frame("history", "benchmark", history.name, aria, f"{short} ({label})"),
+        y=_y_axis(low, high, y, label, _tick_text(history.unit)),
+        x=_x_axis(versions, list(x.values())),
+        steps=[_step(step, x) for step in history.steps],
+        series=series,
+    )
 
 
 def _tick_text(unit: str) -> Callable[[float], str]:
@@ -265,25 +399,18 @@ def _compact(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _step(step: Step, x: dict[str, float]) -> str:
-    """Return a dashed line between the two versions of a step, labelled with its change."""
+def _step(step: Step, x: dict[str, float]) -> tuple[Line, Label]:
+    """Return a dashed line between the two versions of a step, and its change as a label."""
     position = (x[step.before] + x[step.after]) / 2
-    change = f"{step.ratio - 1:+.0%}"
-    return "\n".join(
-        [
-            _line("step", position, TOP, position, HEIGHT - BOTTOM, dashed=True),
-            f'<text class="step-label" x="{_num(position + 4)}" y="{TOP + 12}">'
-            f"{escape(change)}<title>{escape(_step_text(step))}</title></text>",
-        ]
+    machine = f" on {step.machine}" if step.machine else ""
+    detail = f"{step.before} to {step.after}: {step.ratio - 1:+.1%}{machine}"
+    return (
+        _line("step", position, TOP, position, HEIGHT - BOTTOM, dashed=True),
+        Label(_num(position + 4), str(TOP + 12), f"{step.ratio - 1:+.0%}", detail),
     )
 
 
-def _step_text(step: Step) -> str:
-    machine = f" on {step.machine}" if step.machine else ""
-    return f"{step.before} to {step.after}: {step.ratio - 1:+.1%}{machine}"
-
-
-def _history_point(point: HistoryPoint, series: int, px: float, py: float, unit: str) -> str:
+def _history_point(point: HistoryPoint, series: int, px: float, py: float, unit: str) -> Dot:
     classes = {"slower": "accepted" if point.accepted else "regression", "faster": "improvement"}
     cls = " ".join(["point", f"series-{series}", *filter(None, [classes.get(point.verdict)])])
     interval = (
@@ -295,17 +422,13 @@ def _history_point(point: HistoryPoint, series: int, px: float, py: float, unit:
         f"{point.version}: {format_value(point.value, unit)}{interval}, {point.verdict}"
         f"{' (accepted)' if point.accepted else ''}, measured on {point.machine}"
     )
-    return (
-        f'<circle class="{cls}" data-verdict="{escape(point.verdict)}" '
-        f'data-machine="{escape(point.machine)}" cx="{_num(px)}" cy="{_num(py)}" r="5">'
-        f"<title>{escape(tooltip)}</title></circle>"
-    )
+    return Dot(cls, _num(px), _num(py), 5, tooltip, point.verdict, point.machine)
 
 
 def density_chart(
     quantity: str, labels: tuple[str, str], samples: tuple[Sequence[float], ...]
-) -> str:
-    """Return an ``<svg class="chart density">`` of two runs' posterior densities, overlaid.
+) -> OverlayChart:
+    """Return the chart (``svg.chart.density``) of two runs' posterior densities, overlaid.
 
     Both are histograms on the same 40 bins spanning the two samples' 0.5% to
     99.5% quantiles, drawn as step lines (classes ``series-0`` and
@@ -319,26 +442,24 @@ def density_chart(
     heights = [np.histogram(s, bins=edges, density=True)[0] for s in samples]
     top = max(float(h.max()) for h in heights) * 1.1 or 1.0
     aria = f"posterior density of {quantity} in two runs"
-    parts, x, y = _overlay(("density", "quantity", quantity), aria, (low, high), top)
+    frame, x_axis, x, y = _overlay(("density", "quantity", quantity), aria, (low, high), top)
+    runs = []
     for k, (label, height) in enumerate(zip(labels, heights, strict=True)):
-        points = [f"{_num(x(edges[0]))},{_num(y(0))}"]
-        for i, h in enumerate(height):
-            points += [f"{_num(x(edges[i]))},{_num(y(h))}", f"{_num(x(edges[i + 1]))},{_num(y(h))}"]
-        points.append(f"{_num(x(edges[-1]))},{_num(y(0))}")
-        parts.append(
-            f'<polyline class="trace series-{k}" points="{" ".join(points)}">'
-            f"<title>{escape(label)}</title></polyline>"
-        )
-        parts.append(
-            f'<text class="legend series-{k}" x="{WIDTH - RIGHT}" y="{20 + 14 * k}" '
-            f'text-anchor="end">{escape(label)}</text>'
-        )
-    parts.append("</svg>")
-    return "\n".join(parts)
+        xs = [edges[0], *(edge for i in range(len(height)) for edge in edges[i : i + 2])]
+        ys = [0.0, *(h for h in height for _ in range(2))]
+        path = _path([x(v) for v in [*xs, edges[-1]]], [y(v) for v in [*ys, 0.0]])
+        trace = Shape(f"trace series-{k}", path, label)
+        runs.append(OverlayRun(f"series-{k}", None, trace, _legend(k, label)))
+    return OverlayChart(frame, x_axis, runs)
 
 
-def fit_chart(column: str, labels: tuple[str, str], fits: tuple[Fit, Fit]) -> str:
-    """Return an ``<svg class="chart fit">`` of two runs' fits to one target, overlaid.
+def _legend(k: int, label: str) -> Label:
+    """Return the label of run ``k`` of an overlay, at the top right."""
+    return Label(str(WIDTH - RIGHT), str(20 + 14 * k), label)
+
+
+def fit_chart(column: str, labels: tuple[str, str], fits: tuple[Fit, Fit]) -> OverlayChart:
+    """Return the chart (``svg.chart.fit``) of two runs' fits to one target, overlaid.
 
     Each run's 90% posterior predictive band (a polygon) and median (a line)
     in classes ``series-0`` and ``series-1``, labelled by run; the observations
@@ -350,41 +471,33 @@ def fit_chart(column: str, labels: tuple[str, str], fits: tuple[Fit, Fit]) -> st
     span = _span(float(days.min()), float(days.max()))
     top = max(max(float(fit.bands.max()), float(fit.observed.max())) for fit in fits) * 1.05 or 1.0
     aria = f"{column}: data and the fits of two runs"
-    parts, x, y = _overlay(("fit", "target", column), aria, span, top)
-    parts += [
-        *_y_axis(0.0, top, y, column, "{:.4g}".format),
-        f'<text class="axis-label" x="{_num((LEFT + WIDTH - RIGHT) / 2)}" y="{HEIGHT - 8}" '
-        'text-anchor="middle">day</text>',
-    ]
+    frame, x_axis, x, y = _overlay(("fit", "target", column), aria, span, top)
+    runs = []
     for k, (label, fit) in enumerate(zip(labels, fits, strict=True)):
-        low, median, high = (_coordinates(fit.days, fit.bands[:, i], x, y) for i in range(3))
-        parts += [
-            f'<polygon class="band series-{k}" points="{" ".join(high + low[::-1])}">'
-            f"<title>{escape(label)}: 90% predictive interval</title></polygon>",
-            f'<polyline class="trace series-{k}" points="{" ".join(median)}">'
-            f"<title>{escape(label)}: predictive median</title></polyline>",
-            f'<text class="legend series-{k}" x="{WIDTH - RIGHT}" y="{20 + 14 * k}" '
-            f'text-anchor="end">{escape(label)}</text>',
-        ]
+        xs = [x(d) for d in fit.days]
+        low, median, high = ([y(v) for v in fit.bands[:, i]] for i in range(3))
+        band = f"{_path(xs, high)} {_path(xs[::-1], low[::-1])}"
+        runs.append(
+            OverlayRun(
+                f"series-{k}",
+                Shape(f"band series-{k}", band, f"{label}: 90% predictive interval"),
+                Shape(f"trace series-{k}", _path(xs, median), f"{label}: predictive median"),
+                _legend(k, label),
+            )
+        )
     shown = [(fits[1], "observed")]
     if not (
         np.array_equal(fits[0].days, fits[1].days)
         and np.array_equal(fits[0].observed, fits[1].observed)
     ):
         shown.append((fits[0], "observed series-0"))  # the data changed between the runs
-    for fit, cls in shown:
-        parts += [
-            f'<circle class="{cls}" cx="{_num(x(d))}" cy="{_num(y(v))}" r="3">'
-            f"<title>day {d:g}: {v:g} observed</title></circle>"
-            for d, v in zip(fit.days, fit.observed, strict=True)
-        ]
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _coordinates(xs: Sequence[float], ys: Sequence[float], x: Scale, y: Scale) -> list[str]:
-    """Return ``"X,Y"`` SVG coordinates of the points (xs, ys)."""
-    return [f"{_num(x(a))},{_num(y(b))}" for a, b in zip(xs, ys, strict=True)]
+    observed = [
+        Dot(cls, _num(x(d)), _num(y(v)), 3, f"day {d:g}: {v:g} observed")
+        for fit, cls in shown
+        for d, v in zip(fit.days, fit.observed, strict=True)
+    ]
+    y_axis = _y_axis(0.0, top, y, column, "{:.4g}".format)
+    return OverlayChart(frame, x_axis, runs, y_axis, _x_label("day"), observed)
 
 
 def _span(low: float, high: float) -> tuple[float, float]:
@@ -394,12 +507,12 @@ def _span(low: float, high: float) -> tuple[float, float]:
 
 def _overlay(
     kind: tuple[str, str, str], aria: str, span: tuple[float, float], top: float
-) -> tuple[list[str], Scale, Scale]:
-    """Return the start of a chart of two runs overlaid, and its x and y scales.
+) -> tuple[Frame, XAxis, Scale, Scale]:
+    """Return the frame and x axis of a chart of two runs overlaid, and its x and y scales.
 
     ``kind`` is the chart's class, the name of its ``data-`` attribute and what
-    it shows (also the title). The start is the ``<svg>`` tag, the title and
-    the x axis with its ticks over ``span``; y runs from 0 to ``top``.
+    it shows (also the title). The x axis has ticks over ``span`` and no label;
+    y runs from 0 to ``top``.
     """
     chart, attribute, title = kind
     low, high = span
@@ -410,16 +523,9 @@ def _overlay(
     def y(value: float) -> float:
         return TOP + (top - value) / top * (HEIGHT - TOP - BOTTOM)
 
-    parts = [
-        f'<svg class="chart {chart}" data-{attribute}="{escape(title)}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-        f'aria-label="{escape(aria)}">',
-        f'<text class="chart-title" x="{LEFT}" y="20">{escape(title)}</text>',
-        _line("axis", LEFT, HEIGHT - BOTTOM, WIDTH - RIGHT, HEIGHT - BOTTOM),
-        *(
-            f'<text class="tick" x="{_num(x(t))}" y="{HEIGHT - BOTTOM + 16}" '
-            f'text-anchor="middle">{t:.4g}</text>'
-            for t in _ticks(low, high)
-        ),
-    ]
-    return parts, x, y
+    base = HEIGHT - BOTTOM
+    x_axis = XAxis(
+        _line("axis", LEFT, base, WIDTH - RIGHT, base),
+        [Label(_num(x(t)), str(base + 16), f"{t:.4g}") for t in _ticks(low, high)],
+    )
+    return _frame(chart, attribute, title, aria, title), x_axis, x, y
