@@ -111,6 +111,11 @@ def write_run(
     force
         Replace an existing file; without it an existing file raises
         :class:`~epicast.errors.OutputExistsError` and is left untouched.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
     """
     from epicast import __version__
 
@@ -143,9 +148,14 @@ def write_calibration(path: str | Path, result: CalibrationResult, *, force: boo
     path
         Destination file.
     result
-        From :func:`epicast.calibration.run.calibrate`.
+        From :func:`epicast.calibrate`.
     force
         Replace an existing file (otherwise :class:`~epicast.errors.OutputExistsError`).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
     """
     path = Path(path)
     calibration = result.calibration
@@ -205,7 +215,25 @@ def write_calibration(path: str | Path, result: CalibrationResult, *, force: boo
 
 
 def read_calibration(path: str | Path) -> StoredCalibration:
-    """Read a calibration file written by :func:`write_calibration`, verifying checksums."""
+    """Read a calibration file written by :func:`write_calibration`, verifying checksums.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    StoredCalibration
+        Its data sets by path (``arrays["draws"]``, ``arrays["predictive/cases"]``)
+        and its root attributes (texts of the inputs, seed, versions, warnings).
+
+    Raises
+    ------
+    StoreError
+        The file cannot be read, is not an epicast calibration file, or a data
+        set does not match its checksum.
+    """
     path = Path(path)
     with _open(path) as handle:
         if handle.attrs.get("kind") != "calibration":
@@ -260,7 +288,23 @@ def _open(path: Path) -> h5py.File:
 def read_run(path: str | Path) -> StoredRun:
     """Read a run file written by :func:`write_run`, verifying every checksum.
 
-    Outputs the scenario did not ask for come back as empty arrays.
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    StoredRun
+        The run's outputs as a :class:`~epicast.Trajectory` (those the scenario
+        did not ask for as empty arrays) and its provenance attributes (the
+        scenario's text and sha256, R0, epicast version, creation time).
+
+    Raises
+    ------
+    StoreError
+        The file cannot be read, is not an epicast file, or a data set does not
+        match its checksum.
     """
     path = Path(path)
     with _open(path) as handle:

@@ -70,7 +70,7 @@ Report = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class ChainTask:
-    """Everything one chain needs, picklable for a Dask worker."""
+    """Everything one chain needs, picklable for a worker process."""
 
     chain: int
     posterior: Posterior
@@ -106,25 +106,44 @@ PREDICTIVE_QUANTILES = (0.05, 0.5, 0.95)
 
 @dataclass(frozen=True)
 class CalibrationResult:
-    """The chains of a calibration, with their diagnostics and provenance."""
+    """The chains of a calibration, with their diagnostics and provenance.
+
+    What :func:`calibrate` returns and :func:`epicast.write_calibration` stores:
+    the draws of every chain, how the chains ran (acceptance, evaluations,
+    seconds, where and on how many workers), and, computed when first asked
+    for, the posterior :attr:`summary` with its convergence :meth:`warnings`,
+    derived quantities (R0, periods) and the posterior predictive.
+    """
 
     calibration: Calibration
+    """The calibration that was run."""
     names: tuple[str, ...]
+    """The fitted parameters, in the order of the draws' last axis."""
     draws: np.ndarray
     """Parameter values, shape (chains, kept, D)."""
     log_densities: np.ndarray
-    """Shape (chains, kept)."""
+    """Log posterior of each draw, shape (chains, kept)."""
     acceptance: np.ndarray
     """Acceptance rate after warm-up per chain, shape (chains,)."""
     warmup_acceptance: np.ndarray
+    """Acceptance rate in warm-up per chain, shape (chains,)."""
     evaluations: np.ndarray
+    """Log-density evaluations per chain, shape (chains,)."""
     chain_seconds: np.ndarray
+    """Wall time of each chain's finishing run, seconds, shape (chains,)."""
     seed_entropy: int
+    """The calibration's seed, from which every chain's seed is spawned."""
     where: str
+    """Where the chains ran: ``"none"`` (in process), ``"local"``, ``"slurm"``, a
+    scheduler's address, or the type of the executor."""
     workers: int
+    """The Dask cluster's workers, or the processes that ran chains."""
     started: str
+    """When the calibration started, UTC, ISO 8601."""
     seconds: float
+    """Wall time of the whole calibration, seconds."""
     versions: dict[str, str] = field(default_factory=dict)
+    """Versions of epicast, numpy, numba and Python that ran it."""
 
     @cached_property
     def summary(self) -> diagnostics.Summary:
@@ -395,7 +414,7 @@ def calibrate(
     calibration: Calibration,
     *,
     executor: Pool | Client | None = None,
-    checkpoints: Path | None = None,
+    checkpoints: str | Path | None = None,
     progress: bool | Report = True,
 ) -> CalibrationResult:
     """Run every chain of a calibration, on an executor or in this process, and gather them.
@@ -433,6 +452,7 @@ def calibrate(
     CalibrationResult
         Draws of every chain, diagnostics, provenance.
     """
+    checkpoints = None if checkpoints is None else Path(checkpoints)
     tasks = chain_tasks(calibration, checkpoints)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     clock = time.perf_counter()
