@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import platform
+import secrets
 import shutil
 import sys
 import threading
@@ -478,7 +479,9 @@ def remove_half_written_checkpoints(calibration: Calibration, checkpoints: Path)
         remove_stale_temporaries(folder / f"chain-{chain}.npz")
 
 
-def _run(tasks: list[ChainTask], executor: Pool | Client | None, report: Report) -> list:
+def _run(
+    tasks: list[ChainTask], executor: Pool | Client | None, report: Report
+) -> list[ChainResult]:
     """Run the chains on the executor; return their results in chain order."""
     if executor is None:
         return [run_chain(task, report) for task in tasks]
@@ -514,13 +517,20 @@ def _where(executor: Pool | Client | None, results: list[ChainResult]) -> tuple[
 
 
 def _run_on_dask(tasks: list[ChainTask], client: Client, report: Report) -> list[ChainResult]:
-    """Submit the chains to a Dask cluster; return their results in chain order."""
+    """Submit the chains to a Dask cluster; return their results in chain order.
+
+    The tasks' keys name the chains and this call, so that calibrations sharing a
+    client never share a key.
+    """
     from distributed import as_completed
 
+    call = secrets.token_hex(4)
     client.subscribe_topic(PROGRESS_TOPIC, lambda event: report(*event[1]))
     try:
         futures = [
-            client.submit(_run_on_worker, task, pure=False, key=f"epicast-chain-{task.chain}")
+            client.submit(
+                _run_on_worker, task, pure=False, key=f"epicast-chain-{task.chain}-{call}"
+            )
             for task in tasks
         ]
         results = []
