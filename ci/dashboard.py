@@ -28,7 +28,6 @@ so readers never see a half-written one.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import logging
@@ -51,13 +50,12 @@ import jinja2
 from markupsafe import Markup
 
 from ci import charts, comparison, history, verdict
-from ci.archive import Archive, configured_archive
+from ci.archive import Archive
 from ci.bench import runs
 from ci.errors import CIError
 from ci.index import version_key
 from ci.manifest import MANIFEST
 from ci.release import RELEASED, accepted_regression, read_record, stage
-from ci.state import repo_root, state_dir
 from ci.verdict import format_value
 from ci.verify import evidence_for
 
@@ -130,29 +128,6 @@ class Summary:
     index: Path
     versions: int
     comparisons: int
-
-
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the ``dashboard`` command."""
-    parser = commands.add_parser("dashboard", help="render the archive as a static site")
-    parser.add_argument(
-        "--out", type=Path, help="output folder (default: <state dir>/dashboard), replaced whole"
-    )
-    parser.set_defaults(handler=_handle)
-
-
-def _handle(args: argparse.Namespace) -> int:
-    out = args.out or state_dir() / "dashboard"
-    _check_replaceable(out)
-    _check_writable(out)
-    summary = render(configured_archive(repo_root()), out, generated_at())
-    counts = _plural(summary.versions, "version"), _plural(summary.comparisons, "comparison")
-    print(f"dashboard: {summary.index} ({counts[0]}, {counts[1]} of benchmarks)")
-    return 0
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def generated_at(environ: Mapping[str, str] | None = None) -> datetime:
@@ -323,6 +298,18 @@ def write_site(pages: Mapping[str, str | bytes], out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(new, ignore_errors=True)
+
+
+def check_output(out: Path) -> None:
+    """Refuse, before any page is built, an ``out`` that is no site of ours or cannot be written.
+
+    Raises
+    ------
+    CIError
+        Naming the folder and what to do instead.
+    """
+    _check_replaceable(out)
+    _check_writable(out)
 
 
 def _check_replaceable(out: Path) -> None:
@@ -648,21 +635,24 @@ def _bench_run(run: dict[str, Any]) -> dict[str, Any]:
         f"Python {run['python']}, started {_when(run['started_at'])}; "
         f"raw data: {run.get('raw') or '-'} in the archive"
     )
-    found = run.get("drift")
-    drift = found and {
-        "reference": found["reference"],
-        "window": ", ".join(found["window"]),
-        "max_drift": f"{found['max_drift']:.0%}",
-        "verdict": found["verdict"],
-        "table": _comparison_table(found["benchmarks"], found["reference"], gate),
-    }
     return {
         "name": run["run"],
         "baseline": run["baseline"] or "no baseline",
         "verdict": run["verdict"],
         "method": method,
         "table": _comparison_table(run["benchmarks"], "baseline", gate),
-        "drift": drift or None,
+        "drift": _drift(run["drift"], gate) if run.get("drift") else None,
+    }
+
+
+def _drift(found: dict[str, Any], gate: Sequence[str]) -> dict[str, Any]:
+    """Return the drift gate's comparison of a run with its reference, the fastest recent stable."""
+    return {
+        "reference": found["reference"],
+        "window": ", ".join(found["window"]),
+        "max_drift": f"{found['max_drift']:.0%}",
+        "verdict": found["verdict"],
+        "table": _comparison_table(found["benchmarks"], found["reference"], gate),
     }
 
 
