@@ -90,20 +90,24 @@ def batch_64() -> Kernel:
     return lambda: epicast.simulate_batch(scenario, beta, period, latent)
 
 
+def _calibration_modules() -> tuple:
+    """Return epicast's posterior and sampler modules, wherever the installed release has them."""
+    try:
+        from epicast.calibration import posterior, sampler
+    except ImportError:  # releases before the calibration subpackage
+        from epicast import posterior, sampler
+    return posterior, sampler
+
+
 def log_density() -> Kernel:
     """One evaluation of the boarding-school log posterior, as emcee calls it."""
     import epicast
-    from epicast.calibration.posterior import (
-        LogDensity,
-        build_posterior,
-        prior_distributions,
-        unconstrain,
-    )
 
+    posterior, _ = _calibration_modules()
     calibration = epicast.load_calibration("sir-boarding-school")
-    density = LogDensity(build_posterior(calibration))
-    medians = [prior.median() for prior in prior_distributions(calibration)]
-    z = unconstrain(density.posterior, medians)
+    density = posterior.LogDensity(posterior.build_posterior(calibration))
+    medians = [prior.median() for prior in posterior.prior_distributions(calibration)]
+    z = posterior.unconstrain(density.posterior, medians)
     return lambda: density(z)
 
 
@@ -114,16 +118,15 @@ def chain() -> Kernel:
     same state: the compiled sampler loop with one log posterior per iteration.
     """
     import epicast
-    from epicast.calibration.posterior import build_posterior, prior_distributions
-    from epicast.calibration.sampler import Chain, Settings
 
+    posterior, sampler = _calibration_modules()
     calibration = epicast.load_calibration("sir-boarding-school")
-    settings = Settings(warmup=CHAIN_WARMUP, iterations=10**9, thin=1_000_000)
-    run = Chain(
-        build_posterior(calibration),
+    settings = sampler.Settings(warmup=CHAIN_WARMUP, iterations=10**9, thin=1_000_000)
+    run = sampler.Chain(
+        posterior.build_posterior(calibration),
         settings,
         np.random.SeedSequence(1978),
-        prior_distributions(calibration),
+        posterior.prior_distributions(calibration),
     )
     while run.state.iteration < settings.warmup:
         run.advance()
