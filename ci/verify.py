@@ -369,7 +369,7 @@ def _run_suite(
         "status": status,
         **counts,
         "duration_s": duration,
-        **_tox_durations(result.stdout, env_name),
+        **_tox_durations(result.output, env_name),
         "exit_code": result.returncode,
     }
 
