@@ -398,10 +398,11 @@ def _executor(
     from epicast.calibration.run import remove_half_written_checkpoints
     from epicast.cluster import open_client, wait_for_workers
 
-    if not logger.isEnabledFor(logging.INFO):  # distributed logs at INFO from its import on
+    opening = open_client(where, calibration.cluster)  # imports distributed, which sets
+    if not logger.isEnabledFor(logging.INFO):  # its loggers to INFO: after, not before
         logging.getLogger("distributed").setLevel(logging.WARNING)
     try:
-        with open_client(where, calibration.cluster) as client, _quiet_when_stopped():
+        with opening as client, _quiet_when_stopped():
             wait_for_workers(client)
             yield client
     finally:
