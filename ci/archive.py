@@ -163,10 +163,3 @@ class Archive:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def configured_archive(root: Path) -> Archive:
-    """Return the archive named by the configuration of the checkout at ``root``."""
-    from ci.config import load_config
-
-    return Archive(load_config(root).archive.url, root)

@@ -25,7 +25,6 @@ drift.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -39,16 +38,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ci import drift, environments, instructions, names, records, reuse, shell, transaction, verdict
-from ci.archive import Archive, configured_archive
-from ci.build import read_report
-from ci.config import Bench, load_config
+from ci import drift, environments, instructions, records, reuse, shell, transaction, verdict
+from ci.archive import Archive
+from ci.config import Bench
 from ci.devpi import connect
 from ci.errors import CIError
 from ci.index import DevpiClient, ReleaseFile, version_key
 from ci.progress import Progress
 from ci.release import now, wheel_of
-from ci.state import repo_root
+from ci.session import State
 from ci.verify import isolated_environment
 
 logger = logging.getLogger(__name__)
@@ -66,49 +64,6 @@ class Side:
     python: Path
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the ``bench`` command."""
-    parser = commands.add_parser(
-        "bench", help="benchmark a candidate against the latest stable release, interleaved"
-    )
-    parser.add_argument("version", nargs="?", help="candidate version (default: the built one)")
-    parser.add_argument(
-        "--baseline", help="version to compare with (default: the newest release on stable)"
-    )
-    parser.add_argument("--rounds", type=int, help="rounds per side (default: pipeline.toml)")
-    parser.add_argument(
-        "--instructions",
-        action="store_true",
-        help="also count the kernels' instructions under valgrind (minutes per side)",
-    )
-    parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
-    parser.add_argument("--force", action="store_true", help=reuse.FORCE_HELP)
-    parser.set_defaults(handler=_handle)
-
-
-def _handle(args: argparse.Namespace) -> int:
-    root = repo_root()
-    settings = load_config(root).bench
-    wanted = args.version and names.version(args.version)
-    baseline = args.baseline and names.version(args.baseline)
-    if args.rounds is not None:
-        if args.rounds < 2:
-            raise CIError(f"--rounds {args.rounds}: at least 2 rounds are needed for a test")
-        settings = settings.model_copy(update={"rounds": args.rounds})
-    report = read_report(args.dist)
-    version = wanted or report["version"]
-    record = bench(
-        root,
-        report["project"],
-        version,
-        baseline,
-        settings,
-        count=args.instructions,
-        force=args.force,
-    )
-    return 1 if regressed(record) else 0
-
-
 def regressed(run: dict[str, Any]) -> bool:
     """Tell whether a run found a regression: slower than the baseline, or drifted."""
     drifted = (run.get("drift") or {}).get("verdict") == verdict.SLOWER
@@ -116,7 +71,7 @@ def regressed(run: dict[str, Any]) -> bool:
 
 
 def bench(
-    root: Path,
+    state: State,
     project: str,
     version: str,
     baseline: str | None,
@@ -133,8 +88,8 @@ def bench(
 
     Parameters
     ----------
-    root
-        The checkout whose benchmark suite runs.
+    state
+        The command's state: its checkout's benchmark suite runs.
     project, version
         The candidate; it must have been published.
     baseline
@@ -153,8 +108,7 @@ def bench(
     dict
         The archived run record (see :mod:`ci.verdict` for the verdicts).
     """
-    archive = configured_archive(root)
-    indexes = load_config(root).indexes
+    root, archive, indexes = state.root, state.archive, state.config.indexes
     with connect("ci") as client:
         record = transaction.settled_record(archive, client, indexes.model_dump(), project, version)
     wheel_sha = wheel_of(record)["sha256"]

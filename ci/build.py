@@ -12,7 +12,6 @@ and zipped beside it (:mod:`ci.docs`).
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import logging
@@ -26,7 +25,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from ci import docs, git, names, reuse, shell
+from ci import docs, git, names, shell
 from ci.config import load_config
 from ci.distribution import DistFile, read_dist_file, sha256_of
 from ci.errors import CIError
@@ -37,39 +36,6 @@ logger = logging.getLogger(__name__)
 
 REPORT_NAME = "build-report.json"
 CONSTRAINTS = Path(__file__).resolve().parents[1] / "requirements" / "dev.txt"
-
-
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the ``build`` command."""
-    parser = commands.add_parser("build", help="build sdist and wheel once and check them")
-    # "." and not Path.cwd(): the documentation of this parser must not name the build's folder
-    parser.add_argument("--root", type=Path, default=Path("."), help="git checkout to build")
-    parser.add_argument("--dist", type=Path, default=Path("dist"), help="output folder")
-    parser.add_argument("--force", action="store_true", help="build even if dist/ is current")
-    parser.set_defaults(handler=_handle)
-
-
-def _handle(args: argparse.Namespace) -> int:
-    if not args.force:
-        current = current_build(args.root, args.dist)
-        if current is not None:
-            wheel = next(f for f in current["files"] if f["kind"] == "wheel")
-            what = f"{current['project']} {current['version']} at {current['commit'][:12]}"
-            print(
-                reuse.skip_line(
-                    "build",
-                    f"{what} already built",
-                    wheel["filename"],
-                    wheel["sha256"],
-                    current["built_at"],
-                )
-            )
-            return 0
-    report = build(args.root, args.dist)
-    built = [*report["files"], *([report["docs"]] if "docs" in report else [])]
-    files = ", ".join(f"{f['filename']} ({f['sha256'][:12]})" for f in built)
-    print(f"built {report['project']} {report['version']} at {report['commit'][:12]}: {files}")
-    return 0
 
 
 REPORT_FIELDS = {"project": str, "version": str, "commit": str, "tags": list, "files": list}

@@ -20,7 +20,6 @@ resumed); it first stops what the interrupted one left running
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import shutil
 from collections.abc import Iterator, Mapping
@@ -33,17 +32,17 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 from pydantic import ValidationError
 
-from ci import environments, manifest, names, processes, results, reuse, shell, transaction
-from ci.archive import Archive, configured_archive
-from ci.build import read_report
-from ci.config import Calibrate, load_config
+from ci import environments, manifest, names, processes, results, shell, transaction
+from ci.archive import Archive
+from ci.config import Calibrate
 from ci.devpi import connect
 from ci.distribution import sha256_of
 from ci.errors import CIError
 from ci.progress import Progress
 from ci.release import actor, now, wheel_of
+from ci.session import State
 from ci.shell import SECRET_VARIABLES
-from ci.state import repo_root, state_dir
+from ci.state import state_dir
 
 RESULT, PLOTS, LOG = "result.h5", "plots", "calibrate.log"
 
@@ -148,86 +147,16 @@ class Demand:
         return {"by": actor(), "note": self.note, "overrides": changed, "on_demand": on_demand}
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the ``calibrate`` command."""
-    parser = commands.add_parser(
-        "calibrate",
-        help="run a version's calibrations on the cluster and archive them (a tag's, or on demand)",
-    )
-    parser.add_argument("version", nargs="?", help="any published version (default: the built one)")
-    parser.add_argument(
-        "--calibration",
-        action="append",
-        metavar="NAME_OR_FILE",
-        help="a bundled calibration or a YAML file of the repository; repeat for several, "
-        "which run in parallel (default: [calibrate] calibrations of pipeline.toml)",
-    )
-    parser.add_argument("--chains", type=_positive, help="override the chains")
-    parser.add_argument("--iterations", type=_positive, help="override the iterations per chain")
-    parser.add_argument("--seed", type=_seed, help="override the seed")
-    parser.add_argument("--cluster", help="local, slurm, none or tcp://HOST:PORT")
-    parser.add_argument("--workers", type=_positive, help="local workers or most Slurm jobs")
-    parser.add_argument("--note", type=_note, help="why this run: kept in its manifest")
-    parser.add_argument(
-        "--project", help="project name, with a version (default: the built one, from --dist)"
-    )
-    parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
-    parser.add_argument("--force", action="store_true", help=reuse.FORCE_HELP)
-    parser.set_defaults(handler=_handle)
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
-
-
-def _seed(text: str) -> int:
-    if not text.isdigit() or int(text) >= 2**63:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2^63-1, got {text!r}")
-    return int(text)
-
-
-def _note(text: str) -> str:
-    if len(text) > MAX_NOTE or any(not c.isprintable() for c in text):
-        raise argparse.ArgumentTypeError(f"expected one line of at most {MAX_NOTE} characters")
-    return text
-
-
-def _handle(args: argparse.Namespace) -> int:
-    wanted = args.version and names.version(args.version)
-    named = args.project and names.component(args.project, "project")
-    report = {} if named and wanted else read_report(args.dist)
-    version, project = wanted or report["version"], named or report["project"]
-    settable = ("chains", "iterations", "cluster", "workers")
-    demand = Demand(
-        calibrations=args.calibration,
-        overrides={k: getattr(args, k) for k in settable if getattr(args, k) is not None},
-        seed=args.seed,
-        note=args.note,
-    )
-    root = repo_root()
-    lines, failed = calibrate_release(root, project, version, force=args.force, demand=demand)
-    for line in lines:
-        print(line)
-    if failed:
-        raise CIError(
-            f"{len(failed)} calibration(s) failed: {', '.join(failed)}; the others are archived",
-            tip="each failure's log is printed above; a re-run resumes the failed ones",
-        )
-    return 0
-
-
 def calibrate_release(
-    root: Path, project: str, version: str, *, force: bool = False, demand: Demand = Demand()
+    state: State, project: str, version: str, *, force: bool = False, demand: Demand = Demand()
 ) -> tuple[list[str], list[str]]:
     """Run and archive each calibration of a version not archived yet, all in parallel.
 
     Parameters
     ----------
-    root
-        The checkout whose ``pipeline.toml`` configures the calibrations (and
-        holds the calibration files named).
+    state
+        The command's state: its checkout's ``pipeline.toml`` configures the
+        calibrations, and the checkout holds the calibration files named.
     project, version
         The version; it must have been published (to any index).
     force
@@ -241,11 +170,10 @@ def calibrate_release(
         One line per calibration (the archived folder, that it was already
         there, or why it failed), and the names of those that failed.
     """
-    config = load_config(root)
+    root, config, archive = state.root, state.config, state.archive
     settings, indexes = demand.settings(config.calibrate), config.indexes
     entries = demand.calibrations or settings.calibrations
     asked = [Request.of(entry, root, settings, demand.seed) for entry in entries]
-    archive = configured_archive(root)
     with connect("ci") as client:
         record = transaction.settled_record(archive, client, indexes.model_dump(), project, version)
     wheel_sha = wheel_of(record)["sha256"]

@@ -1,7 +1,10 @@
 """Entry point of ``python -m ci``: registers the stage commands and dispatches.
 
-Each command lives in its own module with ``register(subparsers)``, which adds
-its parser and sets ``handler`` to a function ``(args) -> int``.
+Each command lives in its own module of :mod:`ci.commands` with
+``register(subparsers)``, which adds its parser and sets ``handler`` to a
+function ``(state) -> int``. :func:`main` builds the :class:`~ci.session.State`
+once and runs the handler with the state's runner installed
+(:func:`ci.shell.using`).
 """
 
 from __future__ import annotations
@@ -13,23 +16,25 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ci import faults
+from ci import faults, shell
 from ci.errors import CIError
+from ci.session import State
 
-COMMAND_MODULES = [
-    "ci.devpi",
-    "ci.build",
-    "ci.publish",
-    "ci.verify",
-    "ci.promote",
-    "ci.status",
-    "ci.bench",
-    "ci.calibrate",
-    "ci.reproduce",
-    "ci.manifest",
-    "ci.dashboard",
-    "ci.pipeline",
+COMMANDS = [
+    "devpi",
+    "build",
+    "publish",
+    "verify",
+    "promote",
+    "status",
+    "bench",
+    "calibrate",
+    "reproduce",
+    "archive",
+    "dashboard",
+    "pipeline",
 ]
+"""The modules of :mod:`ci.commands`, in the order ``--help`` lists them."""
 EXIT_USER_ERROR = 2
 
 
@@ -40,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(commands)
+    for name in COMMANDS:
+        importlib.import_module(f"ci.commands.{name}").register(commands)
     return parser
 
 
@@ -61,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         faults.check_environment()
-        return args.handler(args)
+        state = State(options=args)
+        with shell.using(state.runner):
+            return args.handler(state)
     except CIError as exc:
         return _report(exc)
 

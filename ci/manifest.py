@@ -10,18 +10,15 @@ does not match, is missing, or was added.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import fsspec
 
-from ci.archive import configured_archive
 from ci.distribution import sha256_of, sha256_of_stream
 from ci.errors import CIError
 from ci.jsonfile import dump_artefact, load_artefact
-from ci.state import repo_root
 
 MANIFEST = "manifest.json"
 
@@ -100,48 +97,3 @@ def manifest_folders(fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
         if path.endswith(f"/{MANIFEST}") and "/." not in path[len(root) :]
     ]
     return sorted(found)
-
-
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add ``archive verify`` and ``archive prune``."""
-    parser = commands.add_parser("archive", help="check the archive, or prune it")
-    actions = parser.add_subparsers(title="actions", required=True, metavar="ACTION")
-    verify = actions.add_parser(
-        "verify", help="check every archived file against the sha256 in its manifest"
-    )
-    verify.add_argument(
-        "path", nargs="?", help="a folder or URL in the archive (default: the whole archive)"
-    )
-    verify.set_defaults(handler=_verify)
-    from ci import retention  # it reads manifests: imported here, not at the top
-
-    retention.register(actions)
-
-
-def _verify(args: argparse.Namespace) -> int:
-    if args.path:
-        fs, root = fsspec.core.url_to_fs(
-            args.path if "://" in args.path else str(Path(args.path).resolve())
-        )
-    else:
-        archive = configured_archive(repo_root())
-        fs, root = archive.fs, archive.root
-    root = root.rstrip("/")
-    if args.path and not fs.isdir(root):
-        raise CIError(f"{args.path} is not a folder", tip="give a folder of the archive")
-    folders = manifest_folders(fs, root)
-    if args.path and not folders:
-        raise CIError(
-            f"no archived folder (with a {MANIFEST}) under {args.path}",
-            tip="give a calibration folder of the archive, or a folder above some",
-        )
-    problems = [problem for folder in folders for problem in check(fs, folder)]
-    for problem in problems:
-        print(f"MISMATCH {problem.line()}")
-    bad = {p.folder for p in problems}
-    files = sum(len(read(fs, f)["files"]) for f in folders)
-    print(
-        f"archive verify: {len(folders) - len(bad)} of {len(folders)} folder(s) intact "
-        f"({files} file(s) checked) under {root}"
-    )
-    return 1 if problems else 0

@@ -25,7 +25,6 @@ archive has no lock) finds the files there and counts as done.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from pathlib import Path
@@ -33,9 +32,9 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from ci import faults, git, names, transaction, verdict
-from ci.archive import Archive, configured_archive
+from ci.archive import Archive
 from ci.bench import regressed, runs
-from ci.config import PipelineConfig, load_config
+from ci.config import PipelineConfig
 from ci.devpi import connect
 from ci.distribution import is_final
 from ci.errors import CIError
@@ -50,7 +49,7 @@ from ci.release import (
     update_record,
     wheel_of,
 )
-from ci.state import repo_root
+from ci.session import State
 from ci.verify import evidence_for
 
 logger = logging.getLogger(__name__)
@@ -59,53 +58,8 @@ STAGES = ("unstable", "testing", "stable")
 QA_KEYRING_ENV = "QA_KEYRING"
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the ``promote`` and ``approve`` commands."""
-    promote_parser = commands.add_parser("promote", help="promote a version to testing or stable")
-    promote_parser.add_argument("version")
-    promote_parser.add_argument("--to", required=True, choices=STAGES[1:])
-    promote_parser.add_argument("--project", help="project name (default: the built one)")
-    promote_parser.add_argument(
-        "--accept-regression",
-        metavar="WHY",
-        help="promote to stable despite a benchmark regression; the reason is recorded",
-    )
-    promote_parser.set_defaults(handler=_handle_promote)
-
-    approve_parser = commands.add_parser("approve", help="record QA's approval of a version")
-    approve_parser.add_argument("version")
-    approve_parser.add_argument("--notes", default="", help="why, what was checked")
-    approve_parser.add_argument("--by", help="approver (default: the CI actor or login name)")
-    approve_parser.add_argument("--project", help="project name (default: the built one)")
-    approve_parser.set_defaults(handler=_handle_approve)
-
-
-def _handle_promote(args: argparse.Namespace) -> int:
-    root = repo_root()
-    project = names.component(args.project or _built_project(root), "project")
-    outcome = promote(root, project, args.version, args.to, args.accept_regression)
-    print(f"{project} {args.version} {outcome} {args.to}")
-    return 0
-
-
-def _handle_approve(args: argparse.Namespace) -> int:
-    root = repo_root()
-    project = names.component(args.project or _built_project(root), "project")
-    who = approve(root, project, args.version, args.by or actor(), args.notes)
-    print(f"{project} {args.version} approved by {who}")
-    return 0
-
-
-def _built_project(root: Path) -> str:
-    from ci.build import REPORT_NAME, read_report
-
-    if not (root / "dist" / REPORT_NAME).exists():
-        raise CIError("no build report in dist/ to name the project", tip="pass --project NAME")
-    return read_report(root / "dist")["project"]
-
-
 def promote(
-    root: Path, project: str, version: str, target: str, accept_regression: str | None = None
+    state: State, project: str, version: str, target: str, accept_regression: str | None = None
 ) -> str:
     """Promote ``version`` to ``target`` if the policy allows; return what happened.
 
@@ -117,8 +71,7 @@ def promote(
     CIError
         With one line saying why the promotion is refused and what to do.
     """
-    config = load_config(root)
-    archive = configured_archive(root)
+    config, archive = state.config, state.archive
     names.version(version)
     source = STAGES[STAGES.index(target) - 1]
     role = "qa" if target == "stable" else "ci"
@@ -128,7 +81,7 @@ def promote(
         record = require_published(record, project, version)
         if any(p["to"] == target for p in record["promotions"]):
             return "already on"
-        promotion = _allowed(root, config, archive, record, target, accept_regression)
+        promotion = _allowed(state, record, target, accept_regression)
         _check_source_files(client, indexes[source], record)
         intent = {"action": "promote", "to": target, "promotion": promotion}
         transaction.begin(archive, project, version, intent)
@@ -139,20 +92,14 @@ def promote(
     return "promoted to"
 
 
-def _allowed(
-    root: Path,
-    config: PipelineConfig,
-    archive: Archive,
-    record: dict,
-    target: str,
-    accept_regression: str | None,
-) -> dict:
+def _allowed(state: State, record: dict, target: str, accept_regression: str | None) -> dict:
     """Return the promotion to record if the policy allows it; refuse in one line if not."""
+    config, archive = state.config, state.archive
     source = STAGES[STAGES.index(target) - 1]
     if target == "stable":
         _check_final(record)
     evidence = _passing_evidence(archive, config, record)
-    approval = _check_stable(root, config, archive, record) if target == "stable" else None
+    approval = _check_stable(state, record) if target == "stable" else None
     benchmarks = (
         _check_benchmarks(config, archive, record, accept_regression)
         if target == "stable"
@@ -205,14 +152,14 @@ def _push(client, source: str, project: str, version: str, target: str) -> str:
         return client.push(source, project, version, target)  # "already there" or a conflict
 
 
-def approve(root: Path, project: str, version: str, who: str, notes: str) -> str:
+def approve(state: State, project: str, version: str, who: str, notes: str) -> str:
     """Record QA's approval; the QA credentials must log in, which proves the role.
 
     Safe to re-run: the same approver with the same notes is recorded once.
     """
-    archive = configured_archive(root)
+    archive = state.archive
     names.version(version)
-    indexes = load_config(root).indexes.model_dump()
+    indexes = state.config.indexes.model_dump()
     with connect("qa") as client:
         logger.info("approval by %s checked against %s", client.user, client.display_url)
         transaction.settled_record(archive, client, indexes, project, version)
@@ -268,12 +215,12 @@ def _check_final(record: dict) -> None:
         )
 
 
-def _check_stable(root: Path, config: PipelineConfig, archive: Archive, record: dict) -> dict:
+def _check_stable(state: State, record: dict) -> dict:
     """Refuse stable for versions QA did not approve; return how QA approved it."""
     name, version = record["project"], record["version"]
     if record["approvals"]:
         return {"how": "ci approve", "who": [a["who"] for a in record["approvals"]]}
-    by_tag = _approved_by_tag(root, config, archive, record)
+    by_tag = _approved_by_tag(state, record)
     if by_tag is not None:
         return by_tag
     raise CIError(
@@ -328,15 +275,14 @@ def _check_benchmarks(
     return {**gate, "accepted_regression": {"reason": accept_regression, "who": actor()}}
 
 
-def _approved_by_tag(
-    root: Path, config: PipelineConfig, archive: Archive, record: dict
-) -> dict | None:
+def _approved_by_tag(state: State, record: dict) -> dict | None:
     """How the final tag approves the version, if it sits on a tested candidate's commit.
 
     Tags count by the version they name, so ``v1.2.0`` approves 1.2.0 and
     ``v1.2.0rc1`` is the candidate 1.2.0rc1.
     """
     version = record["version"]
+    root, config, archive = state.root, state.config, state.archive
     tags = git.tags_of(root, record["commit"])
     finals = [t for t in tags if _version_of(t) == Version(version)]
     if not finals:

@@ -13,44 +13,19 @@ uploaded.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 from ci import faults, transaction
-from ci.archive import configured_archive
 from ci.build import built_docs, built_files
-from ci.config import load_config
 from ci.devpi import connect
 from ci.errors import CIError
-from ci.index import ALREADY_THERE
-from ci.state import repo_root
+from ci.session import State
 
 logger = logging.getLogger(__name__)
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the ``publish`` command."""
-    parser = commands.add_parser("publish", help="upload the built files to the unstable index")
-    parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
-    parser.set_defaults(handler=_handle)
-
-
-def _handle(args: argparse.Namespace) -> int:
-    report, outcomes = publish(args.dist)
-    release = f"{report['project']} {report['version']}"
-    if set(outcomes.values()) == {ALREADY_THERE}:
-        print(
-            f"publish: {release} is already on {report['index']} "
-            f"({len(outcomes)} files, same sha256): nothing uploaded"
-        )
-        return 0
-    done = ", ".join(f"{name} {outcome}" for name, outcome in outcomes.items())
-    print(f"published {release} to {report['index']}: {done}")
-    return 0
-
-
-def publish(dist: Path) -> tuple[dict, dict[str, str]]:
+def publish(state: State, dist: Path) -> tuple[dict, dict[str, str]]:
     """Upload the files (and docs) of ``dist/build-report.json``; return the report and outcomes.
 
     The release record in the archive gets the commit, tags and file hashes,
@@ -59,10 +34,8 @@ def publish(dist: Path) -> tuple[dict, dict[str, str]]:
     (an unchanged commit) needs no intent.
     """
     report, files = built_files(dist)
-    root = repo_root()
-    config = load_config(root)
+    config, archive = state.config, state.archive
     index = config.indexes.unstable
-    archive = configured_archive(root)
     project, version = report["project"], report["version"]
     doczip = built_docs(dist, report)
     published = {"commit": report["commit"], "tags": report["tags"], "files": report["files"]}

@@ -13,44 +13,25 @@ needs no credentials.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import fsspec
 
 from ci import environments, manifest, results
 from ci.calibrate import LOG, RESULT, Request, run_logged
-from ci.config import load_config
 from ci.devpi import locate
 from ci.errors import CIError
 from ci.index import DevpiClient
-from ci.state import repo_root
+from ci.session import State
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the ``reproduce`` command."""
-    parser = commands.add_parser(
-        "reproduce", help="re-run an archived calibration from its manifest and compare results"
-    )
-    parser.add_argument("path", help="an archived calibration folder (path or fsspec URL)")
-    parser.add_argument(
-        "--cluster",
-        default="local",
-        help="where the chains run: local (default), slurm, none or tcp://HOST:PORT",
-    )
-    parser.set_defaults(handler=_handle)
-
-
-def _handle(args: argparse.Namespace) -> int:
-    differences = reproduce(args.path, args.cluster)
-    return 1 if differences else 0
-
-
-def reproduce(path: str, cluster: str = "local") -> list[results.Difference]:
+def reproduce(state: State, path: str, cluster: str = "local") -> list[results.Difference]:
     """Re-run the calibration archived at ``path``; print and return how its result differs.
 
     Parameters
     ----------
+    state
+        The command's state: its checkout holds the calibration files named.
     path
         The archived folder (local path or fsspec URL).
     cluster
@@ -74,9 +55,8 @@ def reproduce(path: str, cluster: str = "local") -> list[results.Difference]:
             tip="run `python -m ci archive verify` to see every problem",
         )
     recorded = manifest.read(fs, folder)
-    root = repo_root()
-    arguments = Request(**recorded["request"]).arguments(root)
-    indexes = load_config(root).indexes
+    arguments = Request(**recorded["request"]).arguments(state.root)
+    indexes = state.config.indexes
     with (
         DevpiClient(locate().url) as client,
         environments.scratch("reproduce") as work,

@@ -18,19 +18,17 @@ alone: on an object store it may be an upload in progress.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ci import records
-from ci.archive import Archive, configured_archive
-from ci.config import Retention, load_config
+from ci.archive import Archive
+from ci.config import Retention
 from ci.errors import CIError
 from ci.index import version_key
 from ci.manifest import MANIFEST
 from ci.release import RELEASED, read_record, stage
-from ci.state import repo_root
 
 MARKER = ".pruning"
 INTERRUPTED = "finishing a removal that was cut short"
@@ -44,33 +42,6 @@ class Removal:
     size: int
     why: str
     folder: bool
-
-
-def register(actions: argparse._SubParsersAction) -> None:
-    """Add ``archive prune`` to the ``archive`` command's actions."""
-    prune = actions.add_parser(
-        "prune", help="remove old runs and dev-version evidence as [retention] allows"
-    )
-    prune.add_argument(
-        "--dry-run", action="store_true", help="list what would go and the bytes freed"
-    )
-    prune.set_defaults(handler=_handle)
-
-
-def _handle(args: argparse.Namespace) -> int:
-    root = repo_root()
-    policy = load_config(root).retention
-    archive = configured_archive(root)
-    removals = plan(archive, policy, datetime.now(timezone.utc))
-    verb = "would remove" if args.dry_run else "removed"
-    for removal in removals:
-        if not args.dry_run:
-            remove(archive, removal)
-        print(f"prune: {verb} {'/'.join(removal.parts)} ({_size(removal.size)}): {removal.why}")
-    freed = _size(sum(r.size for r in removals))
-    outcome = "to free" if args.dry_run else "freed"
-    print(f"prune: {verb} {len(removals)} item(s), {freed} {outcome}")
-    return 0
 
 
 def plan(archive: Archive, policy: Retention, now: datetime) -> list[Removal]:
@@ -174,10 +145,3 @@ def _when(iso: object, where: str) -> datetime:
             f"{where}: finished_at {iso!r} is not an ISO 8601 time, so its age is unknown",
             tip=f"{records.RESTORE}; nothing was removed",
         ) from exc
-
-
-def _size(size: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} B"

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,17 @@ class Runner:
 
 runner = Runner()
 """The runner of every subprocess of the ci tool."""
+
+
+@contextlib.contextmanager
+def using(chosen: Runner) -> Iterator[Runner]:
+    """Make ``chosen`` the :data:`runner` while the block runs (a command, a test)."""
+    global runner
+    previous, runner = runner, chosen
+    try:
+        yield chosen
+    finally:
+        runner = previous
 
 
 def run(command: Sequence[str | Path], **options: Any) -> str:

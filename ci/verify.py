@@ -22,7 +22,6 @@ Python that was missing is looked for again.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
@@ -36,16 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci import git, names, records, reuse, shell, transaction
-from ci.archive import configured_archive
+from ci import git, records, reuse, shell, transaction
 from ci.build import read_report
-from ci.config import load_config
 from ci.devpi import connect
 from ci.errors import CIError
 from ci.index import ReleaseFile
 from ci.progress import Progress
 from ci.release import now
-from ci.state import repo_root
+from ci.session import State
 
 logger = logging.getLogger(__name__)
 
@@ -62,47 +59,16 @@ class Target:
     commit: str
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the ``verify`` command."""
-    parser = commands.add_parser(
-        "verify", help="run the test suites against the published wheel in clean environments"
-    )
-    parser.add_argument("version", nargs="?", help="version to verify (default: the built one)")
-    parser.add_argument("--dist", type=Path, default=Path("dist"), help="folder of `ci build`")
-    parser.add_argument("--suite", action="append", help="only this suite (repeatable)")
-    parser.add_argument("--python", action="append", help="only this Python, e.g. 3.12")
-    parser.add_argument("--force", action="store_true", help=reuse.FORCE_HELP)
-    parser.set_defaults(handler=_handle)
-
-
-def _handle(args: argparse.Namespace) -> int:
-    root = repo_root()
-    config = load_config(root).verify
-    suites = names.among(args.suite or config.suites, config.suites, "suite")
-    pythons = names.among(args.python or config.pythons, config.pythons, "python")
-    target = release_target(args.dist, args.version and names.version(args.version), root)
-    results = verify(target, suites, pythons, root, force=args.force)
-    for line in reused_lines(results):
-        print(line)
-    summary = ", ".join(
-        f"{r['suite']} py{r['python']} {r['status']}"
-        + (f" ({r['passed']} passed, {r['failed']} failed)" if r["status"] != "skipped" else "")
-        for r in results
-    )
-    print(f"verified {target.project} {target.version}: {summary}")
-    return 1 if any(r["status"] == "failed" for r in results) else 0
-
-
-def release_target(dist: Path, version: str | None, root: Path) -> Target:
+def release_target(state: State, dist: Path, version: str | None) -> Target:
     """Identify the release to verify from the build report and the release record."""
     report = read_report(dist)
     version = version or report["version"]
-    indexes = load_config(root).indexes.model_dump()
+    indexes = state.config.indexes.model_dump()
     with connect("ci") as client:
         record = transaction.settled_record(
-            configured_archive(root), client, indexes, report["project"], version
+            state.archive, client, indexes, report["project"], version
         )
-    head = git.checkout(root).commit
+    head = git.checkout(state.root).commit
     if head != record["commit"]:
         raise CIError(
             f"{report['project']} {version} was built from {record['commit'][:12]}, "
@@ -113,7 +79,7 @@ def release_target(dist: Path, version: str | None, root: Path) -> Target:
 
 
 def verify(
-    target: Target, suites: list[str], pythons: list[str], root: Path, *, force: bool = False
+    state: State, target: Target, suites: list[str], pythons: list[str], *, force: bool = False
 ) -> list[dict]:
     """Run every suite on every Python; archive and attach the evidence; return it.
 
@@ -125,8 +91,7 @@ def verify(
     (:func:`_run_jobs`). Each finished suite is a step of the progress shown on
     standard error (:mod:`ci.progress`).
     """
-    config = load_config(root)
-    archive = configured_archive(root)
+    root, config, archive = state.root, state.config, state.archive
     versions = {python: interpreter_version(python) for python in pythons}
     inputs = reuse.inputs_digest(root, config.verify.inputs)
     with connect("ci") as client:

@@ -1,4 +1,4 @@
-"""Both pipelines run the stages in the order of ``ci pipeline`` (ci.pipeline.STAGES).
+"""Both pipelines run the stages in the order of ``ci pipeline`` (ci.commands.pipeline.STAGES).
 
 A stage runs before a later one when both are commands of one step or job in
 that order, or when the later one's step or job (transitively) depends on the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ci.pipeline import STAGES
+from ci.commands.pipeline import STAGES
 from tests.workflows.pipelines import (
     BUILDKITE,
     ROOT,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ci import names
-from ci.archive import configured_archive
+from ci.archive import Archive
 from ci.index import version_key
 from ci.release import read_record, stage
-from ci.state import repo_root
+from ci.session import State
 from ci.verify import evidence_for
 
 
@@ -16,11 +16,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``status`` command."""
     parser = commands.add_parser("status", help="versions, their stage, evidence and approvals")
     parser.add_argument("version", nargs="?", help="only this version")
-    parser.set_defaults(handler=_handle)
+    parser.set_defaults(handler=handle)
 
 
-def _handle(args: argparse.Namespace) -> int:
-    rows = status_rows(args.version and names.version(args.version))
+def handle(state: State) -> int:
+    """Print the table (newest version first)."""
+    only = state.options.version and names.version(state.options.version)
+    rows = _rows(state.archive, only)
     header = ("project", "version", "stage", "evidence", "approved by", "commit")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -30,9 +32,8 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def status_rows(only: str | None = None) -> list[tuple[str, ...]]:
+def _rows(archive: Archive, only: str | None = None) -> list[tuple[str, ...]]:
     """Return one row per archived version (newest first), or just ``only``."""
-    archive = configured_archive(repo_root())
     rows = []
     for project in archive.listdir():
         versions = [v for v in archive.listdir(project) if only in (None, v)]

@@ -24,7 +24,6 @@ done); ``--force`` is passed on to the stages that reuse, and they redo the work
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 from contextlib import AbstractContextManager, nullcontext
 
@@ -32,13 +31,10 @@ from packaging.version import Version
 
 from ci import credentials, mirror, names
 from ci.build import read_report
-from ci.config import load_config
 from ci.devpi import locate
 from ci.devpi_server import EmbeddedServer
 from ci.distribution import is_final, is_tagged
-from ci.state import repo_root
-
-logger = logging.getLogger(__name__)
+from ci.session import State
 
 STAGES = (
     "devpi",
@@ -75,36 +71,38 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="build, verify, calibrate and bench again even if their results exist",
     )
-    parser.set_defaults(handler=_handle)
+    parser.set_defaults(handler=handle)
 
 
-def _handle(args: argparse.Namespace) -> int:
-    from ci.cli import main
+def handle(state: State) -> int:
+    """Run the stages in order, each as its own ``python -m ci`` command; print the summary."""
+    from ci.cli import main  # the entry point of every stage (it imports this module)
 
     def stage(*argv: str) -> None:
         status = main(list(argv))
         if status:
             raise SystemExit(status)
 
-    force = ("--force",) if args.force else ()
-    settings = load_config(repo_root()).verify
-    names.among(args.suite or [], settings.suites, "suite")
-    names.among(args.python or [], settings.pythons, "python")
+    options = state.options
+    force = ("--force",) if options.force else ()
+    settings = state.config.verify
+    names.among(options.suite or [], settings.suites, "suite")
+    names.among(options.python or [], settings.pythons, "python")
     new_server = False
     if not os.environ.get(credentials.URL_ENV):
         new_server = not EmbeddedServer.from_environment().initialised()
         stage("devpi", "start")
-    with _warming_if(new_server, args.python or settings.pythons):
+    with _warming_if(state, new_server, options.python or settings.pythons):
         stage("build", *force)
         stage("publish")
-    selection = [f"--suite={s}" for s in args.suite or []]
-    selection += [f"--python={p}" for p in args.python or []]
+    selection = [f"--suite={s}" for s in options.suite or []]
+    selection += [f"--python={p}" for p in options.python or []]
     stage("verify", *selection, *force)
-    report = read_report(repo_root() / "dist")
+    report = read_report(state.root / "dist")
     version = report["version"]
     stage("promote", version, "--to", "testing")
     reached = "testing"
-    if args.calibrate or is_tagged(Version(version)):
+    if options.calibrate or is_tagged(Version(version)):
         stage("calibrate", version, *force)
     benched = main(["bench", version, *force])
     if benched not in (0, 1):
@@ -112,29 +110,29 @@ def _handle(args: argparse.Namespace) -> int:
     if benched == 1:
         print(f"pipeline: {version} is slower than the stable release; it stays on testing")
     elif is_final(Version(version)):
-        if args.approve:
+        if options.approve:
             stage("approve", version, "--notes", "local demonstration: ci pipeline --approve")
         if main(["promote", version, "--to", "stable"]) == 0:
             reached = "stable"
         else:
             print(f"pipeline: {version} stays on testing until QA approves it")
     stage("dashboard")
-    _summary(report["project"], version, reached)
+    _summary(state, report["project"], version, reached)
     return 0
 
 
-def _warming_if(new_server: bool, pythons: list[str]) -> AbstractContextManager:
+def _warming_if(state: State, new_server: bool, pythons: list[str]) -> AbstractContextManager:
     """Warm a new embedded server's mirror while the block runs (:mod:`ci.mirror`)."""
     if not new_server:
         return nullcontext()
-    index_url = f"{locate().url}/{load_config(repo_root()).indexes.unstable}/+simple/"
-    return mirror.warming(repo_root(), index_url, min(pythons, key=Version))
+    index_url = f"{locate().url}/{state.config.indexes.unstable}/+simple/"
+    return mirror.warming(state.root, index_url, min(pythons, key=Version))
 
 
-def _summary(project: str, version: str, reached: str) -> None:
+def _summary(state: State, project: str, version: str, reached: str) -> None:
     """Print where the release is and how a user installs it."""
     server = locate()
-    indexes = load_config(repo_root()).indexes.model_dump()
+    indexes = state.config.indexes.model_dump()
     url = f"{server.display_url}/{indexes[reached]}/+simple/"
     print(f"pipeline: {project} {version} is on {reached} ({url})")
     print(f"pipeline: install it with: pip install --index-url {url} {project}=={version}")
