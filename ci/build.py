@@ -35,7 +35,6 @@ from ci.release import now
 logger = logging.getLogger(__name__)
 
 REPORT_NAME = "build-report.json"
-CONSTRAINTS = Path(__file__).resolve().parents[1] / "requirements" / "dev.txt"
 
 
 REPORT_FIELDS = {"project": str, "version": str, "commit": str, "tags": list, "files": list}
@@ -89,10 +88,11 @@ def current_build(root: Path, dist: Path) -> dict | None:
     except CIError:
         return None
     wants_docs = bool(load_config(checkout.root).build.docs)
+    constraints = _constraints(checkout.root)
     if (
         "built_at" not in report
         or (report["commit"], report["tags"]) != (checkout.commit, list(checkout.tags))
-        or report.get("constraints_sha256") != sha256_of(CONSTRAINTS)
+        or report.get("constraints_sha256") != (constraints and sha256_of(constraints))
         or ("docs" in report) != wants_docs
     ):
         return None
@@ -102,6 +102,27 @@ def current_build(root: Path, dist: Path) -> dict | None:
     except CIError:
         return None
     return report
+
+
+def _constraints(root: Path) -> Path | None:
+    """Return the ``[build] constraints`` file of the checkout at ``root``, None if none is set.
+
+    Raises
+    ------
+    CIError
+        If the file named is not a file of the checkout.
+    """
+    name = load_config(root).build.constraints
+    if not name:
+        return None
+    path = (root / name).resolve()
+    if not path.is_file() or not path.is_relative_to(root.resolve()):
+        raise CIError(
+            f"[build] constraints = {name!r} in pipeline.toml is not a file of {root}",
+            tip="name the pip constraints file of the build backend, relative to the checkout, "
+            "or leave constraints empty",
+        )
+    return path
 
 
 def build(root: Path, dist: Path) -> dict:
@@ -125,14 +146,15 @@ def build(root: Path, dist: Path) -> dict:
     docs_env = load_config(checkout.root).build.docs
     if docs_env:
         docs.require_env(checkout.root, docs_env)
+    constraints = _constraints(checkout.root)
+    pinned = {"UV_CONSTRAINT": str(constraints), "PIP_CONSTRAINT": str(constraints)}
     with tempfile.TemporaryDirectory(prefix="ci-build-") as tmp:
         out = Path(tmp)
         shell.run(
             [sys.executable, "-m", "build", "--installer", "uv", "--outdir", out, checkout.root],
             env={
                 "SOURCE_DATE_EPOCH": str(checkout.commit_time),
-                "UV_CONSTRAINT": str(CONSTRAINTS),
-                "PIP_CONSTRAINT": str(CONSTRAINTS),
+                **(pinned if constraints else {}),
             },
         )
         files = [read_dist_file(path) for path in sorted(out.iterdir())]
@@ -156,7 +178,7 @@ def build(root: Path, dist: Path) -> dict:
         "commit": checkout.commit,
         "tags": list(checkout.tags),
         "source_date_epoch": checkout.commit_time,
-        "constraints_sha256": sha256_of(CONSTRAINTS),
+        "constraints_sha256": constraints and sha256_of(constraints),
         "built_at": now(),
         "files": [
             {

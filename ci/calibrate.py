@@ -173,6 +173,13 @@ def calibrate_release(
     root, config, archive = state.root, state.config, state.archive
     settings, indexes = demand.settings(config.calibrate), config.indexes
     entries = demand.calibrations or settings.calibrations
+    if not entries:
+        return ["calibrate: nothing to do: no calibrations in [calibrate] of pipeline.toml"], []
+    if not settings.program:
+        raise CIError(
+            "no program to run the calibrations with",
+            tip="set program (the package's console script) in [calibrate] of pipeline.toml",
+        )
     asked = [Request.of(entry, root, settings, demand.seed) for entry in entries]
     with connect("ci") as client:
         record = transaction.settled_record(archive, client, indexes.model_dump(), project, version)
@@ -278,7 +285,7 @@ def run(
         shutil.rmtree(folder, ignore_errors=True)
         (folder / PLOTS).mkdir(parents=True)
         command = [
-            str(python.with_name("epicast")),
+            str(python.with_name(settings.program)),
             "calibrate",
             *request.arguments(root),
             *("--cluster", settings.cluster),
@@ -304,7 +311,10 @@ def run(
                 "started_at": started,
                 "finished_at": now(),
                 "diagnostics": found["diagnostics"],
-                "command": ["epicast", "calibrate", request.calibration, *request.overrides()],
+                "command": [
+                    *(settings.program, "calibrate", request.calibration),
+                    *request.overrides(),
+                ],
             },
         )
         stamp = started.replace("-", "").replace(":", "").replace("+0000", "Z")

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from ci.errors import CIError
+from ci.names import is_component
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,13 +59,17 @@ class Indexes(_Section):
 
 
 class Build(_Section):
-    """What ``ci build`` makes besides the sdist and the wheel.
+    """What ``ci build`` makes besides the sdist and the wheel, and with what.
 
     ``docs`` is the tox environment that builds the HTML documentation into the
     folder given as its argument, against the built wheel; empty: no documentation.
+    ``constraints`` is a pip constraints file of the checkout that pins the
+    build backend (setuptools, setuptools-scm, ...), so that a rebuild of a
+    commit makes the same bytes; empty: the newest backend the index has.
     """
 
     docs: str = ""
+    constraints: str = ""
 
 
 class Verify(_Section):
@@ -115,7 +120,7 @@ class Bench(_Section):
     python: str = "3.11"
     paths: list[str] = Field(default_factory=lambda: ["benchmarks"], min_length=1)
     marker: str = "regression"
-    extras: list[str] = Field(default_factory=lambda: ["testing"])
+    extras: list[str] = Field(default_factory=list)
     rounds: int = Field(default=8, ge=2)
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     min_effect: float = Field(default=0.03, ge=0, lt=1)
@@ -150,23 +155,43 @@ class Bench(_Section):
 
 
 class Calibrate(_Section):
-    """Which calibrations a tagged release runs, on which cluster, in which environment.
+    """Which calibrations a tagged release runs, with which program, where.
 
-    ``calibrations`` are bundled names (``epicast calibrations``) or YAML files
-    relative to the repository root. ``cluster`` is what ``epicast calibrate
-    --cluster`` takes: ``local`` (Dask on this machine), ``slurm`` (the
-    calibration file's Slurm profile), ``tcp://HOST:PORT`` (an existing
-    scheduler) or ``none`` (one chain after another). ``chains`` and
-    ``iterations`` override the files' values when set (reduced runs).
+    ``program`` is the console script of the released package that calibrates
+    (epicast's ``epicast``): ``ci calibrate`` runs ``<program> calibrate NAME
+    --cluster ... --output result.h5 --plots DIR --checkpoints DIR`` (and
+    ``--chains``, ``--iterations``, ``--seed``, ``--workers`` when set) from the
+    wheel's environment and reads the result file's facts
+    (docs/adopting.md#calibrations). ``calibrations`` are names the program
+    knows, or YAML files relative to the repository root; none (the default):
+    nothing to calibrate. ``cluster`` is what ``--cluster`` takes: ``local``
+    (Dask on this machine), ``slurm`` (the calibration file's Slurm profile),
+    ``tcp://HOST:PORT`` (an existing scheduler) or ``none`` (one chain after
+    another). ``chains`` and ``iterations`` override the files' values when
+    set (reduced runs).
     """
 
-    calibrations: list[str] = Field(default_factory=lambda: ["sir-boarding-school"])
+    calibrations: list[str] = Field(default_factory=list)
+    program: str = ""
     cluster: str = "local"
     workers: int | None = Field(default=None, ge=1)
     chains: int | None = Field(default=None, ge=1)
     iterations: int | None = Field(default=None, ge=1)
     python: str = "3.11"
-    extras: list[str] = Field(default_factory=lambda: ["cluster"])
+    extras: list[str] = Field(default_factory=list)
+
+    @field_validator("program")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if value and not is_component(value):
+            raise ValueError(f"expected the name of a console script, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _program_named(self) -> Calibrate:
+        if self.calibrations and not self.program:
+            raise ValueError("calibrations need the program that runs them: set program")
+        return self
 
     @field_validator("python")
     @classmethod

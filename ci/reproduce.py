@@ -17,7 +17,7 @@ from pathlib import Path
 
 import fsspec
 
-from ci import environments, manifest, results
+from ci import environments, manifest, names, results
 from ci.calibrate import LOG, RESULT, Request, run_logged
 from ci.devpi import locate
 from ci.errors import CIError
@@ -86,7 +86,8 @@ def reproduce(state: State, path: str, cluster: str = "local") -> list[results.D
         )
         run = work / "run"
         run.mkdir()
-        command = [str(python.with_name("epicast")), "calibrate", *arguments]
+        program = names.component(recorded["command"][0], "the manifest's program")
+        command = [str(python.with_name(program)), "calibrate", *arguments]
         command += ["--cluster", cluster, "--output", str(run / RESULT)]  # log: chains' progress
         # Compiled as on a new machine: not from the numba cache other runs share.
         numba_cache = {"NUMBA_CACHE_DIR": str(work / "numba")}

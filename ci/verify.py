@@ -350,8 +350,15 @@ def _shared_by_the_chain(work: Path) -> list[str]:
     project's tox.ini, so that every project verified gets them. (Compiling
     all of site-packages when installing took 16 s per environment and per
     install step; writing no bytecode made each process compile its imports.)
+    Coverage's data file (``COVERAGE_FILE``: pytest-cov, a PyScaffold default,
+    writes ``.coverage`` in the checkout) goes there too, so that parallel
+    chains never write the same file.
     """
-    shared = {"PYTHONPYCACHEPREFIX": work / "pycache", "NUMBA_CACHE_DIR": work / "numba"}
+    shared = {
+        "PYTHONPYCACHEPREFIX": work / "pycache",
+        "NUMBA_CACHE_DIR": work / "numba",
+        "COVERAGE_FILE": work / ".coverage",
+    }
     overrides = [f"testenv.env_dir={work / 'env'}"]
     overrides += [f"testenv.set_env+={name}={path}" for name, path in shared.items()]
     return [argument for override in overrides for argument in ("--override", override)]

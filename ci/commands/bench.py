@@ -33,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def handle(state: State) -> int:
-    """Benchmark and archive the run; exit 1 on a regression or a drift."""
+    """Benchmark and archive the run; exit 1 on a regression or a drift (0: no benchmarks)."""
     options = state.options
     settings = state.config.bench
     wanted = options.version and names.version(options.version)
@@ -42,6 +42,10 @@ def handle(state: State) -> int:
         if options.rounds < 2:
             raise CIError(f"--rounds {options.rounds}: at least 2 rounds are needed for a test")
         settings = settings.model_copy(update={"rounds": options.rounds})
+    if not any((state.root / path).exists() for path in settings.paths):
+        listed = ", ".join(settings.paths)
+        print(f"bench: nothing to do: no benchmarks at {listed} ([bench] paths of pipeline.toml)")
+        return 0
     report = read_report(options.dist)
     version = wanted or report["version"]
     record = bench(

@@ -29,6 +29,7 @@ ITERATIONS = 600
 CONFIG = f"""
 [build]
 docs = "docs"
+constraints = "requirements/dev.txt"
 
 [verify]
 suites = ["smoke"]
@@ -36,11 +37,14 @@ pythons = ["3.11"]
 
 [bench]
 paths = ["benchmarks/test_simulate.py"]
+extras = ["testing"]
 rounds = 2
 required = false
 
 [calibrate]
 calibrations = ["{CALIBRATION}"]
+program = "epicast"
+extras = ["cluster"]
 cluster = "local"
 workers = 2
 iterations = {ITERATIONS}
