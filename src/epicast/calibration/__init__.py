@@ -11,4 +11,6 @@
 :mod:`~epicast.calibration.run`
     :func:`~epicast.calibration.run.calibrate`: the chains as tasks on an executor,
     checkpoints, and gathering them into a :class:`~epicast.calibration.run.CalibrationResult`.
+:mod:`~epicast.calibration.placement`
+    Where ``epicast calibrate --cluster`` runs the chains: in process or on a cluster.
 """
