@@ -79,7 +79,7 @@ def bench(
     *,
     count: bool = False,
     force: bool = False,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Compare ``version`` with ``baseline`` (default: newest stable); archive and print it.
 
     An archived run of the same two wheels (sha256), benchmark files and
@@ -105,12 +105,17 @@ def bench(
 
     Returns
     -------
-    dict
-        The archived run record (see :mod:`ci.verdict` for the verdicts).
+    dict or None
+        The archived run record (see :mod:`ci.verdict` for the verdicts);
+        None when there are no benchmarks to run (one line says so).
     """
     root, archive, indexes = state.root, state.archive, state.config.indexes
     with connect("ci") as client:
         record = transaction.settled_record(archive, client, indexes.model_dump(), project, version)
+    if not any((root / path).exists() for path in settings.paths):
+        listed = ", ".join(settings.paths)
+        print(f"bench: nothing to do: no benchmarks at {listed} ([bench] paths of pipeline.toml)")
+        return None
     wheel_sha = wheel_of(record)["sha256"]
     count = count or verdict.TIMES not in settings.gate
     script = root / settings.kernels

@@ -173,16 +173,16 @@ def calibrate_release(
     root, config, archive = state.root, state.config, state.archive
     settings, indexes = demand.settings(config.calibrate), config.indexes
     entries = demand.calibrations or settings.calibrations
-    if not entries:
-        return ["calibrate: nothing to do: no calibrations in [calibrate] of pipeline.toml"], []
-    if not settings.program:
+    asked = [Request.of(entry, root, settings, demand.seed) for entry in entries]
+    if asked and not settings.program:
         raise CIError(
             "no program to run the calibrations with",
             tip="set program (the package's console script) in [calibrate] of pipeline.toml",
         )
-    asked = [Request.of(entry, root, settings, demand.seed) for entry in entries]
     with connect("ci") as client:
         record = transaction.settled_record(archive, client, indexes.model_dump(), project, version)
+    if not asked:
+        return ["calibrate: nothing to do: no calibrations in [calibrate] of pipeline.toml"], []
     wheel_sha = wheel_of(record)["sha256"]
     requests = [replace(request, wheel_sha256=wheel_sha) for request in asked]
     lines, pending = [], []
