@@ -25,9 +25,8 @@ from typing import Any
 
 import fsspec
 
-from ci import names
+from ci import names, records
 from ci.errors import CIError
-from ci.jsonfile import dump_artefact, load_artefact
 from ci.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -83,21 +82,25 @@ class Archive:
         return sorted(Path(entry).name for entry in self.fs.ls(self.path(*parts), detail=False))
 
     def read_json(self, *parts: str) -> dict[str, Any] | None:
-        """Return a JSON artefact, or ``None`` if it does not exist."""
+        """Return a record (:func:`ci.records.parse`), or ``None`` if it does not exist."""
         path = self.path(*parts)
         if not self.fs.exists(path):
             return None
         with self.fs.open(path, "r", encoding="utf-8") as handle:
-            return load_artefact(handle.read(), f"{self.url}/{'/'.join(parts)}")
+            return records.parse(handle.read(), f"{self.url}/{'/'.join(parts)}")
 
     def write_json(self, data: dict[str, Any], *parts: str) -> str:
-        """Write a JSON artefact (with ``schema_version``) atomically; return its path."""
+        """Write a record (:func:`ci.records.dump`) atomically; return its path.
+
+        It is written under a hidden temporary name and then moved into place,
+        so readers see the old record or the new one, never a part.
+        """
         path = self.path(*parts)
         folder = path.rsplit("/", 1)[0]
         self.fs.makedirs(folder, exist_ok=True)
         tmp = f"{folder}/.{uuid.uuid4().hex}.tmp"
         with self.fs.open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(dump_artefact(data))
+            handle.write(records.dump(data))
         self.fs.mv(tmp, path)
         return path
 

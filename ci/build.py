@@ -25,20 +25,15 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from ci import docs, git, names, shell
+from ci import docs, git, records, shell
 from ci.config import load_config
 from ci.distribution import DistFile, read_dist_file, sha256_of
 from ci.errors import CIError
-from ci.jsonfile import read_json, write_json
 from ci.release import now
 
 logger = logging.getLogger(__name__)
 
 REPORT_NAME = "build-report.json"
-
-
-REPORT_FIELDS = {"project": str, "version": str, "commit": str, "tags": list, "files": list}
-"""What every stage reads from a build report, and its JSON type."""
 
 
 def read_report(dist: Path) -> dict[str, Any]:
@@ -51,28 +46,18 @@ def read_report(dist: Path) -> dict[str, Any]:
     path = dist / REPORT_NAME
     if not path.is_file():
         raise CIError(f"no build report {path}", tip="run `python -m ci build` first")
-    report = read_json(path)
-    wrong = [name for name, kind in REPORT_FIELDS.items() if not isinstance(report.get(name), kind)]
-    entries = [*(report.get("files") or []), *([report["docs"]] if "docs" in report else [])]
-    if not all(_is_file_entry(entry) for entry in entries):
-        wrong.append("files")
+    report = records.read(path)
+    wrong = {
+        "files" if field == "docs" else field
+        for field in records.wrong_fields(records.BuildReport, report)
+    }
     if wrong:
         raise CIError(
-            f"{path} is not a build report of `ci build`: {', '.join(sorted(set(wrong)))} "
-            "missing or malformed",
-            tip="run `python -m ci build` again",
+            f"{path} is not a {records.BuildReport.what} of `ci build`: "
+            f"{', '.join(sorted(wrong))} missing or malformed",
+            tip=records.BuildReport.tip,
         )
     return report
-
-
-def _is_file_entry(entry: object) -> bool:
-    """Return whether ``entry`` names one plain file of ``dist`` and its sha256."""
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("sha256"), str)
-        and isinstance(entry.get("filename"), str)
-        and names.is_component(entry["filename"])
-    )
 
 
 def current_build(root: Path, dist: Path) -> dict | None:
@@ -192,7 +177,7 @@ def build(root: Path, dist: Path) -> dict:
     }
     if docs_env:
         report["docs"] = {"filename": doczip.name, "sha256": sha256_of(dist / doczip.name)}
-    write_json(dist / REPORT_NAME, report)
+    records.write(dist / REPORT_NAME, report)
     return report
 
 

@@ -589,14 +589,14 @@ def _release(record: dict[str, Any] | None) -> dict[str, Any] | None:
             Cell(p["from"]),
             Cell(p["to"]),
             Cell(p["who"]),
-            Cell(_when(p.get("when") or p.get("at"))),
+            Cell(_when(p["when"])),
             Cell(_describe(p.get("approval"))),
             Cell(_describe(accepted_regression(p))),
         ]
         for p in record["promotions"]
     ]
     approvals = [
-        [Cell(a["who"]), Cell(_when(a.get("when") or a.get("at"))), Cell(a.get("notes", ""))]
+        [Cell(a["who"]), Cell(_when(a["when"])), Cell(a.get("notes", ""))]
         for a in record["approvals"]
     ]
     return {

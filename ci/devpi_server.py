@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ci import credentials as creds
-from ci import shell
+from ci import records, shell
 from ci.errors import CIError
 from ci.index import DevpiClient, DevpiUnreachableError, redact_url
-from ci.jsonfile import write_json
 from ci.processes import alive, command_line
 from ci.state import private_dir, read_json, state_dir
 
@@ -224,7 +223,7 @@ class EmbeddedServer:
                 inherit=False,
                 log=self.log_file,
             )
-            write_json(
+            records.write(
                 self.info_file,
                 {"schema": 1, "pid": pid, "port": port, "url": url, "started": time.time()},
             )
@@ -267,7 +266,7 @@ class EmbeddedServer:
             recorded = read_json(self.info_file)
             if recorded and recorded.get("pid") is not None:
                 recorded["pid"] = None  # keep the port for the next start
-                write_json(self.info_file, recorded)
+                records.write(self.info_file, recorded)
             return info, outcome
 
 

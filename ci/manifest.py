@@ -16,9 +16,9 @@ from typing import Any
 
 import fsspec
 
+from ci import records
 from ci.distribution import sha256_of, sha256_of_stream
 from ci.errors import CIError
-from ci.jsonfile import dump_artefact, load_artefact
 
 MANIFEST = "manifest.json"
 
@@ -48,7 +48,7 @@ def write(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
     manifest = {**data, "files": {}}
     for path in files:
         manifest["files"][path.relative_to(folder).as_posix()] = sha256_of(path)
-    (folder / MANIFEST).write_text(dump_artefact(manifest), encoding="utf-8")
+    records.write(folder / MANIFEST, manifest)
     return manifest
 
 
@@ -56,12 +56,11 @@ def read(fs: fsspec.AbstractFileSystem, folder: str) -> dict[str, Any]:
     """Return the manifest of ``folder`` on ``fs``; refuse one without a files table."""
     where = f"{folder}/{MANIFEST}"
     with fs.open(where, "r", encoding="utf-8") as handle:
-        manifest = load_artefact(handle.read(), where)
-    files = manifest.get("files")
-    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        manifest = records.parse(handle.read(), where)
+    if records.wrong_fields(records.CalibrationManifest, manifest):
         raise CIError(
             f"{where}: 'files' must map each file to its sha256",
-            tip="a manifest is written by ci calibrate; restore this one from a copy",
+            tip=records.CalibrationManifest.tip,
         )
     return manifest
 

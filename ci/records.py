@@ -1,24 +1,82 @@
-"""The shapes of the records the stages write to the archive, checked when read back.
+"""The records the stages write and read back, and the one way to write and read them.
 
-Every stage acts on records other stages wrote: a version's ``release.json``,
-each suite's evidence, each benchmark run. A record damaged or edited by hand
-is refused in one line naming its wrong field (:func:`checked`), instead of
-failing somewhere inside whichever stage reads it. Only what the stages rely on
-is checked, and more fields may follow (records grow); readers still get the
-record as the plain dict it is in the archive.
+Every stage acts on records other stages wrote: a build report, a version's
+``release.json``, each suite's evidence, each benchmark run, each calibration's
+manifest. They are JSON objects carrying ``schema_version``
+(:data:`SCHEMA_VERSION`), written sorted and indented by :func:`dump` and,
+to a file, atomically by :func:`write`; :func:`parse` and :func:`read` refuse
+text of another schema version. The layout has not changed since version 1,
+so every file ever written reads.
+
+A record damaged or edited by hand is refused in one line naming its wrong
+field (:func:`checked`), instead of failing somewhere inside whichever stage
+reads it. Only what the stages rely on is checked, and more fields may follow
+(records grow).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from ci import names
+from ci.atomic import atomic_file
 from ci.errors import CIError
 from ci.verdict import GATE, Comparison
 
+SCHEMA_VERSION = 1
+"""The layout of every record; a file of another version is refused, not guessed at."""
 RESTORE = "restore it from a copy of the archive"
+
+
+def dump(data: dict[str, Any]) -> str:
+    """Return ``data`` plus ``schema_version`` as sorted, indented JSON text."""
+    text = json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, sort_keys=True)
+    return text + "\n"
+
+
+def parse(text: str, where: str) -> dict[str, Any]:
+    """Return the record in the JSON ``text`` read from ``where``; refuse it in one line if not one.
+
+    Raises
+    ------
+    CIError
+        If ``text`` is not JSON, not an object, or of another schema version.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CIError(f"{where} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # thousands of nested [ or {: nothing ci writes
+        raise CIError(f"{where} nests arrays or objects too deeply to read") from exc
+    if not isinstance(data, dict):
+        raise CIError(f"{where} holds a JSON {type(data).__name__}, expected an object")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise CIError(
+            f"{where} has schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}",
+            tip="re-create it with this version of the ci tool",
+        )
+    return data
+
+
+def write(path: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` as :func:`dump` does to the local file ``path``, atomically; return it."""
+    with atomic_file(path) as handle:
+        handle.write(dump(data))
+    return path
+
+
+def read(path: Path) -> dict[str, Any]:
+    """Return the record in the local file ``path`` (see :func:`parse`); refuse a missing one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise CIError(f"{path} does not exist") from exc
+    return parse(text, str(path))
 
 
 class _Shape(BaseModel):
@@ -34,13 +92,27 @@ class _BuiltFile(_File):
     kind: str
 
 
+def _plain_name(name: str) -> str:
+    """Return ``name`` if it is one plain file name: later stages upload what a report names."""
+    if not names.is_component(name):
+        raise ValueError("not one plain file name")
+    return name
+
+
+class _DistFile(_File):
+    filename: Annotated[str, AfterValidator(_plain_name)]
+
+
 class _Promotion(_Shape):
     source: str = Field(alias="from")
     to: Literal["testing", "stable"]
+    who: str
+    when: str
 
 
 class _Approval(_Shape):
     who: str
+    when: str
     notes: str
 
 
@@ -126,6 +198,33 @@ class BenchRun(_Record):
     drift: _Drift | None = None
 
 
+class BuildReport(_Record):
+    """What ``ci build`` made: ``dist/build-report.json`` (:mod:`ci.build`)."""
+
+    what: ClassVar[str] = "build report"
+    tip: ClassVar[str] = "run `python -m ci build` again"
+
+    project: str
+    version: str
+    commit: str
+    tags: list[str]
+    files: list[_DistFile]
+    docs: _DistFile | None = None
+
+
+class CalibrationManifest(_Record):
+    """What one calibration ran and the sha256 of its files: ``manifest.json`` (:mod:`ci.manifest`).
+
+    Beside ``files`` it holds open-ended provenance (inputs, seeds, cluster,
+    environment, diagnostics), which the stages pass on rather than check.
+    """
+
+    what: ClassVar[str] = "calibration manifest"
+    tip: ClassVar[str] = "a manifest is written by ci calibrate; restore this one from a copy"
+
+    files: dict[str, str]
+
+
 def checked(shape: type[_Record], record: dict[str, Any], where: str) -> dict[str, Any]:
     """Return ``record`` if it has ``shape``; refuse it in one line naming the first wrong field.
 
@@ -143,3 +242,16 @@ def checked(shape: type[_Record], record: dict[str, Any], where: str) -> dict[st
             f"{where} is not a {shape.what} of ci: {field}: {error['msg']}", tip=shape.tip
         ) from exc
     return record
+
+
+def wrong_fields(shape: type[_Record], record: dict[str, Any]) -> set[str]:
+    """Return the names of the top-level fields of ``record`` that do not have ``shape``.
+
+    For files whose refusal names every wrong field at once (build reports,
+    manifests) rather than the first one in detail, as :func:`checked` does.
+    """
+    try:
+        shape.model_validate(record)
+    except ValidationError as exc:
+        return {str(error["loc"][0]) for error in exc.errors()}
+    return set()

@@ -39,7 +39,7 @@ def release(version: str, reached: str) -> dict:
         "files": [
             {"filename": f"demo-{version}-py3-none-any.whl", "kind": "wheel", "sha256": "1" * 64}
         ],
-        "promotions": [{"from": a, "to": b} for a, b in steps],
+        "promotions": [{"from": a, "to": b, "who": "ci", "when": "x"} for a, b in steps],
     }
 
 
