@@ -55,6 +55,7 @@ from ci.bench import runs
 from ci.errors import CIError
 from ci.index import version_key
 from ci.manifest import MANIFEST
+from ci.records import Evidence
 from ci.release import RELEASED, accepted_regression, read_record, stage
 from ci.verdict import format_value
 from ci.verify import evidence_for
@@ -79,7 +80,7 @@ class Version:
     project: str
     version: str
     record: dict[str, Any] | None
-    evidence: list[dict[str, Any]]
+    evidence: list[Evidence]
     runs: list[dict[str, Any]]
     calibrations: list[CalibrationRun]
 
@@ -182,7 +183,7 @@ def load(archive: Archive) -> dict[str, list[Version]]:
                 record=read_record(archive, project, name),
                 evidence=sorted(
                     evidence_for(archive, project, name),
-                    key=lambda e: (e["suite"], _python_key(e["python"])),
+                    key=lambda e: (e.suite, _python_key(e.python)),
                 ),
                 runs=runs(archive, project, name),
                 calibrations=_calibration_runs(archive, project, name),
@@ -429,13 +430,13 @@ def _index_page(projects: Mapping[str, list[Version]], footer: str) -> str:
 
 def _versions_table(versions: Sequence[Version]) -> Table:
     columns = sorted(
-        {(e["suite"], e["python"]) for v in versions for e in v.evidence},
+        {(e.suite, e.python) for v in versions for e in v.evidence},
         key=lambda c: (c[0], _python_key(c[1])),
     )
     header = ["version", "stage", "commit", *(f"{s} py{p}" for s, p in columns), "benchmarks"]
     rows = []
     for v in versions:
-        found = {(e["suite"], e["python"]): e for e in v.evidence}
+        found = {(e.suite, e.python): e for e in v.evidence}
         rows.append(
             [
                 Cell(v.version, href=v.href),
@@ -448,14 +449,12 @@ def _versions_table(versions: Sequence[Version]) -> Table:
     return Table(header, rows)
 
 
-def _evidence_cell(evidence: dict[str, Any] | None) -> Cell:
+def _evidence_cell(evidence: Evidence | None) -> Cell:
     """Return a suite's status on one Python, its test counts as the tooltip."""
     if evidence is None:
         return Cell("-")
-    counts = (
-        f"{evidence['passed']} passed, {evidence['failed']} failed, {evidence['skipped']} skipped"
-    )
-    return Cell(evidence["status"], f"status-{evidence['status']}", title=counts)
+    counts = f"{evidence.passed} passed, {evidence.failed} failed, {evidence.skipped} skipped"
+    return Cell(evidence.status, f"status-{evidence.status}", title=counts)
 
 
 def _latest_verdict(v: Version) -> Cell:
@@ -610,16 +609,16 @@ def _release(record: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _evidence_table(evidence: Sequence[dict[str, Any]]) -> Table:
+def _evidence_table(evidence: Sequence[Evidence]) -> Table:
     header = ["suite", "python", "status", "passed", "failed", "skipped", "duration", "run at"]
     rows = [
         [
-            Cell(e["suite"]),
-            Cell(e["python"]),
-            Cell(e["status"], f"status-{e['status']}"),
-            *(Cell(str(e[key]), "number") for key in ("passed", "failed", "skipped")),
-            Cell(f"{e['duration_s']:.1f} s", "number"),
-            Cell(_when(e.get("run_at"))),
+            Cell(e.suite),
+            Cell(e.python),
+            Cell(e.status, f"status-{e.status}"),
+            *(Cell(str(n), "number") for n in (e.passed, e.failed, e.skipped)),
+            Cell(f"{e.duration_s:.1f} s", "number"),
+            Cell(_when(e.run_at)),
         ]
         for e in evidence
     ]

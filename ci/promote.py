@@ -176,32 +176,35 @@ def approve(state: State, project: str, version: str, who: str, notes: str) -> s
 
 
 def _passing_evidence(archive: Archive, config: PipelineConfig, record: dict) -> list[dict]:
-    """Return the evidence that every configured suite passed for this wheel, or refuse."""
+    """Return the evidence that every configured suite passed for this wheel, or refuse.
+
+    Each as the promotion records it: suite, python, status and counts.
+    """
     sha = wheel_of(record)["sha256"]
     found = [
         e
         for e in evidence_for(archive, record["project"], record["version"])
-        if e["file"]["sha256"] == sha
+        if e.file.sha256 == sha
     ]
     for suite in config.verify.suites:
-        results = [e for e in found if e["suite"] == suite]
-        failed = [f"py{e['python']}" for e in results if e["status"] == "failed"]
+        results = [e for e in found if e.suite == suite]
+        failed = [f"py{e.python}" for e in results if e.status == "failed"]
         if failed:
             raise CIError(
                 f"{record['project']} {record['version']}: suite {suite} failed on "
                 f"{', '.join(failed)}",
                 tip="fix the failure and release a new version",
             )
-        if not any(e["status"] == "passed" for e in results):
+        if not any(e.status == "passed" for e in results):
             raise CIError(
                 f"{record['project']} {record['version']}: no passing {suite} suite for wheel "
                 f"{sha[:12]}",
                 tip="run `python -m ci verify` first",
             )
     return [
-        {k: e[k] for k in ("suite", "python", "status", "passed", "failed")}
+        e.model_dump(include={"suite", "python", "status", "passed", "failed"})
         for e in found
-        if e["status"] != "skipped"
+        if e.status != "skipped"
     ]
 
 

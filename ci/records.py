@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -137,6 +137,9 @@ class _Record(_Shape):
     tip: ClassVar[str]
 
 
+RecordT = TypeVar("RecordT", bound=_Record)
+
+
 class ReleaseRecord(_Record):
     """A version's ``release.json`` (:mod:`ci.release`)."""
 
@@ -170,6 +173,8 @@ class Evidence(_Record):
     duration_s: float
     python_version: str | None = None
     file: _File
+    inputs_sha256: str | None = None
+    run_at: str | None = None
 
 
 class _Drift(_Shape):
@@ -225,8 +230,8 @@ class CalibrationManifest(_Record):
     files: dict[str, str]
 
 
-def checked(shape: type[_Record], record: dict[str, Any], where: str) -> dict[str, Any]:
-    """Return ``record`` if it has ``shape``; refuse it in one line naming the first wrong field.
+def load(shape: type[RecordT], record: dict[str, Any], where: str) -> RecordT:
+    """Return ``record`` as a ``shape``; refuse it in one line naming the first wrong field.
 
     Raises
     ------
@@ -234,13 +239,22 @@ def checked(shape: type[_Record], record: dict[str, Any], where: str) -> dict[st
         Naming the file (``where``), the field and what was wrong with it.
     """
     try:
-        shape.model_validate(record)
+        return shape.model_validate(record)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(map(str, error["loc"])) or "the record"
         raise CIError(
             f"{where} is not a {shape.what} of ci: {field}: {error['msg']}", tip=shape.tip
         ) from exc
+
+
+def checked(shape: type[_Record], record: dict[str, Any], where: str) -> dict[str, Any]:
+    """Return ``record`` itself if it has ``shape``, refused as :func:`load` does if not.
+
+    For the kinds whose readers still take the plain dict (release records,
+    bench runs); evidence is read as its model (:func:`load`).
+    """
+    load(shape, record, where)
     return record
 
 

@@ -225,12 +225,12 @@ def _passed_earlier(
             name = f"{suite}-py{python}.json"
             evidence = _read_evidence(archive, target.project, target.version, name)
             if evidence and reusable(evidence, wheel_sha256, inputs, version):
-                found[(python, suite)] = {**evidence, "reused": True}
+                found[(python, suite)] = {**evidence.model_dump(), "reused": True}
     return found
 
 
 def reusable(
-    evidence: dict, wheel_sha256: str, inputs_sha256: str, python_version: str | None
+    evidence: records.Evidence, wheel_sha256: str, inputs_sha256: str, python_version: str | None
 ) -> bool:
     """Whether archived evidence is a pass for exactly this wheel, test inputs and interpreter.
 
@@ -239,10 +239,10 @@ def reusable(
     """
     return (
         python_version is not None
-        and evidence.get("status") == "passed"
-        and evidence.get("file", {}).get("sha256") == wheel_sha256
-        and evidence.get("inputs_sha256") == inputs_sha256
-        and evidence.get("python_version") == python_version
+        and evidence.status == "passed"
+        and evidence.file.sha256 == wheel_sha256
+        and evidence.inputs_sha256 == inputs_sha256
+        and evidence.python_version == python_version
     )
 
 
@@ -423,14 +423,14 @@ def _junit_counts(path: Path) -> dict[str, int]:
     return {"passed": total - failed - skipped, "failed": failed, "skipped": skipped}
 
 
-def evidence_for(archive, project: str, version: str) -> list[dict]:
+def evidence_for(archive, project: str, version: str) -> list[records.Evidence]:
     """Return every evidence record of a version in the archive."""
     names = [name for name in archive.listdir(project, version, "tests") if name.endswith(".json")]
     return [_read_evidence(archive, project, version, name) for name in names]
 
 
-def _read_evidence(archive, project: str, version: str, name: str) -> dict | None:
+def _read_evidence(archive, project: str, version: str, name: str) -> records.Evidence | None:
     """Return one evidence record (None if missing), refused in one line if damaged."""
     evidence = archive.read_json(project, version, "tests", name)
     where = archive.path(project, version, "tests", name)
-    return evidence and records.checked(records.Evidence, evidence, where)
+    return evidence and records.load(records.Evidence, evidence, where)

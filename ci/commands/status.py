@@ -42,8 +42,8 @@ def _rows(archive: Archive, only: str | None = None) -> list[tuple[str, ...]]:
             if record is None:
                 continue
             evidence = evidence_for(archive, project, version)
-            passed = sum(e["status"] == "passed" for e in evidence)
-            failed = sum(e["status"] == "failed" for e in evidence)
+            passed = sum(e.status == "passed" for e in evidence)
+            failed = sum(e.status == "failed" for e in evidence)
             approvals = ", ".join(a["who"] for a in record["approvals"]) or _tag_approval(record)
             rows.append(
                 (

@@ -19,6 +19,7 @@ from ci import bench, reuse
 from ci.archive import Archive
 from ci.config import Bench
 from ci.index import ReleaseFile
+from ci.records import Evidence
 from ci.verify import chains, interpreter_version, reusable, reused_lines
 
 WHEEL = "a" * 64
@@ -29,6 +30,7 @@ PASSED = {
     "python": "3.11",
     "python_version": PYTHON,
     "status": "passed",
+    **{"passed": 3, "failed": 0, "skipped": 0, "duration_s": 1.5},
     "file": {"filename": "demo-1.0-py3-none-any.whl", "sha256": WHEEL},
     "inputs_sha256": INPUTS,
     "run_at": "2026-12-06T23:10:05+00:00",
@@ -92,7 +94,7 @@ def test_the_skip_line_names_what_which_file_and_when():
 
 
 def test_passed_evidence_of_the_same_key_is_reused():
-    assert reusable(PASSED, WHEEL, INPUTS, PYTHON)
+    assert reusable(Evidence.model_validate(PASSED), WHEEL, INPUTS, PYTHON)
     assert reused_lines([{**PASSED, "reused": True}, {**PASSED, "suite": "unit"}]) == [
         "verify: smoke py3.11 already passed for demo-1.0-py3-none-any.whl sha256 aaaaaaaaaaaa… "
         "(2026-12-06 23:10 UTC); --force re-runs"
@@ -119,7 +121,7 @@ def test_passed_evidence_of_the_same_key_is_reused():
     ],
 )
 def test_evidence_of_another_key_or_not_a_pass_is_not_reused(change: dict, python: str | None):
-    assert not reusable({**PASSED, **change}, WHEEL, INPUTS, python)
+    assert not reusable(Evidence.model_validate({**PASSED, **change}), WHEEL, INPUTS, python)
 
 
 def test_the_interpreter_version_is_the_full_one_or_none():
