@@ -21,7 +21,6 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -36,7 +35,7 @@ logger = logging.getLogger(__name__)
 REPORT_NAME = "build-report.json"
 
 
-def read_report(dist: Path) -> dict[str, Any]:
+def read_report(dist: Path) -> records.BuildReport:
     """Return the build report of ``dist``; refuse in one line, saying how to make it, if none.
 
     A report of another shape (edited by hand, or by an older ``ci``) is
@@ -57,10 +56,10 @@ def read_report(dist: Path) -> dict[str, Any]:
             f"{', '.join(sorted(wrong))} missing or malformed",
             tip=records.BuildReport.tip,
         )
-    return report
+    return records.BuildReport.model_validate(report)
 
 
-def current_build(root: Path, dist: Path) -> dict | None:
+def current_build(root: Path, dist: Path) -> records.BuildReport | None:
     """Return the build report in ``dist`` if it is what building ``root`` now would make.
 
     That is: built from the checkout's commit and tags, with the same build
@@ -75,10 +74,10 @@ def current_build(root: Path, dist: Path) -> dict | None:
     wants_docs = bool(load_config(checkout.root).build.docs)
     constraints = _constraints(checkout.root)
     if (
-        "built_at" not in report
-        or (report["commit"], report["tags"]) != (checkout.commit, list(checkout.tags))
-        or report.get("constraints_sha256") != (constraints and sha256_of(constraints))
-        or ("docs" in report) != wants_docs
+        report.built_at is None
+        or (report.commit, report.tags) != (checkout.commit, list(checkout.tags))
+        or report.constraints_sha256 != (constraints and sha256_of(constraints))
+        or (report.docs is not None) != wants_docs
     ):
         return None
     try:
@@ -177,11 +176,12 @@ def build(root: Path, dist: Path) -> dict:
     }
     if docs_env:
         report["docs"] = {"filename": doczip.name, "sha256": sha256_of(dist / doczip.name)}
-    records.write(dist / REPORT_NAME, report)
-    return report
+    built = records.BuildReport.model_validate(report)
+    records.write(dist / REPORT_NAME, built)
+    return built
 
 
-def built_files(dist: Path) -> tuple[dict, list[DistFile]]:
+def built_files(dist: Path) -> tuple[records.BuildReport, list[DistFile]]:
     """Return the build report in ``dist`` and its files, checking their hashes.
 
     Later stages (publish) use this instead of globbing, so they release exactly
@@ -189,23 +189,23 @@ def built_files(dist: Path) -> tuple[dict, list[DistFile]]:
     """
     report = read_report(dist)
     files = []
-    for entry in report["files"]:
-        path = dist / entry["filename"]
+    for entry in report.files:
+        path = dist / entry.filename
         if not path.exists():
             raise CIError(f"{path} is listed in the build report but missing", tip="run `ci build`")
         found = read_dist_file(path)
-        if found.sha256 != entry["sha256"]:
+        if found.sha256 != entry.sha256:
             raise CIError(f"{path} changed since it was built", tip="run `ci build` again")
         files.append(found)
     return report, files
 
 
-def built_docs(dist: Path, report: dict) -> Path | None:
+def built_docs(dist: Path, report: records.BuildReport) -> Path | None:
     """Return the documentation zip of the build report (None if it has none), checked."""
-    if "docs" not in report:
+    if report.docs is None:
         return None
-    path = dist / report["docs"]["filename"]
-    if not path.exists() or sha256_of(path) != report["docs"]["sha256"]:
+    path = dist / report.docs.filename
+    if not path.exists() or sha256_of(path) != report.docs.sha256:
         raise CIError(f"{path} is missing or changed since it was built", tip="run `ci build`")
     return path
 

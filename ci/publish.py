@@ -36,12 +36,12 @@ def publish(state: State, dist: Path) -> tuple[dict, dict[str, str]]:
     report, files = built_files(dist)
     config, archive = state.config, state.archive
     index = config.indexes.unstable
-    project, version = report["project"], report["version"]
+    project, version = report.project, report.version
     doczip = built_docs(dist, report)
-    published = {"commit": report["commit"], "tags": report["tags"], "files": report["files"]}
+    published = report.as_json(include={"commit", "tags", "files"})
     with connect("ci") as client, transaction.locked(archive, project, version):
         record = transaction.settle(archive, client, config.indexes.model_dump(), project, version)
-        _refuse_changed_promoted_files(record, report)
+        _refuse_changed_promoted_files(record, project, version, published["files"])
         present = {f.filename: f.sha256 for f in client.release_files(index, project, version)}
         unchanged = all((record or {}).get(key) == value for key, value in published.items())
         done = unchanged and all(present.get(f.filename) == f.sha256 for f in files)
@@ -59,14 +59,16 @@ def publish(state: State, dist: Path) -> tuple[dict, dict[str, str]]:
         if not done:
             faults.point("publish.done")
             transaction.confirm(archive, project, version)
-    return {**report, "index": index}, outcomes
+    return {**report.as_json(), "index": index}, outcomes
 
 
-def _refuse_changed_promoted_files(record: dict | None, report: dict) -> None:
+def _refuse_changed_promoted_files(
+    record: dict | None, project: str, version: str, files: list[dict]
+) -> None:
     """Refuse other bytes under a version that already left unstable: releases never change."""
-    if record and record["promotions"] and record["files"] != report["files"]:
+    if record and record["promotions"] and record["files"] != files:
         raise CIError(
-            f"{report['project']} {report['version']} was already promoted to "
+            f"{project} {version} was already promoted to "
             f"{record['promotions'][-1]['to']} with other files",
             tip="a released version never changes; commit or tag a new version",
         )

@@ -9,9 +9,11 @@ text of another schema version. The layout has not changed since version 1,
 so every file ever written reads.
 
 A record damaged or edited by hand is refused in one line naming its wrong
-field (:func:`checked`), instead of failing somewhere inside whichever stage
-reads it. Only what the stages rely on is checked, and more fields may follow
-(records grow).
+field (:func:`load`), instead of failing somewhere inside whichever stage
+reads it. Build reports and evidence are read as their models; release
+records, bench runs and manifests are still handed on as the plain dicts they
+are in the archive, once checked (:func:`checked`). Only what the stages rely
+on is checked, and more fields may follow (records grow).
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ SCHEMA_VERSION = 1
 RESTORE = "restore it from a copy of the archive"
 
 
-def dump(data: dict[str, Any]) -> str:
-    """Return ``data`` plus ``schema_version`` as sorted, indented JSON text."""
+def dump(data: _Record | dict[str, Any]) -> str:
+    """Return a record (or plain ``data``) plus ``schema_version`` as sorted, indented JSON text."""
+    if isinstance(data, _Record):
+        data = data.as_json()
     text = json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, sort_keys=True)
     return text + "\n"
 
@@ -63,7 +67,7 @@ def parse(text: str, where: str) -> dict[str, Any]:
     return data
 
 
-def write(path: Path, data: dict[str, Any]) -> Path:
+def write(path: Path, data: _Record | dict[str, Any]) -> Path:
     """Write ``data`` as :func:`dump` does to the local file ``path``, atomically; return it."""
     with atomic_file(path) as handle:
         handle.write(dump(data))
@@ -100,7 +104,11 @@ def _plain_name(name: str) -> str:
 
 
 class _DistFile(_File):
+    model_config = ConfigDict(extra="ignore")
+
     filename: Annotated[str, AfterValidator(_plain_name)]
+    kind: str | None = None
+    size: int | None = None
 
 
 class _Promotion(_Shape):
@@ -135,6 +143,13 @@ class _Record(_Shape):
 
     what: ClassVar[str]
     tip: ClassVar[str]
+
+    def as_json(self, **options: Any) -> dict[str, Any]:
+        """Return the record as the JSON object it is in its file (the fields it was given).
+
+        ``options`` go to ``model_dump`` (e.g. ``include``).
+        """
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, **options)
 
 
 RecordT = TypeVar("RecordT", bound=_Record)
@@ -206,6 +221,7 @@ class BenchRun(_Record):
 class BuildReport(_Record):
     """What ``ci build`` made: ``dist/build-report.json`` (:mod:`ci.build`)."""
 
+    model_config = ConfigDict(extra="ignore")
     what: ClassVar[str] = "build report"
     tip: ClassVar[str] = "run `python -m ci build` again"
 
@@ -215,6 +231,9 @@ class BuildReport(_Record):
     tags: list[str]
     files: list[_DistFile]
     docs: _DistFile | None = None
+    source_date_epoch: int | None = None
+    constraints_sha256: str | None = None
+    built_at: str | None = None
 
 
 class CalibrationManifest(_Record):

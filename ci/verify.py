@@ -62,20 +62,18 @@ class Target:
 def release_target(state: State, dist: Path, version: str | None) -> Target:
     """Identify the release to verify from the build report and the release record."""
     report = read_report(dist)
-    version = version or report["version"]
+    version = version or report.version
     indexes = state.config.indexes.model_dump()
     with connect("ci") as client:
-        record = transaction.settled_record(
-            state.archive, client, indexes, report["project"], version
-        )
+        record = transaction.settled_record(state.archive, client, indexes, report.project, version)
     head = git.checkout(state.root).commit
     if head != record["commit"]:
         raise CIError(
-            f"{report['project']} {version} was built from {record['commit'][:12]}, "
+            f"{report.project} {version} was built from {record['commit'][:12]}, "
             f"this checkout is {head[:12]}",
             tip="check out the release's commit so that its own tests run",
         )
-    return Target(report["project"], version, record["commit"])
+    return Target(report.project, version, record["commit"])
 
 
 def verify(

@@ -43,10 +43,10 @@ def handle(state: State) -> int:
             raise CIError(f"--rounds {options.rounds}: at least 2 rounds are needed for a test")
         settings = settings.model_copy(update={"rounds": options.rounds})
     report = read_report(options.dist)
-    version = wanted or report["version"]
+    version = wanted or report.version
     record = bench(
         state,
-        report["project"],
+        report.project,
         version,
         baseline,
         settings,

@@ -26,20 +26,20 @@ def handle(state: State) -> int:
     if not options.force:
         current = current_build(options.root, options.dist)
         if current is not None:
-            wheel = next(f for f in current["files"] if f["kind"] == "wheel")
-            what = f"{current['project']} {current['version']} at {current['commit'][:12]}"
+            wheel = next(f for f in current.files if f.kind == "wheel")
+            what = f"{current.project} {current.version} at {current.commit[:12]}"
             print(
                 reuse.skip_line(
                     "build",
                     f"{what} already built",
-                    wheel["filename"],
-                    wheel["sha256"],
-                    current["built_at"],
+                    wheel.filename,
+                    wheel.sha256,
+                    current.built_at,
                 )
             )
             return 0
     report = build(options.root, options.dist)
-    built = [*report["files"], *([report["docs"]] if "docs" in report else [])]
-    files = ", ".join(f"{f['filename']} ({f['sha256'][:12]})" for f in built)
-    print(f"built {report['project']} {report['version']} at {report['commit'][:12]}: {files}")
+    built = [*report.files, *([report.docs] if report.docs else [])]
+    files = ", ".join(f"{f.filename} ({f.sha256[:12]})" for f in built)
+    print(f"built {report.project} {report.version} at {report.commit[:12]}: {files}")
     return 0

@@ -63,8 +63,8 @@ def handle(state: State) -> int:
     options = state.options
     wanted = options.version and names.version(options.version)
     named = options.project and names.component(options.project, "project")
-    report = {} if named and wanted else read_report(options.dist)
-    version, project = wanted or report["version"], named or report["project"]
+    report = None if named and wanted else read_report(options.dist)
+    version, project = wanted or report.version, named or report.project
     settable = ("chains", "iterations", "cluster", "workers")
     demand = Demand(
         calibrations=options.calibration,

@@ -99,7 +99,7 @@ def handle(state: State) -> int:
     selection += [f"--python={p}" for p in options.python or []]
     stage("verify", *selection, *force)
     report = read_report(state.root / "dist")
-    version = report["version"]
+    version = report.version
     stage("promote", version, "--to", "testing")
     reached = "testing"
     if options.calibrate or is_tagged(Version(version)):
@@ -117,7 +117,7 @@ def handle(state: State) -> int:
         else:
             print(f"pipeline: {version} stays on testing until QA approves it")
     stage("dashboard")
-    _summary(state, report["project"], version, reached)
+    _summary(state, report.project, version, reached)
     return 0
 
 

@@ -57,4 +57,4 @@ def _project(state: State) -> str:
         return names.component(state.options.project, "project")
     if not (state.root / "dist" / REPORT_NAME).exists():
         raise CIError("no build report in dist/ to name the project", tip="pass --project NAME")
-    return names.component(read_report(state.root / "dist")["project"], "project")
+    return names.component(read_report(state.root / "dist").project, "project")

@@ -51,12 +51,12 @@ def test_same_commit_builds_identical_files(tmp_path):
     second = clone_of_this_repository(tmp_path / "b")
     report_a = build(first, tmp_path / "dist-a")
     report_b = build(second, tmp_path / "dist-b")
-    assert report_a["files"] == report_b["files"]
-    assert {f["kind"] for f in report_a["files"]} == {"wheel", "sdist"}
-    assert report_a["docs"]["filename"] == f"epicast-{report_a['version']}.doc.zip"
-    assert report_a["docs"] == report_b["docs"]
-    assert report_a["commit"] == git(first, "rev-parse", "HEAD")
-    assert report_a["source_date_epoch"] == int(git(first, "log", "-1", "--format=%ct"))
+    assert report_a.files == report_b.files
+    assert {f.kind for f in report_a.files} == {"wheel", "sdist"}
+    assert report_a.docs.filename == f"epicast-{report_a.version}.doc.zip"
+    assert report_a.docs == report_b.docs
+    assert report_a.commit == git(first, "rev-parse", "HEAD")
+    assert report_a.source_date_epoch == int(git(first, "log", "-1", "--format=%ct"))
 
 
 def test_report_names_project_version_and_tag(tmp_path):
@@ -66,7 +66,7 @@ def test_report_names_project_version_and_tag(tmp_path):
     repo = git_project(source, tmp_path / "repo", tag="1.2.3rc1")
     dist = tmp_path / "dist"
     report = build(repo, dist)
-    assert (report["project"], report["version"], report["tags"]) == (
+    assert (report.project, report.version, report.tags) == (
         "tinypkg",
         "1.2.3rc1",
         ["1.2.3rc1"],
@@ -78,7 +78,7 @@ def test_report_names_project_version_and_tag(tmp_path):
         "tinypkg-1.2.3rc1.tar.gz",
     ]
     _, files = built_files(dist)
-    assert [f.filename for f in files] == [f["filename"] for f in report["files"]]
+    assert [f.filename for f in files] == [f.filename for f in report.files]
 
 
 def test_a_current_build_is_reused_until_the_commit_tags_or_files_change(tmp_path):
@@ -110,7 +110,7 @@ def test_a_current_build_is_reused_until_the_commit_tags_or_files_change(tmp_pat
         r"\(\d{4}-\d\d-\d\d \d\d:\d\d UTC\); --force re-runs\n",
         ci_build(),
     )
-    assert current_build(repo, dist) == report
+    assert {"schema_version": 1, **current_build(repo, dist).as_json()} == report
 
     # A changed file, another tag, another commit: not current (each undone after).
     path = dist / wheel["filename"]
@@ -136,7 +136,7 @@ def test_a_current_build_is_reused_until_the_commit_tags_or_files_change(tmp_pat
     )
     assert current_build(repo, dist) is None
     git(repo, "reset", "-q", "--hard", head)
-    assert current_build(repo, dist) == report
+    assert {"schema_version": 1, **current_build(repo, dist).as_json()} == report
 
     assert ci_build("--force").startswith("built tinypkg 0.2.0 at ")
     rebuilt = json.loads((dist / "build-report.json").read_text())
