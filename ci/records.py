@@ -36,10 +36,10 @@ RESTORE = "restore it from a copy of the archive"
 
 
 def dump(data: _Record | dict[str, Any]) -> str:
-    """Return a record (or plain ``data``) plus ``schema_version`` as sorted, indented JSON text."""
+    """Return a record (or plain ``data``) as sorted, indented JSON text of this schema version."""
     if isinstance(data, _Record):
         data = data.as_json()
-    text = json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, sort_keys=True)
+    text = json.dumps({**data, "schema_version": SCHEMA_VERSION}, indent=2, sort_keys=True)
     return text + "\n"
 
 

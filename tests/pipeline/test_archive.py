@@ -8,8 +8,10 @@ for an object store, where a folder cannot be renamed atomically.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import fsspec
@@ -258,3 +260,57 @@ def test_evidence_and_bench_runs_of_another_shape_are_one_line(shape, record, ex
     assert caught.value.message.startswith(f"x.json is not a {shape.what} of ci: ")
     assert expected in caught.value.message
     assert caught.value.tip.startswith("restore it from a copy of the archive")
+
+
+REPORT = {"project": "demo", "version": "1.0.0", "commit": "0" * 40, "tags": ["1.0.0"]}
+REPORT |= {"files": [{"filename": "a.whl", "kind": "wheel", "sha256": "0" * 64, "size": 3}]}
+MANIFEST = {"version": "1.0.0", "finished_at": "2026-12-01T10:05:00+00:00", "files": {}}
+
+
+@pytest.mark.parametrize(
+    ("shape", "record"),
+    [
+        (records.ReleaseRecord, RECORD),
+        (records.Evidence, EVIDENCE),
+        (records.BenchRun, RUN),
+        (records.CalibrationManifest, MANIFEST),
+        (records.BuildReport, REPORT),
+    ],
+    ids=["release", "evidence", "bench", "manifest", "build-report"],
+)
+def test_a_record_of_schema_version_1_still_reads(tmp_path, shape, record):
+    """Every record ci ever wrote is of version 1: its file reads as its model, every field kept."""
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps({"schema_version": 1, **record}))
+    model = records.load(shape, records.read(path), str(path))
+    times = {"started_at", "finished_at"} if shape is records.BenchRun else set()
+    assert _kept(model.as_json(exclude=times), {k: v for k, v in record.items() if k not in times})
+    for name in times:
+        assert getattr(model, name) == datetime.fromisoformat(record[name])
+
+
+def _kept(read: object, written: object) -> bool:
+    """Whether ``read`` holds everything ``written`` does (models may add defaults)."""
+    if isinstance(written, dict):
+        return isinstance(read, dict) and all(
+            k in read and _kept(read[k], v) for k, v in written.items()
+        )
+    if isinstance(written, list):
+        return (
+            isinstance(read, list) and len(read) == len(written) and all(map(_kept, read, written))
+        )
+    return read == written
+
+
+def test_a_record_of_another_schema_version_is_one_line(tmp_path):
+    archive = Archive(str(tmp_path / "archive"), tmp_path)
+    (tmp_path / "archive" / "demo" / "1.0.0").mkdir(parents=True)
+    path = tmp_path / "archive" / "demo" / "1.0.0" / "release.json"
+    path.write_text(json.dumps({"schema_version": 2, **RECORD}))
+    with pytest.raises(CIError) as caught:
+        read_record(archive, "demo", "1.0.0")
+    assert (
+        caught.value.message
+        == f"{archive.url}/demo/1.0.0/release.json has schema_version 2, expected 1"
+    )
+    assert caught.value.tip == "re-create it with this version of the ci tool"
